@@ -1,0 +1,35 @@
+"""The lesson notes point only at scripts that exist, and the README links each."""
+
+import re
+
+import pytest
+
+from conftest import ROOT
+
+NOTES = sorted((ROOT / "notes").glob("lesson_*.md"))
+
+
+def test_there_is_a_note_per_lesson_group():
+    assert [p.name for p in NOTES] == [f"lesson_{i}.md" for i in range(1, 8)]
+
+
+@pytest.mark.parametrize("note", NOTES, ids=lambda p: p.name)
+def test_every_script_named_in_a_note_exists(note):
+    text = note.read_text()
+    paths = set(re.findall(r"(?:lessons|benchmarks)/[\w.]+\.py", text))
+    assert paths, f"{note.name} names no script"
+    missing = [p for p in paths if not (ROOT / p).exists()]
+    assert not missing, missing
+
+
+@pytest.mark.parametrize("note", NOTES, ids=lambda p: p.name)
+def test_note_length_is_in_range(note):
+    prose = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|```.*?```", " ", note.read_text(), flags=re.S)
+    words = len(re.findall(r"[A-Za-z][A-Za-z'’-]*", prose))  # words of prose, maths left out
+    assert 600 <= words <= 1500, words
+
+
+def test_readme_links_every_note():
+    readme = (ROOT / "README.md").read_text()
+    for note in NOTES:
+        assert f"(notes/{note.name})" in readme, note.name
