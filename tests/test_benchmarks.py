@@ -41,6 +41,13 @@ def tiny_run(tmp_path_factory):
     return json.loads((out / "bench.json").read_text()), out
 
 
+@pytest.mark.parametrize("on_device", [False, True])
+def test_copy_bandwidth_either_way(on_device):
+    """The accelerator's reference copy (a donated jit) runs on any backend."""
+    m = bench.copy_bandwidth(1000, 1.0, on_device)
+    assert m["repeats"] >= bench.MIN_REPEATS and m["gbps"] == pytest.approx(8e3 / m["ms"] / 1e6)
+
+
 def test_json_has_every_figure_and_exactly_the_ratio_keys(tiny_run):
     doc, out = tiny_run
     assert set(doc["ratios"]) == RATIO_KEYS
@@ -50,6 +57,8 @@ def test_json_has_every_figure_and_exactly_the_ratio_keys(tiny_run):
     copy = r["copy"]
     assert copy["size"] == bench.MIN_COPY_SIZE and len(copy["runs"]) == 2
     assert copy["gbps"] == max(run["gbps"] for run in copy["runs"]) > 0
+    assert copy["how"] == ("np.copyto, one thread" if jax.default_backend() == "cpu"
+                           else "jitted copy in device memory")
     records = r["elementwise"]
     # every method, both operations, both sizes (the list is kept: 1000 <= the quick limit)
     assert {(x["op"], x["method"], x["size"]) for x in records} == {
