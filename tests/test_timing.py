@@ -1,3 +1,5 @@
+import time
+
 import jax
 import jax.numpy as jnp
 
@@ -14,6 +16,27 @@ def test_time_call_reports_ordered_positive_stats():
 def test_time_call_host_code_without_sync():
     t = timing.time_call(lambda: [i * i for i in range(1000)], sync=False, repeats=3)
     assert t.median_ms > 0
+
+
+def _counting_sleeper(ms):
+    calls = []
+
+    def f():
+        calls.append(1)
+        time.sleep(ms / 1e3)
+    return f, calls
+
+
+def test_warm_up_lasts_at_least_warmup_ms():
+    f, calls = _counting_sleeper(2)
+    timing.time_call(f, sync=False, repeats=3, warmup=1, warmup_ms=30)
+    assert 3 + 1 < len(calls) <= 3 + 16  # 30 ms of 2 ms calls: about 15 warm-up calls
+
+
+def test_warmup_zero_skips_the_warm_up():
+    f, calls = _counting_sleeper(1)
+    timing.time_call(f, sync=False, repeats=3, warmup=0, warmup_ms=30)
+    assert len(calls) == 3
 
 
 def test_compile_timing_returns_working_executable():
