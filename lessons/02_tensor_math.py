@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from rich.table import Table
 
-from trinity_foundations import cli, timing
+from trinity_foundations import cli, display, timing
 from trinity_foundations.baselines import float_list, list_multiply
 
 SIZE = 1_000_000
@@ -72,12 +72,6 @@ def run(size: int, skip_list: bool) -> dict:
         "list_repeats": list_repeats,
         "speedup_vs_list": speedup,
     }
-
-
-def how_much(ms: float, than_ms: float) -> str:
-    """'4.6× faster' or '1.2× slower': a time `ms` against `than_ms`."""
-    ratio, word = (than_ms / ms, "faster") if ms <= than_ms else (ms / than_ms, "slower")
-    return f"{ratio:.{0 if ratio >= 10 else 1}f}× {word}"
 
 
 def report(r: dict, console) -> None:
@@ -156,8 +150,8 @@ def report(r: dict, console) -> None:
     if r["list_ms"] is not None:
         console.print(
             f"Against the Python list at the same size ({r['list_ms']:.3g} ms) the cached jit "
-            f"call is [bold]{how_much(r['jit_cached_ms'], r['list_ms'])}[/] and NumPy "
-            f"{how_much(numpy_ms, r['list_ms'])}."
+            f"call is [bold]{display.how_much(r['jit_cached_ms'], r['list_ms'])}[/] and NumPy "
+            f"{display.how_much(numpy_ms, r['list_ms'])}."
         )
     else:
         console.print("(The list timing was skipped: --skip-list.)")

@@ -21,7 +21,7 @@ import numpy as np
 from rich.markup import escape
 from rich.table import Table
 
-from trinity_foundations import cli, timing
+from trinity_foundations import cli, display, timing
 from trinity_foundations.baselines import list_square_add
 
 SIZE = 100_000
@@ -108,12 +108,6 @@ def run(size: int) -> dict:
     }
 
 
-def how_much(ms: float, than_ms: float) -> str:
-    """'4.6× faster' or '1.2× slower': a time `ms` against `than_ms`."""
-    ratio, word = (than_ms / ms, "faster") if ms <= than_ms else (ms / than_ms, "slower")
-    return f"{ratio:.{0 if ratio >= 10 else 1}f}× {word}"
-
-
 def report(r: dict, console) -> None:
     n = r["size"]
     table = Table(title=f"square_add on {n:,} float32 numbers")
@@ -155,9 +149,10 @@ def report(r: dict, console) -> None:
 
     eager, cached = r["eager_ms"], r["jit_cached_ms"]
     console.print(
-        f"\nThe cached jit call ({cached:.3f} ms) is {how_much(cached, eager)} than op by op "
+        f"\nThe cached jit call ({cached:.3f} ms) is {display.how_much(cached, eager)} than "
+        "op by op "
         f"({eager:.3f} ms: two kernels, two dispatches, one intermediate array) and "
-        f"{how_much(cached, r['list_ms'])} than the Python lists."
+        f"{display.how_much(cached, r['list_ms'])} than the Python lists."
     )
     stages = r["lower_ms"] + r["compile_ms"]
     console.print(

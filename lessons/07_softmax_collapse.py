@@ -18,7 +18,6 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
-from rich.markup import escape
 
 from trinity_foundations import cli, display
 from trinity_foundations.attention import entropy, softmax, softmax_jacobian
@@ -137,16 +136,15 @@ def report(r: dict, console) -> None:
     console.print(f"The formula matches jax.jacobian of the softmax to within "
                   f"{r['autodiff_max_error']:.1e} (largest entry difference, float32).\n")
 
-    def vector(xs, fmt="{:g}"):
-        return escape("[" + ", ".join(fmt.format(x) for x in xs) + "]")  # not rich markup
-
-    console.print(f"[bold]Overflow[/]: logits {vector(r['overflow_logits'])} in float32. exp "
-                  f"gives {vector(r['overflow_exp'])}, so exp(x) / Σ exp(x) gives "
-                  f"{vector(r['naive_overflow'])}"
+    logits, exps = display.vector(r["overflow_logits"]), display.vector(r["overflow_exp"])
+    naive, stable = display.vector(r["naive_overflow"]), display.vector(r["stable_overflow"],
+                                                                        "{:.4f}")
+    console.print(f"[bold]Overflow[/]: logits {logits} in float32. exp gives {exps}, so "
+                  f"exp(x) / Σ exp(x) gives {naive}"
                   + (" (inf / inf is NaN)." if r["naive_overflow_is_nan"] else "."))
-    console.print(f"Subtracting the maximum first gives {vector(r['stable_overflow'], '{:.4f}')}, "
-                  "the right answer: softmax ignores a constant added to every logit, and "
-                  "after the shift every exponent is ≤ 0.")
+    console.print(f"Subtracting the maximum first gives {stable}, the right answer: softmax "
+                  "ignores a constant added to every logit, and after the shift every "
+                  "exponent is ≤ 0.")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -144,10 +144,6 @@ def run(steps: int) -> dict:
     return {**svd_section(), **rank_one_section(), **lora_section(steps)}
 
 
-def vector(v, fmt="{:g}") -> str:
-    return "[" + ", ".join(fmt.format(x) for x in v) + "]"
-
-
 def report_svd(r: dict, console) -> None:
     s, k = r["singular_values"], r["truncation_rank"]
     labels = [f"s{i + 1} = {v:7.4f}" for i, v in enumerate(s)]
@@ -178,7 +174,7 @@ def report_svd(r: dict, console) -> None:
 def report_rank_one(r: dict, console) -> None:
     s, tol, rank = r["redundant_singular_values"], r["rank_tolerance"], r["w0_rank"]
     console.print("\n[bold]3. A redundant matrix[/]: every row of W₀ is a multiple of "
-                  f"{vector(W_0[0])}")
+                  f"{display.vector(W_0[0])}")
     console.print(display.bar_chart([f"s{i + 1}" for i in range(len(s))], s,
                                     title="singular values of W₀", width=30, fmt="{:.3g}"))
     console.print(
@@ -194,10 +190,11 @@ def report_lora(r: dict, console) -> None:
     console.print("\n[bold]4. LoRA forward[/]: Y = X W₀ᵀ + (α/r) (X Aᵀ) B, one input per row")
     console.print(
         f"A and B are both (r, D) here, as in the original; the paper's B is (D, r), so our "
-        f"B is its transpose. With x = {vector(X_FORWARD[0])}, A = {vector(A_FORWARD[0])}, "
-        f"B = {vector(B_FORWARD[0])}, α = {r['alpha']:g}, r = {len(A_FORWARD)}: the frozen "
-        f"layer gives {vector(r['frozen_forward'][0])}, the adapted one "
-        f"{vector(r['lora_forward'][0], '{:.4g}')}.")
+        f"B is its transpose. With x = {display.vector(X_FORWARD[0])}, "
+        f"A = {display.vector(A_FORWARD[0])}, B = {display.vector(B_FORWARD[0])}, "
+        f"α = {r['alpha']:g}, r = {len(A_FORWARD)}: the frozen layer gives "
+        f"{display.vector(r['frozen_forward'][0])}, the adapted one "
+        f"{display.vector(r['lora_forward'][0], '{:.4g}')}.")
 
     console.print(f"\n[bold]5. Train the adapters only[/]: {EPOCHS} epochs of gradient descent, "
                   f"lr = {r['lr']:g}, MSE")
@@ -216,8 +213,8 @@ def report_lora(r: dict, console) -> None:
     res = r["residual_singular_values"]
     console.print(
         f"The adapter must supply R = target − X W₀ᵀ = "
-        f"[{', '.join(vector(row, '{:.4g}') for row in r['residual'])}], whose singular "
-        f"values are {vector(res, '{:.4f}')}. X has rank {r['x_rank']} "
+        f"[{', '.join(display.vector(row, '{:.4g}') for row in r['residual'])}], whose singular "
+        f"values are {display.vector(res, '{:.4f}')}. X has rank {r['x_rank']} "
         f"(= its {len(X_TRAIN)} rows), so (X Aᵀ) B can be any {len(X_TRAIN)}×{len(W_0)} "
         f"matrix of rank ≤ {rank}, and by Eckart–Young the lowest loss is the discarded "
         f"energy over the {len(X_TRAIN) * len(W_0)} entries: {r['loss_floor']:.6f}.")

@@ -59,10 +59,6 @@ def run(seed: int, size: int, rank: int) -> dict:
     }
 
 
-def vector(v, fmt="{:.4f}") -> str:
-    return "[" + ", ".join(fmt.format(x) for x in v) + "]"
-
-
 def report(r: dict, console) -> None:
     n, k, s = r["size"], r["rank"], r["singular_values"]
     console.print(f"[bold]1. A random {n}×{n} matrix[/], uniform on [0, {HIGH:g})")
@@ -91,11 +87,11 @@ def report(r: dict, console) -> None:
 
     console.print("\n[bold]Appendix: a LoRA update is low-rank by construction[/]")
     console.print(
-        f"ΔW = B·A with B = {vector([row[0] for row in DELTA_B], '{:g}')}ᵀ (D×1, the "
-        f"paper's shape) and A = {vector(DELTA_A[0], '{:g}')} (1×D).")
+        f"ΔW = B·A with B = {display.vector([row[0] for row in DELTA_B], '{:g}')}ᵀ (D×1, the "
+        f"paper's shape) and A = {display.vector(DELTA_A[0], '{:g}')} (1×D).")
     console.print(display.matrix_table("ΔW = B·A", r["delta"]))
     console.print(
-        f"Its singular values: {vector(r['delta_singular_values'], '{:.4g}')}; "
+        f"Its singular values: {display.vector(r['delta_singular_values'], '{:.4g}')}; "
         f"{r['delta_rank']} above the tolerance. The one non-zero value equals "
         f"‖B‖·‖A‖ = {r['expected_s1']:.4f}: every row of ΔW is a multiple of A, so one "
         "direction holds it all.")

@@ -79,17 +79,14 @@ def run(steps: int, lr: float) -> dict:
     }
 
 
-def _vector(v) -> str:
-    return "[" + ", ".join(f"{x:.2f}" for x in v) + "]"
-
-
 def report(r: dict, console) -> None:
     E, names = r["experts"], ("collapsed", "balanced")
     table = Table(title="Which expert each token goes to (top-1)")
     for col in ("token", "vector", "collapsed router", "balanced router"):
         table.add_column(col, justify="left" if col == "vector" else "right")
     for i, vec in enumerate(r["tokens"]):
-        table.add_row(str(i), _vector(vec), *(f"expert {r[n]['selections'][i]}" for n in names))
+        table.add_row(str(i), display.vector(vec, "{:.2f}"),
+                      *(f"expert {r[n]['selections'][i]}" for n in names))
     console.print(table)
 
     loads = Table(title="Load f (share of tokens) and mean probability P, per expert")
@@ -137,7 +134,8 @@ def report(r: dict, console) -> None:
     for col in ("step", "L_aux", "f", "busiest expert"):
         steps.add_column(col, justify="right")
     for i, (loss, f) in enumerate(zip(rb["aux_loss_history"], rb["f_history"]), start=1):
-        steps.add_row(str(i), f"{loss:.4f}", _vector(f), display.bar(max(f), width=20))
+        steps.add_row(str(i), f"{loss:.4f}", display.vector(f, "{:.2f}"),
+                      display.bar(max(f), width=20))
     console.print(steps)
     losses = rb["aux_loss_history"]
     rises = sum(b > a for a, b in zip(losses, losses[1:]))
@@ -145,14 +143,15 @@ def report(r: dict, console) -> None:
         console.print(f"L_aux went up on {rises} of {len(losses) - 1} steps: f jumps (it is an "
                       "argmax), so one large step can move a whole group of tokens at once.")
     first, final_f = rb["spread_from_step"], rb["final_f"]
+    shown_f = display.vector(final_f, "{:.2f}")
     if first is None:
         console.print(f"After {rb['steps']} steps some expert still receives no token: "
-                      f"f = {_vector(final_f)}. Too small a step barely moves a saturated router; "
+                      f"f = {shown_f}. Too small a step barely moves a saturated router; "
                       "too large a one can overshoot into a new collapse. Try other --lr or "
                       "--steps.")
         return
     console.print(f"From step {first} on every expert receives tokens; at the end "
-                  f"f = {_vector(final_f)} (tokens → experts {rb['final_selections']}) "
+                  f"f = {shown_f} (tokens → experts {rb['final_selections']}) "
                   f"and L_aux = {losses[-1]:.4f}.")
     if max(final_f) - min(final_f) < 1e-6:
         console.print(

@@ -47,10 +47,6 @@ def run(recorded: list[dict] | None = None) -> dict:
     return results
 
 
-def _vector(v) -> str:
-    return "[" + ", ".join(f"{x:.3g}" for x in v) + "]"
-
-
 def _receipt(case: dict) -> Table:
     table = Table(title=f"Receipt · {case['name']} ({case['task_type']} task)",
                   title_justify="left", box=None, pad_edge=False, header_style="bold underline")
@@ -59,7 +55,7 @@ def _receipt(case: dict) -> Table:
     for t in case["turns"]:
         probs = " ".join(f"[bold]{p:.2f}[/]" if i == t["expert"] else f"{p:.2f}"
                          for i, p in enumerate(t["probabilities"]))
-        table.add_row(str(t["turn"]), _vector(t["task_vector"]),
+        table.add_row(str(t["turn"]), display.vector(t["task_vector"], "{:.3g}"),
                       f"{t['expert']} {t['expert_name']}", probs, t["status"],
                       f"{t['cost']:.2f}", t["feedback"])
     return table
@@ -67,11 +63,12 @@ def _receipt(case: dict) -> Table:
 
 def report(r: dict, console) -> None:
     for i, (e, row) in enumerate(zip(EXPERTS, ROUTING)):
-        console.print(f"Expert {i} {e.name:<7} routing row {_vector(row):<11} "
+        console.print(f"Expert {i} {e.name:<7} routing row {display.vector(row, '{:.3g}'):<11} "
                       f"cost {e.cost_cents / 100:.2f}  output: {e.output_kind}")
-    shifts = [f"expert {i} → task − {_vector(s)}" for i, s in enumerate(SHIFT) if i != TIMEOUT]
+    shifts = [f"expert {i} → task − {display.vector(s, '{:.3g}')}"
+              for i, s in enumerate(SHIFT) if i != TIMEOUT]
     console.print(f"Warp on rejection: {'; '.join(shifts)}; expert {TIMEOUT} (timeout) → "
-                  f"reset to {_vector(RESET)}. At most {MAX_TURNS} turns.")
+                  f"reset to {display.vector(RESET, '{:.3g}')}. At most {MAX_TURNS} turns.")
     for case in r["cases"]:
         console.print()
         console.print(_receipt(case))
@@ -96,7 +93,8 @@ def report(r: dict, console) -> None:
     for col in ("case", "task", "start", "status", "turns", "experts", "cost"):
         summary.add_column(col, justify="right" if col in ("turns", "cost") else "left")
     for c in r["cases"]:
-        summary.add_row(c["name"], c["task_type"], _vector(c["task_vector"]), c["status"],
+        summary.add_row(c["name"], c["task_type"], display.vector(c["task_vector"], "{:.3g}"),
+                        c["status"],
                         str(len(c["turns"])), " → ".join(str(t["expert"]) for t in c["turns"]),
                         f"{c['total_cost']:.2f}")
     console.print()

@@ -24,7 +24,7 @@ import numpy as np
 from rich import box
 from rich.table import Table
 
-from trinity_foundations import cli
+from trinity_foundations import cli, display
 from trinity_foundations.geometry import (
     exact_tail, hoeffding_bound, random_pair_dots, sample_dots_per_dim,
 )
@@ -77,12 +77,6 @@ def _dims(rows: list[dict]) -> str:
     return ", ".join(str(row["dim"]) for row in rows)
 
 
-def _span(values: list[float], digits: int = 1) -> str:
-    """'a to b' over the values, or just 'a' when they print the same."""
-    lo, hi = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
-    return lo if lo == hi else f"{lo} to {hi}"
-
-
 def report(r: dict, console) -> None:
     table = Table(title=f"P(|u·v| > {r['epsilon']:g}) for random unit vectors "
                         f"(pairs per D: {r['pairs']:,})", box=box.SIMPLE_HEAD)
@@ -110,7 +104,7 @@ def report(r: dict, console) -> None:
         ratios = [row["looseness"] for row in useful if row["looseness"] is not None]
         console.print(
             f"At D = {_dims(useful)} it is a real guarantee" + (
-                f", yet {_span(ratios)} times the exact tail: a bound "
+                f", yet {display.span(ratios)} times the exact tail: a bound "
                 "built from D and ε alone must cover the worst case, the exact tail is the "
                 "truth for this one law." if ratios else "."))
     console.print(

@@ -61,12 +61,6 @@ def _signed(x: float, digits: int = 4) -> str:
     return f"{round(x, digits) + 0.0:+.{digits}f}"
 
 
-def _span(values: list[float], digits: int = 1) -> str:
-    """'a to b' over the values, or just 'a' when they print the same."""
-    lo, hi = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
-    return lo if lo == hi else f"{lo} to {hi}"
-
-
 def report(r: dict, console) -> None:
     table = Table(title=f"u·v for {r['pairs']:,} random pairs of unit vectors")
     for col in ("D", "mean", "std", "1/√D", f"|u·v| > {r['epsilon']:g}"):
@@ -89,7 +83,7 @@ def report(r: dict, console) -> None:
     ratios = [row["std"] / row["theory_std"] for row in r["dims"]]
     follows = 0.8 <= min(ratios) and max(ratios) <= 1.25
     console.print(
-        f"\nThe measured std is {_span(ratios, 3)} times 1/√D: " + (
+        f"\nThe measured std is {display.span(ratios, 3)} times 1/√D: " + (
             "the spread shrinks like 1/√D, so a hundred times the dimensions buys a tenth "
             "of the spread." if follows else
             "too far from 1 to read the 1/√D law off this run; try more --pairs."))

@@ -1,6 +1,5 @@
 import argparse
 import json
-import math
 
 import jax.numpy as jnp
 import numpy as np

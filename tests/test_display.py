@@ -53,3 +53,32 @@ def test_matrix_table_renders_labels():
     c.print(display.matrix_table("W", [[1, 2], [3, 4]], rows=["r0", "r1"], cols=["c0", "c1"]))
     text = c.export_text()
     assert "r1" in text and "c0" in text and "4.0000" in text
+
+
+@pytest.mark.parametrize("values, fmt, text", [
+    ([1.0, 0.5], "{:g}", "[1, 0.5]"),
+    ([0.123456, -2.0], "{:.2f}", "[0.12, -2.00]"),
+    ([float("inf"), float("nan")], "{:g}", "\\[inf, nan]"),  # '[inf' would be rich markup
+])
+def test_vector_formats_and_escapes(values, fmt, text):
+    assert display.vector(values, fmt) == text
+
+
+def test_vector_prints_literally():
+    console = display.console()
+    with console.capture() as out:
+        console.print(display.vector([float("inf"), 1.0]))
+    assert out.get().strip() == "[inf, 1]"
+
+
+@pytest.mark.parametrize("ms, than, text", [
+    (1.0, 4.6, "4.6× faster"), (1.0, 250.0, "250× faster"), (1.2, 1.0, "1.2× slower"),
+    (2.0, 2.0, "1.0× faster"),
+])
+def test_how_much(ms, than, text):
+    assert display.how_much(ms, than) == text
+
+
+def test_span_collapses_equal_ends():
+    assert display.span([0.981, 1.012], 3) == "0.981 to 1.012"
+    assert display.span([2.04, 2.01]) == "2.0"

@@ -11,6 +11,7 @@ from typing import Sequence
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 FULL, EMPTY, MARK = "█", "·", "┃"
@@ -18,6 +19,24 @@ FULL, EMPTY, MARK = "█", "·", "┃"
 
 def console() -> Console:
     return Console(highlight=False)
+
+
+def vector(values: Sequence[float], fmt: str = "{:g}") -> str:
+    """'[1, 0.5, inf]': the values formatted with `fmt`, escaped so that rich
+    does not read a bracket followed by a letter ('[inf') as markup."""
+    return escape("[" + ", ".join(fmt.format(x) for x in values) + "]")
+
+
+def how_much(ms: float, than_ms: float) -> str:
+    """'4.6× faster' or '12× slower': a time `ms` against `than_ms`."""
+    ratio, word = (than_ms / ms, "faster") if ms <= than_ms else (ms / than_ms, "slower")
+    return f"{ratio:.{0 if ratio >= 10 else 1}f}× {word}"
+
+
+def span(values: Sequence[float], digits: int = 1) -> str:
+    """'a to b' over the values, or just 'a' when both print the same."""
+    lo, hi = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
+    return lo if lo == hi else f"{lo} to {hi}"
 
 
 def _fraction(value: float, lo: float, hi: float) -> float:
