@@ -39,7 +39,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import statistics
 from functools import partial
 from pathlib import Path
@@ -91,12 +90,6 @@ TARGETS = {  # (comparison, bound) from tracker issue 7, for the 2-core CPU
 # Timing.
 
 
-def minor_faults() -> int:
-    """Minor page faults of this process so far (all threads): one each time
-    a freshly mapped page is first touched."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-
 def time_side_by_side(calls: dict, budget_ms: float) -> dict[str, dict]:
     """Median time of each call, the calls measured side by side.
 
@@ -120,11 +113,11 @@ def time_side_by_side(calls: dict, budget_ms: float) -> dict[str, dict]:
     faults = dict.fromkeys(calls, 0)
     for _ in range(ROUNDS):
         for name, (fn, args, sync) in calls.items():
-            start = minor_faults()
+            start = timing.minor_faults()
             for _ in range(per_round[name]):
                 t = timing.time_call(fn, *args, repeats=1, warmup=0, sync=sync)
                 samples[name].append(t.median_ms)
-            faults[name] += minor_faults() - start
+            faults[name] += timing.minor_faults() - start
     return {name: {"ms": statistics.median(ms), "min_ms": min(ms), "repeats": len(ms),
                    "faults_per_call": faults[name] / len(ms)}
             for name, ms in samples.items()}

@@ -13,6 +13,8 @@ Run:  python lessons/02_tensor_math.py [--size 1000000] [--skip-list] [--json] [
 
 from __future__ import annotations
 
+import resource
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -56,6 +58,8 @@ def run(size: int, skip_list: bool) -> dict:
                                   sync=False)  # host code
         list_ms, list_repeats = list_t.median_ms, list_t.repeats
         speedup = list_ms / cached_t.median_ms
+    timed = {"numpy": numpy_t, "transfer": transfer_t, "eager": eager_t,
+             "jit_cached": cached_t, "unsynced": unsynced_t}
     return {
         "size": size,
         "repeats": REPEATS,
@@ -71,7 +75,34 @@ def run(size: int, skip_list: bool) -> dict:
         "list_ms": list_ms,
         "list_repeats": list_repeats,
         "speedup_vs_list": speedup,
+        # minor page faults per timed call: fresh memory touched for the first time
+        "faults_per_call": {name: t.faults_per_call for name, t in timed.items()},
+        "result_pages": -(-4 * size // resource.getpagesize()),  # pages of one float32 result
     }
+
+
+def page_faults(faults: dict, pages: int) -> str:
+    """What the page-fault column says: which calls paid for fresh memory.
+
+    A call whose result lands in freshly mapped memory faults once per page
+    of it; one that reuses memory already mapped, hardly at all. The mean
+    per call over the repeats therefore tells the share of fresh results.
+    """
+    names = {"numpy": "NumPy", "eager": "eager jnp.multiply", "jit_cached": "the cached jit call"}
+    fresh = [f"{names[k]} {faults[k]:,.0f} ({min(1, faults[k] / pages):.0%})"
+             for k in names if faults[k] >= pages / 10]
+    head = f"Page faults: one result fills {pages:,} pages of memory. "
+    if not fresh:
+        return head + ("No step faulted on a tenth of them per call: the results went to "
+                       "memory already mapped, freed by earlier calls and handed out again.")
+    return head + (f"Faults per call: {', '.join(fresh)} of a result's pages, as if that "
+                   "share of the results went to memory freshly mapped from the kernel, "
+                   "which zero-fills each page on first touch, at a greater cost than "
+                   "multiplying the numbers on it. Whether a freed result's memory is handed "
+                   "out again or returned to the kernel is the C allocator's choice, and it "
+                   "changes from run to run. Writing into a buffer you already own avoids it "
+                   "(benchmarks: jit_donated); with glibc, so do MALLOC_TRIM_THRESHOLD_ and "
+                   "MALLOC_MMAP_THRESHOLD_ set high, which keep freed memory mapped.")
 
 
 def report(r: dict, console) -> None:
@@ -80,18 +111,21 @@ def report(r: dict, console) -> None:
     table.add_column("step")
     table.add_column("ms", justify="right")
     table.add_column("× NumPy", justify="right")
+    table.add_column("page faults / call", justify="right")
+    faults = r["faults_per_call"]
     rows = [
-        ("NumPy multiply (host)", numpy_ms),
-        ("jax.device_put host → device, one array", r["transfer_ms"]),
-        ("eager jnp.multiply (on device)", r["eager_ms"]),
-        ("jit first call: trace + compile + run", r["jit_first_ms"]),
-        ("jit cached call", r["jit_cached_ms"]),
-        ("jit cached call, no block_until_ready", r["unsynced_ms"]),
+        ("NumPy multiply (host)", numpy_ms, faults["numpy"]),
+        ("jax.device_put host → device, one array", r["transfer_ms"], faults["transfer"]),
+        ("eager jnp.multiply (on device)", r["eager_ms"], faults["eager"]),
+        ("jit first call: trace + compile + run", r["jit_first_ms"], None),
+        ("jit cached call", r["jit_cached_ms"], faults["jit_cached"]),
+        ("jit cached call, no block_until_ready", r["unsynced_ms"], faults["unsynced"]),
     ]
     if r["list_ms"] is not None:
-        rows.insert(0, ("Python list (lesson 1.1)", r["list_ms"]))
-    for label, ms in rows:
-        table.add_row(label, f"{ms:.3f}", f"{ms / numpy_ms:.2f}")
+        rows.insert(0, ("Python list (lesson 1.1)", r["list_ms"], None))
+    for label, ms, fault in rows:
+        table.add_row(label, f"{ms:.3f}", f"{ms / numpy_ms:.2f}",
+                      "" if fault is None else f"{fault:,.0f}")
     console.print(table)
     lists = f" (the list: {r['list_repeats']})" if r["list_ms"] is not None else ""
     console.print(f"[dim]Medians of {r['repeats']} timed runs after a warm-up{lists}; the "
@@ -113,6 +147,7 @@ def report(r: dict, console) -> None:
         "leaves the compiler nothing to fuse: both are a single pass over the arrays. "
         "jit pays off when several operations fuse into one pass (lesson 1.3)."
     )
+    console.print(page_faults(faults, r["result_pages"]))
     console.print(
         f"Compile: the first jit call took {r['jit_first_ms']:.1f} ms, "
         f"{r['jit_first_ms'] / r['jit_cached_ms']:.0f}× the cached call. JAX keeps the "

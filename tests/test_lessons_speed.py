@@ -1,6 +1,7 @@
 """Lessons 01, 02, 03: lists, arrays and the compiler, at small sizes."""
 
 import math
+import resource
 import sys
 
 import numpy as np
@@ -12,7 +13,7 @@ LESSONS = ["01_list_math", "02_tensor_math", "03_compiler"]
 
 # Facts of the run rather than of the seed: times, their ratios, and whether
 # device_put could alias the host buffer (it depends on where malloc put it).
-RUN_FACTS = {"speedup_vs_list", "transfer_copied"}
+RUN_FACTS = {"speedup_vs_list", "transfer_copied", "faults_per_call"}  # facts of the run
 
 
 def seeded(results: dict) -> dict:
@@ -77,6 +78,22 @@ def test_tensor_math_products_and_timings(run_json):
     assert r["jit_first_ms"] > r["jit_cached_ms"]  # the first call compiles
     assert r["speedup_vs_list"] == pytest.approx(r["list_ms"] / r["jit_cached_ms"])
     assert isinstance(r["transfer_copied"], bool)
+    assert r["result_pages"] == -(-4 * n // resource.getpagesize())  # 17 with 4 KiB pages
+    assert set(r["faults_per_call"]) == {"numpy", "transfer", "eager", "jit_cached", "unsynced"}
+    assert all(f >= 0 for f in r["faults_per_call"].values())
+
+
+@pytest.mark.parametrize("jit_faults, says", [
+    (0.0, "No step faulted on a tenth of them per call"),
+    (977.0, "the cached jit call 977 (100%) of a result's pages"),
+    (400.0, "the cached jit call 400 (41%) of a result's pages"),
+])
+def test_tensor_math_reads_the_page_faults(jit_faults, says):
+    faults = {"numpy": 38.0, "transfer": 0.0, "eager": 50.0, "jit_cached": jit_faults,
+              "unsynced": 0.0}
+    text = load_lesson("02_tensor_math").page_faults(faults, 977)
+    assert text.startswith("Page faults: one result fills 977 pages of memory.")
+    assert says in text and "NumPy" not in text and "eager" not in text
 
 
 def test_tensor_math_skip_list(run_json):

@@ -1,3 +1,4 @@
+import mmap
 import time
 
 import jax
@@ -50,3 +51,16 @@ def test_compile_timing_returns_working_executable():
 def test_time_once_returns_result():
     ms, out = timing.time_once(jax.jit(lambda x: x + 1), jnp.zeros(2))
     assert ms > 0 and out.tolist() == [1.0, 1.0]
+
+
+def test_time_call_counts_the_page_faults_of_fresh_memory():
+    page = mmap.PAGESIZE
+
+    def touch_fresh_pages():  # 64 pages mapped anew and written each call
+        with mmap.mmap(-1, 64 * page) as m:
+            for i in range(0, len(m), page):
+                m[i] = 1
+
+    t = timing.time_call(touch_fresh_pages, sync=False, repeats=5, warmup_ms=0)
+    assert t.faults_per_call >= 64
+    assert timing.time_call(lambda: None, sync=False, repeats=5).faults_per_call < 8

@@ -9,6 +9,7 @@ of several repeats, which one slow outlier cannot move.
 
 from __future__ import annotations
 
+import resource
 import statistics
 import time
 from dataclasses import dataclass
@@ -25,10 +26,18 @@ class Timing:
     min_ms: float
     max_ms: float
     repeats: int
+    faults_per_call: float = 0.0  # minor page faults during the timed calls, per call
 
 
 def _ms(start: float) -> float:
     return (time.perf_counter() - start) * 1e3
+
+
+def minor_faults() -> int:
+    """Minor page faults of this process so far, all threads: each is a page
+    of freshly mapped memory touched for the first time, which the kernel
+    must zero-fill. A call that allocates a fresh 4 MB result can pay ~1,000."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 WARMUP_MS = 100.0
@@ -47,8 +56,8 @@ def time_call(fn: Callable, *args: Any, repeats: int = 7, warmup: int = 1,
     The warm-up makes at least `warmup` calls and goes on until they have
     taken `warmup_ms` in all (warmup=0 skips it). One call is not enough:
     on a 2-core virtual machine the first few dozen calls of a jitted 10⁶
-    multiply took 2-4 ms, then settled at 0.2 ms, as XLA's worker threads
-    and the idle second core woke up.
+    multiply took 2-4 ms before settling at 0.2 ms (fresh memory for the
+    first results, threads and an idle core waking up).
 
     sync=True waits for every result (`jax.block_until_ready`); sync=False
     times only the dispatch of JAX work, or host code (lists, NumPy) where
@@ -61,6 +70,7 @@ def time_call(fn: Callable, *args: Any, repeats: int = 7, warmup: int = 1,
         calls += 1
     samples = []
     out = None
+    faults = minor_faults()
     for _ in range(repeats):
         start = time.perf_counter()
         out = fn(*args)
@@ -69,7 +79,9 @@ def time_call(fn: Callable, *args: Any, repeats: int = 7, warmup: int = 1,
         samples.append(_ms(start))
     if not sync:
         _drain(out)  # before anything else is timed
-    return Timing(statistics.median(samples), min(samples), max(samples), repeats)
+    faults = minor_faults() - faults
+    return Timing(statistics.median(samples), min(samples), max(samples), repeats,
+                  faults / repeats)
 
 
 def time_once(fn: Callable, *args: Any) -> tuple[float, Any]:
