@@ -48,10 +48,11 @@ def run(size: int) -> dict:
 
 
 def report(r: dict, console) -> None:
-    n = r["size"]
-    per_element_ns = r["list_ms"] * 1e6 / n
+    n, ms = r["size"], r["list_ms"]
+    per_element_ns = ms * 1e6 / n
+    took = f"{ms:.2f}" if ms >= 1 else f"{ms:.3g}"  # 0.000701 ms, not 0.00 ms
     console.print(
-        f"Multiplying two lists of {n:,} floats took [bold]{r['list_ms']:.2f} ms[/] "
+        f"Multiplying two lists of {n:,} float{'s' if n != 1 else ''} took [bold]{took} ms[/] "
         f"(median of {r['repeats']} runs), about {per_element_ns:.1f} ns per element."
     )
     console.print(
@@ -79,9 +80,10 @@ def report(r: dict, console) -> None:
     list_bytes, f32 = r["bytes_per_element_list"], r["bytes_per_element_f32"]
     console.print(
         f"Memory per element, measured with sys.getsizeof: {r['slot_bytes']:.2f} bytes "
-        f"of list (one pointer each, plus spare capacity) + {r['float_object_bytes']:.0f} "
-        f"bytes of float object = [bold]{list_bytes:.2f} bytes[/], against {f32} bytes "
-        f"in a float32 array: {list_bytes / f32:.1f}× more, before any arithmetic."
+        f"of list (one pointer each, plus the list's header and spare capacity) + "
+        f"{r['float_object_bytes']:.0f} bytes of float object = [bold]{list_bytes:.2f} "
+        f"bytes[/], against {f32} bytes in a float32 array: {list_bytes / f32:.1f}× more, "
+        "before any arithmetic."
     )
 
 

@@ -81,6 +81,11 @@ def run(size: int, skip_list: bool) -> dict:
     }
 
 
+def _count(x: float) -> str:
+    """A mean count per call: 977, 0.22 (not 0), 0."""
+    return f"{x:,.0f}" if x >= 10 or x == 0 else f"{x:.2g}"
+
+
 def page_faults(faults: dict, pages: int) -> str:
     """What the page-fault column says: which calls paid for fresh memory.
 
@@ -89,9 +94,9 @@ def page_faults(faults: dict, pages: int) -> str:
     per call over the repeats therefore tells the share of fresh results.
     """
     names = {"numpy": "NumPy", "eager": "eager jnp.multiply", "jit_cached": "the cached jit call"}
-    fresh = [f"{names[k]} {faults[k]:,.0f} ({min(1, faults[k] / pages):.0%})"
+    fresh = [f"{names[k]} {_count(faults[k])} ({min(1, faults[k] / pages):.0%})"
              for k in names if faults[k] >= pages / 10]
-    head = f"Page faults: one result fills {pages:,} pages of memory. "
+    head = f"Page faults: one result fills {pages:,} page{'s' if pages != 1 else ''} of memory. "
     if not fresh:
         return head + ("No step faulted on a tenth of them per call: the results went to "
                        "memory already mapped, freed by earlier calls and handed out again.")
@@ -107,7 +112,7 @@ def page_faults(faults: dict, pages: int) -> str:
 
 def report(r: dict, console) -> None:
     n, numpy_ms = r["size"], r["numpy_ms"]
-    table = Table(title=f"{n:,} float32 products, step by step")
+    table = Table(title=f"{n:,} float32 product{'s' if n != 1 else ''}, step by step")
     table.add_column("step")
     table.add_column("ms", justify="right")
     table.add_column("× NumPy", justify="right")
@@ -125,7 +130,7 @@ def report(r: dict, console) -> None:
         rows.insert(0, ("Python list (lesson 1.1)", r["list_ms"], None))
     for label, ms, fault in rows:
         table.add_row(label, f"{ms:.3f}", f"{ms / numpy_ms:.2f}",
-                      "" if fault is None else f"{fault:,.0f}")
+                      "" if fault is None else _count(fault))
     console.print(table)
     lists = f" (the list: {r['list_repeats']})" if r["list_ms"] is not None else ""
     console.print(f"[dim]Medians of {r['repeats']} timed runs after a warm-up{lists}; the "
@@ -171,10 +176,10 @@ def report(r: dict, console) -> None:
     console.print(trap)
 
     agree = "exactly" if r["max_abs_diff"] == 0 else f"to within {r['max_abs_diff']:g}"
-    console.print(
-        f"\nAll {n:,} products from eager and jit agree with NumPy's {agree} "
-        f"(largest difference {r['max_abs_diff']:g})."
-    )
+    products = (f"All {n:,} products from eager and jit agree" if n != 1
+                else "The product from eager and jit agrees")
+    console.print(f"\n{products} with NumPy's {agree} "
+                  f"(largest difference {r['max_abs_diff']:g}).")
     exact_last = n * n
     if r["last_product"] != exact_last:
         float64_note = " (lesson 1.1's float64 list held it exactly)" if exact_last < 2**53 else ""
@@ -184,9 +189,9 @@ def report(r: dict, console) -> None:
         )
     if r["list_ms"] is not None:
         console.print(
-            f"Against the Python list at the same size ({r['list_ms']:.3g} ms) the cached jit "
-            f"call is [bold]{display.how_much(r['jit_cached_ms'], r['list_ms'])}[/] and NumPy "
-            f"{display.how_much(numpy_ms, r['list_ms'])}."
+            f"At the same size the Python list took {r['list_ms']:.3g} ms: the cached jit "
+            f"call is [bold]{display.how_much(r['jit_cached_ms'], r['list_ms'], 'the list')}"
+            f"[/], NumPy {display.how_much(numpy_ms, r['list_ms'], 'the list')}."
         )
     else:
         console.print("(The list timing was skipped: --skip-list.)")

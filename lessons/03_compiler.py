@@ -149,10 +149,10 @@ def report(r: dict, console) -> None:
 
     eager, cached = r["eager_ms"], r["jit_cached_ms"]
     console.print(
-        f"\nThe cached jit call ({cached:.3f} ms) is {display.how_much(cached, eager)} than "
-        "op by op "
-        f"({eager:.3f} ms: two kernels, two dispatches, one intermediate array) and "
-        f"{display.how_much(cached, r['list_ms'])} than the Python lists."
+        f"\nThe cached jit call ({cached:.3f} ms) is "
+        f"{display.how_much(cached, eager, 'op by op')} ({eager:.3f} ms: two kernels, two "
+        "dispatches, one intermediate array) and "
+        f"{display.how_much(cached, r['list_ms'], 'the Python lists')}."
     )
     stages = r["lower_ms"] + r["compile_ms"]
     console.print(
@@ -163,16 +163,21 @@ def report(r: dict, console) -> None:
     )
 
     head = ", ".join(f"{v:g}" for v in r["head"])
-    console.print(f"\nFirst three results: [{head}] (0² + 0, 1² + 10, 2² + 20).")
+    sums = ", ".join(f"{i}² + {10 * i}" for i in range(len(r["head"])))  # a = i, b = 10·i
+    first = {1: "The only result", 2: "First two results"}.get(len(r["head"]),
+                                                              "First three results")
+    console.print(f"\n{first}: [{head}] ({sums}).")
     mismatches = r["eager_mismatches"]
     if mismatches == 0:
-        console.print(f"All {n:,} jitted results equal the op-by-op ones exactly.")
+        console.print(f"All {n:,} jitted results equal the op-by-op ones exactly." if n > 1
+                      else "The jitted result equals the op-by-op one exactly.")
     else:
         how = ("every jitted value is the exact a² + b rounded once to float32, as a fused "
                "multiply-add gives, while op by op rounds a² and then the sum"
                if r["jit_rounded_once"] else "the compiled kernel rounds differently")
         console.print(
-            f"{mismatches:,} of {n:,} jitted results differ from op by op, by at most "
+            f"{mismatches:,} of {n:,} jitted results {'differs' if mismatches == 1 else 'differ'} "
+            "from op by op, by at most "
             f"{r['eager_max_ulps']} ulp (unit in the last place): {how}. Compiling can "
             "change rounding: compare floats with a tolerance."
         )

@@ -58,9 +58,10 @@ def report(r: dict, console) -> None:
     for key, label in names.items():
         table.add_row(label, f"{r[key]:.4f}", f"{r['angles_deg'][key]:.1f}°")
     console.print(table)
+    turn = r["angles_deg"]["up_diagonal"]
     console.print(
-        f"Perpendicular vectors score {r['up_right']:.4f}; a 45° turn scores "
-        f"{r['up_diagonal']:.4f} (that is cos 45° = 1/√2); the same direction "
+        f"Perpendicular vectors score {r['up_right']:.4f}; a {turn:.0f}° turn scores "
+        f"{r['up_diagonal']:.4f} (that is cos {turn:.0f}° = 1/√2); the same direction "
         f"scores {r['up_up']:.4f}."
     )
     console.print(

@@ -123,7 +123,8 @@ def report(r: dict, console) -> None:
                           "each step: below -1 that flips its sign and makes it grow.")
         console.print("Lower --lr (or --l2) and run again.")
         return
-    console.print(f"[bold]Training: {epochs} full-batch epochs, one compiled lax.scan[/]")
+    s = "s" if epochs != 1 else ""
+    console.print(f"[bold]Training: {epochs} full-batch epoch{s}, one compiled lax.scan[/]")
     table = Table()
     for col in ("epoch", "train loss", "val accuracy"):
         table.add_column(col, justify="right")
@@ -131,8 +132,9 @@ def report(r: dict, console) -> None:
         table.add_row(str(row["epoch"]), f"{row['loss']:.4f}", f"{row['val_accuracy']:.1f} %")
     console.print(table)
     console.print("[dim]train loss: where the epoch's step started; val accuracy: after it.[/]")
-    console.print(f"The scan compiled in {r['compile_ms']:.0f} ms and runs all {epochs} "
-                  f"epochs in {r['train_ms']:.2f} ms (median of repeats).\n")
+    console.print(f"The scan compiled in {r['compile_ms']:.0f} ms and runs "
+                  f"{'all ' if epochs > 1 else ''}{epochs} epoch{s} in {r['train_ms']:.2f} ms "
+                  "(median of repeats).\n")
 
     console.print(display.line_chart({"train loss": r["loss_history"]}, height=12, width=50,
                                      x_label="epoch", y_label="loss"))
@@ -151,8 +153,9 @@ def report(r: dict, console) -> None:
                   "passes through it).\n")
 
     low, high = r["wilson_ci"]
+    points = "points" if r["val_size"] != 1 else "point"
     console.print(f"[bold]Validation accuracy: {r['val_accuracy']:.1f} %[/] "
-                  f"({r['val_correct']} of {r['val_size']} points)")
+                  f"({r['val_correct']} of {r['val_size']} {points})")
     console.print(f"Wilson 95 % interval: [{low:.2f} %, {high:.2f} %] (z = {r['wilson_z']}, "
                   f"n = {r['val_size']}): a sample of {r['val_size']} pins an accuracy down "
                   f"to about ±{(high - low) / 2:.1f} percentage points.")

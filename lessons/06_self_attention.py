@@ -16,6 +16,8 @@ Run:  python lessons/06_self_attention.py [--lr 0.1] [--json] [--show-code]
 
 from __future__ import annotations
 
+import argparse
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -31,6 +33,7 @@ W_K = [[0.8, 0.1, 0.0, 0.0], [0.1, 0.9, 0.2, 0.0], [0.0, 0.2, 0.7, 0.1], [0.0, 0
 W_V = [[0.5, 0.5, 0.0, 0.0], [0.0, 0.5, 0.5, 0.0], [0.0, 0.0, 0.5, 0.5], [0.5, 0.0, 0.0, 0.5]]
 TARGET = [[0.8, 0.2, 0.4, 0.6], [0.2, 1.2, 0.5, 0.8], [0.5, 0.3, 0.9, 1.0]]
 LR = 0.1
+MAX_LR = 100.0  # larger steps only blow the weights up; from about 1e17 the loss overflows float32
 
 
 def mse_loss(params: dict, x: jax.Array, target: jax.Array) -> jax.Array:
@@ -45,6 +48,20 @@ def train_step(params: dict, x: jax.Array, target: jax.Array, lr: float):
     loss, grads = jax.value_and_grad(mse_loss)(params, x, target)
     new = jax.tree.map(lambda p, g: p - lr * g, params, grads)
     return loss, grads, new
+
+
+def learning_rate(text: str) -> float:
+    """--lr: a positive number no larger than MAX_LR."""
+    value = cli.positive_float(text)
+    if value > MAX_LR:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_LR:g}, got {value:g}")
+    return value
+
+
+def signed_percent(x: float) -> str:
+    """'+12.3%', with more digits when a non-zero change would print as ±0.0%."""
+    text = f"{x:+.1%}"
+    return f"{100 * x:+.2g}%" if x != 0 and text in ("+0.0%", "-0.0%") else text
 
 
 def run(lr: float) -> dict:
@@ -114,15 +131,21 @@ def report(r: dict, console) -> None:
                       "and W_k reach the loss only through the softmax.")
     before, after = r["loss_before"], r["loss_after"]
     change = (after - before) / before
-    verdict = ("lower: the step went downhill" if after < before
-               else "NOT lower: the step overshot; try a smaller --lr")
-    console.print(f"Loss before {before:.6f}, after {after:.6f} ({change:+.1%}): {verdict}.")
+    if after < before:
+        verdict = "lower: the step went downhill"
+    elif after == before:
+        verdict = ("unchanged in float32: a step this small does not register; "
+                   "try a larger --lr")
+    else:
+        verdict = "NOT lower: the step overshot; try a smaller --lr"
+    console.print(f"Loss before {before:.6f}, after {after:.6f} ({signed_percent(change)}): "
+                  f"{verdict}.")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=0)
-    parser.add_argument("--lr", type=cli.positive_float, default=LR,
-                        help="gradient step size (default: %(default)s)")
+    parser.add_argument("--lr", type=learning_rate, default=LR,
+                        help=f"gradient step size, at most {MAX_LR:g} (default: %(default)s)")
     args = parser.parse_args(argv)
     cli.finish(args, __file__, run(args.lr), report,
                kernels=(attention_head, softmax, mse_loss, train_step),

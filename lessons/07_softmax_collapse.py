@@ -18,6 +18,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from trinity_foundations import cli, display
 from trinity_foundations.attention import entropy, softmax, softmax_jacobian
@@ -57,6 +58,19 @@ def naive_softmax(x: jax.Array) -> jax.Array:
     return e / jnp.sum(e)  # (n,)
 
 
+def underflow_threshold() -> tuple[float, bool]:
+    """(x below which exp(x) is 0 in float32 on this backend, whether subnormals survive).
+
+    The smallest float32 is 1.4e-45 (subnormal, log ≈ -103.3), but XLA on CPU,
+    for one, flushes subnormal results to zero, so exp already gives 0 below
+    log(1.18e-38) ≈ -87.3, the smallest normal number.
+    """
+    info = np.finfo(np.float32)
+    subnormals = bool(jnp.exp(jnp.float32(-100.0)) > 0)  # exp(-100) ≈ 3.7e-44 is subnormal
+    smallest = float(info.smallest_subnormal) if subnormals else float(info.tiny)
+    return math.log(smallest), subnormals
+
+
 def run(dim: int, tokens: int, seed: int) -> dict:
     raw = attention_scores(jax.random.key(seed), dim, tokens)  # (T,) each ~ N(0, sqrt(D)²)
     scale = 1 / math.sqrt(dim)
@@ -64,6 +78,7 @@ def run(dim: int, tokens: int, seed: int) -> dict:
     s = {k: v.tolist() for k, v in softmax_facts(raw * scale).items()}
     overflow = jnp.array(OVERFLOW_LOGITS)  # (3,) float32
     naive = naive_softmax(overflow)  # (3,)
+    threshold, subnormals = underflow_threshold()
     return {
         "dim": dim,
         "scale": scale,
@@ -79,6 +94,8 @@ def run(dim: int, tokens: int, seed: int) -> dict:
         "entropy_unscaled": u["entropy"],
         "entropy_scaled": s["entropy"],
         "entropy_max": math.log(tokens),
+        "underflow_threshold": threshold,
+        "subnormals": subnormals,
         "autodiff_max_error": max(u["autodiff_error"], s["autodiff_error"]),
         "overflow_logits": OVERFLOW_LOGITS,
         "overflow_exp": jnp.exp(overflow).tolist(),  # (3,) inf in float32
@@ -88,13 +105,33 @@ def run(dim: int, tokens: int, seed: int) -> dict:
     }
 
 
+def largest_share(probs: list[float], digits: int) -> str:
+    """'41.6%', or '100.0000% (the other 4 keys share 1.1e-14%)' when the rest rounds away."""
+    top = max(probs)
+    text = f"{top:.{digits}%}"
+    others = len(probs) - 1
+    if others and text == f"{1:.{digits}%}":
+        rest = sum(sorted(probs)[:-1])
+        who = "the other key has" if others == 1 else f"the other {others} keys share"
+        text += f" ({who} {100 * rest:.3g}%)"
+    return text
+
+
+def nats(h: float) -> str:
+    """An entropy: 4 decimals, or 3 significant digits when that would hide it."""
+    return f"{h:.4f}" if h >= 0.01 else f"{h:.3g}"
+
+
 def report(r: dict, console) -> None:
     dim, scale = r["dim"], r["scale"]
     raw = r["raw_scores"]
+    n = len(raw)
+    spread = (f"These scores run from {min(raw):+.1f} to {max(raw):+.1f}." if n > 1
+              else f"This score is {raw[0]:+.1f}.")
     console.print(
-        f"One query scored against {len(raw)} keys, every entry N(0, 1), D = {dim}: each "
-        f"raw score has standard deviation sqrt({dim}) = {dim ** 0.5:g}. These scores run "
-        f"from {min(raw):+.1f} to {max(raw):+.1f}.\n"
+        f"One query scored against {n} key{'s' if n > 1 else ''}, every entry N(0, 1), "
+        f"D = {dim}: each raw score has standard deviation sqrt({dim}) = {dim ** 0.5:g}. "
+        f"{spread}\n"
     )
     for name, key, factor, z in (("unscaled: softmax(q·k)", "unscaled", 1.0, "z"),
                                  (f"scaled: softmax(q·k / {1 / scale:g})", "scaled", scale,
@@ -104,18 +141,19 @@ def report(r: dict, console) -> None:
         console.print(display.bar_chart(labels, percent, title=name, hi=100.0, width=30,
                                         fmt="{:10.4g} %"))
         console.print()
-    top = max(r["unscaled"])
-    console.print(f"Unscaled, the largest score takes {top:.4%} of the attention; scaled, "
-                  f"the largest share is {max(r['scaled']):.1%}.")
+    console.print(f"Unscaled, the largest score takes {largest_share(r['unscaled'], 4)} of the "
+                  f"attention; scaled, the largest share is {largest_share(r['scaled'], 1)}.")
     zeros = sum(p == 0.0 for p in r["unscaled"])
     if zeros:
+        smallest = ("the smallest float32, a subnormal" if r["subnormals"] else
+                    "the smallest normal float32 (this backend flushes subnormals to zero)")
         console.print(f"{zeros} unscaled probabilit{'y' if zeros == 1 else 'ies'} underflowed "
-                      "to exactly 0: exp of a shifted score below about -103 is smaller than "
-                      "the smallest float32.")
+                      f"to exactly 0: exp of a shifted score below about "
+                      f"{r['underflow_threshold']:.1f} is smaller than {smallest}.")
 
     h_max = r["entropy_max"]
     console.print(f"Entropy (nats; 0 = one-hot, {h_max:.4f} = ln {len(raw)} = uniform): "
-                  f"unscaled {r['entropy_unscaled']:.3g}, scaled {r['entropy_scaled']:.4f}.\n")
+                  f"unscaled {nats(r['entropy_unscaled'])}, scaled {nats(r['entropy_scaled'])}.\n")
 
     table = display.matrix_table(
         "Jacobian J = diag(s) − s sᵀ",
@@ -124,9 +162,15 @@ def report(r: dict, console) -> None:
         rows=["unscaled", "scaled"], cols=["max |J|", "Σ |J|"], fmt="{:.3e}")
     console.print(table)
     ratio = r["l1_ratio"]
-    if ratio is None:
+    if n == 1:
+        console.print("With a single key the softmax is always [1]: its Jacobian is zero, "
+                      "scaled or not, since there is nothing to choose between.")
+    elif ratio is None:
         console.print("The unscaled Jacobian is exactly zero in float32: no gradient "
                       "reaches the scores at all.")
+    elif dim == 1:
+        console.print("At D = 1 the scale 1/sqrt(D) is 1: scaled and unscaled are the same "
+                      "softmax, with the same Jacobian.")
     else:
         reading = ("unscaled, almost nothing gets through" if ratio >= 10 else
                    "at this width the unscaled scores sit too close together to collapse it")

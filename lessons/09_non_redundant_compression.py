@@ -25,6 +25,7 @@ from trinity_foundations.lowrank import (
 )
 
 SIZE, RANK, HIGH = 4, 1, 10.0  # a SIZE × SIZE matrix uniform on [0, HIGH)
+MAX_TABLE = 8  # wider matrices do not fit a terminal: their cells print empty
 DELTA_B = [[0.9], [0.1], [-0.4], [0.6]]  # (D, r) = (4, 1), the paper's shape
 DELTA_A = [[1.0, 2.0, 1.0, 0.5]]  # (r, D) = (1, 4)
 
@@ -59,30 +60,56 @@ def run(seed: int, size: int, rank: int) -> dict:
     }
 
 
+def percent(p: float) -> str:
+    """'83.45%', but never a rounded '100.00%' or '0.00%' for a share that is not exactly so."""
+    text = f"{p:.2%}"
+    if p < 1 and text == "100.00%":
+        return "over 99.99%"
+    if p > 0 and text == "0.00%":
+        return "under 0.01%"
+    return text
+
+
 def report(r: dict, console) -> None:
     n, k, s = r["size"], r["rank"], r["singular_values"]
+
+    def matrix(title: str, m) -> None:
+        if n <= MAX_TABLE:
+            console.print(display.matrix_table(title, m))
+        else:
+            console.print(f"({title} is {n}×{n}, too wide to print here; --json has every entry.)")
+
     console.print(f"[bold]1. A random {n}×{n} matrix[/], uniform on [0, {HIGH:g})")
-    console.print(display.matrix_table("W", r["matrix"]))
+    matrix("W", r["matrix"])
     console.print(display.bar_chart([f"s{i + 1}" for i in range(n)], s,
                                     title="singular values of W", width=30))
-    full = "all of them" if r["numerical_rank"] == n else f"only {r['numerical_rank']}"
+    full = r["numerical_rank"] == n
     console.print(
-        f"Non-zero (above s₁ · {n} · ε_float32 = {r['rank_tolerance']:.3g}): {full}, "
-        f"rank {r['numerical_rank']}. No direction is redundant, so dropping any costs "
-        "something.")
+        f"Non-zero (above s₁ · {n} · ε_float32 = {r['rank_tolerance']:.3g}): "
+        f"{'all of them' if full else 'only ' + str(r['numerical_rank'])}, "
+        f"rank {r['numerical_rank']}. "
+        + ("No direction is redundant, so dropping any costs something." if full else
+           "This draw happens to have redundant directions, which cost nothing to drop."))
 
     plural = "" if k == 1 else "s"
     console.print(f"\n[bold]2. Keep the largest {k} singular value{plural}[/] "
                   f"(rank-{k} reconstruction)")
-    console.print(display.matrix_table(f"W_{k}", r["reconstruction"]))
+    matrix(f"W_{k}", r["reconstruction"])
     dropped = " + ".join(f"{v:.4f}²" for v in s[k:]) or "0"  # nothing dropped at k = n
+    stored = r["stored_numbers"]
+    if stored < n * n:
+        storage = f"It stores {stored} numbers instead of {n * n}"
+    else:  # r (2n) ≥ n²: the factors are no smaller than W
+        than = "as many as" if stored == n * n else "more than"
+        storage = (f"It stores {stored} numbers, {than} the {n * n} of W itself (at this "
+                   "rank the factors save nothing),")
     console.print(
-        f"It stores {r['stored_numbers']} numbers instead of {n * n} and keeps "
-        f"{r['energy_kept']:.2%} of the energy Σ s². Error: MSE {r['mse']:.6f} per entry, "
+        f"{storage} and keeps {percent(r['energy_kept'])} of the energy Σ s². "
+        f"Error: MSE {r['mse']:.6f} per entry, "
         f"Frobenius ‖W − W_{k}‖ = {r['frobenius_error']:.6f}.")
     gap = abs(r["frobenius_error"] - r["eckart_young_error"])
     console.print(
-        f"Eckart–Young: sqrt({dropped}) = {r['eckart_young_error']:.6f}; measured minus "
+        f"Eckart–Young: sqrt({dropped}) = {r['eckart_young_error']:.6f}; measured and "
         f"predicted differ by {gap:.2g} (float32). No rank-{k} matrix can come closer.")
 
     console.print("\n[bold]Appendix: a LoRA update is low-rank by construction[/]")
@@ -107,7 +134,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.rank > args.size:
         parser.error(f"argument --rank: must be at most --size ({args.size}), got {args.rank}")
     cli.finish(args, __file__, run(args.seed, args.size, args.rank), report,
-               kernels=(truncate, mse, frobenius_error, eckart_young_error),
+               kernels=(truncate, mse, frobenius_error, eckart_young_error,
+                        singular_value_shares),
                next_lesson="10_evolution_strategy")
 
 

@@ -38,7 +38,9 @@ def run(seed: int, generations: int, population: int, mu: int, lr: float) -> dic
                        objective=noisy_sphere, config=config)  # es fields: (G, ...)
     gd_losses, gd_positions = gd_run(jnp.array(START), key, generations=generations,
                                      objective=noisy_sphere, lr=lr)  # (G,), (G, 2)
-    es_true, gd_true = sphere(es.mean), sphere(gd_positions)  # (G,) each, without noise
+    # true losses in float64: squaring a float32 iterate near 1e-23 would underflow to 0
+    es_true, gd_true = (np.sum(np.asarray(p, np.float64) ** 2, axis=-1)
+                        for p in (es.mean, gd_positions))  # (G,) each, without noise
 
     rows = [g for g in range(1, generations + 1) if g % REPORT_EVERY == 0 or g == generations]
 
@@ -55,7 +57,11 @@ def run(seed: int, generations: int, population: int, mu: int, lr: float) -> dic
     # GD on the sphere has a closed form: x_t = x_0 · (1 − 2·lr)^t.
     t = np.arange(1, generations + 1)[:, None]  # (G, 1)
     closed = np.array(START) * (1 - 2 * lr) ** t  # (G, 2) in float64
-    rel_error = np.abs(np.asarray(gd_positions) - closed) / np.abs(closed)  # (G, 2)
+    # relative error where x_t is a normal float32: below float32's smallest normal
+    # number the iterate is subnormal or flushed to 0 (and with lr = 0.5 it is 0 exactly)
+    normal = np.abs(closed) >= np.finfo(np.float32).tiny  # (G, 2)
+    rel_error = np.where(normal, np.abs(np.asarray(gd_positions) - closed)
+                         / np.where(normal, np.abs(closed), 1.0), 0.0)  # (G, 2)
     return {
         "start": START,
         "start_loss": float(sphere(jnp.array(START))),
@@ -72,6 +78,8 @@ def run(seed: int, generations: int, population: int, mu: int, lr: float) -> dic
         "gd_true_loss": gd_true.tolist(),
         "gd_factor": 1 - 2 * lr,
         "gd_closed_form_max_rel_error": float(rel_error.max()),
+        "gd_underflow_generation": (int(np.argmin(normal.all(axis=1))) + 1
+                                    if not normal.all() else None),  # first x_t below normal
         "es_evaluations": generations * population,
         "gd_evaluations": generations,
     }
@@ -87,7 +95,10 @@ def report(r: dict, console) -> None:
         f"adds noise of std {r['noise_std']:.3f}. ES recombination weights (best first): "
         + ", ".join(f"{w:.3f}" for w in r["weights"]) + "\n")
 
-    table = Table(title="Every 10 generations: what each method saw, where it went",
+    last = r["es_history"][-1]["generation"]
+    table = Table(title=f"Every {REPORT_EVERY} generations: what each method saw, where it went"
+                  if last >= REPORT_EVERY else f"Generation {last}: what each method saw, "
+                  "where it went",
                   caption="loss: the noisy value seen in that generation (ES: best of its "
                           "population; GD: at the point it stepped from)")
     for col in ("gen", "ES loss", "ES mean", "GD loss", "GD position"):
@@ -103,29 +114,42 @@ def report(r: dict, console) -> None:
         log_y=True, x_label="generation", y_label="f without noise"))
 
     es, gd = r["es_final"], r["gd_final"]
+    gd_factor = f"{r['gd_factor']:.10g}"
+    factor = gd_factor if r["gd_factor"] >= 0 else f"({gd_factor})"
+    where = (f"it is {r['gd_distance']:.2e} from the optimum (true loss {gd['true_loss']:.1e})"
+             if r["gd_distance"] > 0 else
+             "its float32 iterate is exactly 0, the optimum (the chart leaves out the zeros)")
+    if r["gd_factor"] == 0:
+        exact = "one step lands on the optimum"
+    else:
+        under = r["gd_underflow_generation"]
+        exact = (f"its iterate matches x₀·{factor}^t to a relative "
+                 f"{r['gd_closed_form_max_rel_error']:.1e} (float32"
+                 + (f", up to step {under - 1}, where x₀·{factor}^t leaves float32's normal "
+                    "range" if under else "") + "), a straight line on the log chart")
     console.print(
-        f"\nGradient descent multiplies x by 1 − 2·lr = {r['gd_factor']:g} each step, exactly: "
-        f"its iterate matches x₀·{r['gd_factor']:g}^t to a relative "
-        f"{r['gd_closed_form_max_rel_error']:.1e} (float32), a straight line on the log chart. "
-        f"After {gd['generation']} steps it is {r['gd_distance']:.2e} from the optimum "
-        f"(true loss {gd['true_loss']:.1e}).")
+        f"\nGradient descent multiplies x by 1 − 2·lr = {gd_factor} each step, exactly: "
+        f"{exact}. After {display.count(gd['generation'], 'step')} {where}.")
     console.print(
-        f"The ES never saw a gradient: {r['es_evaluations']} noisy evaluations brought its mean "
-        f"to {r['es_distance']:.3f} from the optimum (true loss {es['true_loss']:.1e}, final σ "
-        f"{r['es_final_sigma']:.3f}). Its curve is ragged: each mean is an average of random "
-        "samples, ranked by noisy values.")
+        f"The ES never saw a gradient: {display.count(r['es_evaluations'], 'noisy evaluation')} "
+        f"brought its mean to {r['es_distance']:.3f} from the optimum (true loss "
+        f"{es['true_loss']:.1e}, final σ {r['es_final_sigma']:.3g}). Its curve is ragged: "
+        "each mean is an average of random samples, ranked by noisy values.")
     if es["true_loss"] < r["noise_std"]:
         console.print(
             f"Its true loss is below the noise std ({r['noise_std']:.3f}): points that close "
-            "differ by less than the noise, so ranking them is partly a coin toss. The same "
-            f"noise hides GD's progress: its last reported loss is {gd['loss']:+.3f}, its true "
-            f"loss {gd['true_loss']:.1e}.")
+            "differ by less than the noise, so ranking them is partly a coin toss."
+            + (" The same noise hides GD's progress: its last reported loss is "
+               f"{gd['loss']:+.3f}, its true loss {gd['true_loss']:.1e}."
+               if gd["true_loss"] < r["noise_std"] else ""))
     if r["gd_distance"] < r["es_distance"]:
+        closer = (f"{r['es_distance'] / r['gd_distance']:.1e} times closer"
+                  if r["gd_distance"] > 0 else "at the optimum itself")
         console.print(
-            f"With the exact gradient, descent ends {r['es_distance'] / r['gd_distance']:.1e} "
-            f"times closer, from {r['gd_evaluations']} evaluations of f and its gradient "
-            f"against the ES's {r['es_evaluations']} of f alone; the ES needs no gradient at "
-            "all, which is its use.")
+            f"With the exact gradient, descent ends {closer}, from "
+            f"{display.count(r['gd_evaluations'], 'evaluation')} of f and its gradient against the "
+            f"ES's {r['es_evaluations']} of f alone; the ES needs no gradient at all, which is "
+            "its use.")
     else:
         console.print("In this run the ES ended closer to the optimum than gradient descent.")
 

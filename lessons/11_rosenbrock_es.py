@@ -52,8 +52,10 @@ def summary(final, history, population: int, threshold: float) -> dict:
         "evaluations": generations * population,
         "final_mean": final.mean.tolist(),
         "final_sigma": float(final.sigma),
-        "best_loss": float(final.best_loss),
+        "best_loss": float(final.best_loss),  # best of the last generation
         "history": np.asarray(history[:generations]).tolist(),  # best loss per generation
+        # neither method keeps its best point, so an earlier generation may have done better
+        "lowest_loss": float(np.min(history[:generations])),
     }
 
 
@@ -98,16 +100,25 @@ def _verdict(es: dict, cma: dict, where: str) -> str:
         winner, loser, run = (("the simple ES", "sep-CMA-ES", cma) if es["converged"]
                               else ("sep-CMA-ES", "the simple ES", es))
         return (f"{where}: only {winner} reached it; {loser} stopped after "
-                f"{run['evaluations']} evaluations at best loss {run['best_loss']:.3g}.")
-    return (f"{where}: neither reached it (best losses: simple ES {es['best_loss']:.3g}, "
-            f"sep-CMA-ES {cma['best_loss']:.3g}).")
+                f"{run['evaluations']} evaluations, {_best(run)}.")
+    return (f"{where}: neither reached it (simple ES: {_best(es)}; "
+            f"sep-CMA-ES: {_best(cma)}).")
+
+
+def _best(run: dict) -> str:
+    """'best loss 0.12 in the last generation, lowest seen 0.03' of a run that stopped."""
+    text = f"best loss {run['best_loss']:.3g} in the last generation"
+    if f"{run['lowest_loss']:.3g}" != f"{run['best_loss']:.3g}":
+        text += f", lowest seen {run['lowest_loss']:.3g}"
+    return text
 
 
 def report(r: dict, console) -> None:
     runs = [("simple ES", 2, r), ("sep-CMA-ES", 2, r["sep_cma"]),
             ("simple ES", r["dim"], r["es_nd"]), ("sep-CMA-ES", r["dim"], r["sep_cma_nd"])]
     table = Table(title=f"Rosenbrock: generations and evaluations until best loss < "
-                        f"{r['threshold']:g}", caption="D: dimension, λ: population")
+                        f"{r['threshold']:g}",
+                  caption="D: dimension, λ: population, best loss: of the last generation")
     for col in ("method", "D", "λ", "generations", "evaluations", "best loss", "reached"):
         table.add_column(col, justify="left" if col == "method" else "right", no_wrap=True)
     for name, dim, run in runs:
@@ -118,16 +129,17 @@ def report(r: dict, console) -> None:
 
     if r["converged"]:
         console.print(
-            f"\nThe simple ES reached best loss {r['best_loss']:.4f} at generation "
+            f"\nThe simple ES reached best loss {r['best_loss']:.3g} at generation "
             f"{r['generation']}; its mean is then "
             f"[{', '.join(f'{v:.3f}' for v in r['final_mean'])}], on its way along the valley "
             "to [1, 1].")
     else:
         console.print(
-            f"\nThe simple ES did not reach {r['threshold']:g} in {r['generation']} generations "
-            f"(best loss {r['best_loss']:.4f}).")
+            f"\nThe simple ES did not reach {r['threshold']:g} in {r['generation']} "
+            f"generation{'s' if r['generation'] != 1 else ''} ({_best(r)}).")
     console.print(_verdict(r, r["sep_cma"], "In 2-D"))
-    console.print(_verdict(r["es_nd"], r["sep_cma_nd"], f"In {r['dim']}-D"))
+    again = " again, with other keys" if r["dim"] == 2 else ""
+    console.print(_verdict(r["es_nd"], r["sep_cma_nd"], f"In {r['dim']}-D{again}"))
     console.print(
         f"\nThe simple ES shrinks σ on a schedule that ignores progress: {SIGMA0} for "
         f"{ES_CONFIG.decay_after} generations, then × {ES_CONFIG.decay} each; it ended at σ "
@@ -137,7 +149,8 @@ def report(r: dict, console) -> None:
         "so it cannot align with the valley's bend (x_{i+1} ≈ x_i² couples neighbouring "
         "coordinates): it has to follow the curve in many small steps.")
 
-    for label, es, cma in (("2-D", r, r["sep_cma"]), (f"{r['dim']}-D", r["es_nd"], r["sep_cma_nd"])):
+    for label, es, cma in (("2-D", r, r["sep_cma"]),
+                           (f"{r['dim']}-D{again}", r["es_nd"], r["sep_cma_nd"])):
         n = max(es["evaluations"], cma["evaluations"])
         series = {}
         for name, run in (("simple ES", es), ("sep-CMA-ES", cma)):

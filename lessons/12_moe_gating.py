@@ -13,8 +13,11 @@ Run:  python lessons/12_moe_gating.py [--steps 20] [--lr 10] [--json] [--show-co
 
 from __future__ import annotations
 
+import argparse
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 from rich.table import Table
 
 from trinity_foundations import cli, display
@@ -128,7 +131,7 @@ def report(r: dict, console) -> None:
                   f"every weight of expert(s) {raised}.")
 
     rb = r["rebalance"]
-    console.print(f"\n[bold]{rb['steps']} gradient steps on L_aux alone[/] "
+    console.print(f"\n[bold]{display.count(rb['steps'], 'gradient step')} on L_aux alone[/] "
                   f"(lr = {rb['lr']:g}, one compiled lax.scan), from the collapsed router")
     steps = Table()
     for col in ("step", "L_aux", "f", "busiest expert"):
@@ -145,8 +148,8 @@ def report(r: dict, console) -> None:
     first, final_f = rb["spread_from_step"], rb["final_f"]
     shown_f = display.vector(final_f, "{:.2f}")
     if first is None:
-        console.print(f"After {rb['steps']} steps some expert still receives no token: "
-                      f"f = {shown_f}. Too small a step barely moves a saturated router; "
+        console.print(f"After {display.count(rb['steps'], 'step')} some expert still receives "
+                      f"no token: f = {shown_f}. Too small a step barely moves a saturated router; "
                       "too large a one can overshoot into a new collapse. Try other --lr or "
                       "--steps.")
         return
@@ -162,11 +165,20 @@ def report(r: dict, console) -> None:
         )
 
 
+def learning_rate(text: str) -> float:
+    """A positive step size that float32 can hold (a larger one becomes inf, and L_aux NaN)."""
+    value = cli.positive_float(text)
+    largest = float(np.finfo(np.float32).max)
+    if value > largest:
+        raise argparse.ArgumentTypeError(f"must be at most {largest:.4g} (float32), got {value:g}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=0)
     parser.add_argument("--steps", type=cli.positive_int, default=STEPS,
                         help="gradient steps on L_aux (default: %(default)s)")
-    parser.add_argument("--lr", type=cli.positive_float, default=LR,
+    parser.add_argument("--lr", type=learning_rate, default=LR,
                         help="gradient step size (default: %(default)s)")
     args = parser.parse_args(argv)
     cli.finish(args, __file__, run(args.steps, args.lr), report,

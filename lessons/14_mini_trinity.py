@@ -15,6 +15,7 @@ Run:  python lessons/14_mini_trinity.py [--receipt FILE] [--replay FILE]
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 
 from trinity_foundations import cli, display
@@ -48,7 +49,8 @@ def run(recorded: list[dict] | None = None) -> dict:
 
 
 def _receipt(case: dict) -> Table:
-    table = Table(title=f"Receipt · {case['name']} ({case['task_type']} task)",
+    # names come from the receipt file on --replay: escape them, '[/x]' is rich markup
+    table = Table(title=f"Receipt · {escape(case['name'])} ({case['task_type']} task)",
                   title_justify="left", box=None, pad_edge=False, header_style="bold underline")
     for col in ("turn", "task vector", "expert", "router P", "status", "cost", "verifier"):
         table.add_column(col, justify="right" if col in ("turn", "cost") else "left")
@@ -77,8 +79,9 @@ def report(r: dict, console) -> None:
                           for t in turns)
         costs = " + ".join(f"{t['cost']:.2f}" for t in turns)
         n = len(turns)
+        total = f" = {case['total_cost']:.2f}" if n > 1 else ""
         console.print(f"[bold]{case['status'].upper()}[/] after {n} turn{'s' * (n > 1)}: "
-                      f"{path}; cost {costs} = {case['total_cost']:.2f}")
+                      f"{path}; cost {costs}{total}")
         experts = [t["expert"] for t in turns]
         repeated = sorted({e for e in experts if experts.count(e) > 1})
         if repeated:
@@ -93,8 +96,8 @@ def report(r: dict, console) -> None:
     for col in ("case", "task", "start", "status", "turns", "experts", "cost"):
         summary.add_column(col, justify="right" if col in ("turns", "cost") else "left")
     for c in r["cases"]:
-        summary.add_row(c["name"], c["task_type"], display.vector(c["task_vector"], "{:.3g}"),
-                        c["status"],
+        summary.add_row(escape(c["name"]), c["task_type"],
+                        display.vector(c["task_vector"], "{:.3g}"), c["status"],
                         str(len(c["turns"])), " → ".join(str(t["expert"]) for t in c["turns"]),
                         f"{c['total_cost']:.2f}")
     console.print()
@@ -109,10 +112,10 @@ def report(r: dict, console) -> None:
             console.print(f"[bold]Replayed {replay['cases_checked']} case(s): "
                           f"{len(replay['differences'])} decision(s) differ from the receipt:[/]")
             for line in replay["differences"]:
-                console.print(f"  {line}")
+                console.print(f"  {escape(line)}")  # quotes the file's values
     if "receipt_file" in r:
-        console.print(f"Receipts written to {r['receipt_file']}; check them with "
-                      f"--replay {r['receipt_file']}.")
+        path = escape(r["receipt_file"])
+        console.print(f"Receipts written to {path}; check them with --replay {path}.")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -124,11 +127,11 @@ def main(argv: list[str] | None = None) -> None:
                              "that differs")
     args = parser.parse_args(argv)
     try:
-        recorded = read_receipts(args.replay) if args.replay else None
+        recorded = read_receipts(args.replay) if args.replay is not None else None
     except ValueError as e:
         parser.error(f"argument --replay: {e}")
     results = run(recorded)
-    if args.receipt:
+    if args.receipt is not None:  # an empty name is an error, not 'no file'
         try:
             write_receipts(args.receipt, results["cases"])
         except ValueError as e:

@@ -64,8 +64,11 @@ def run(seed: int, dims: list[int], pairs: int, epsilon: float) -> dict:
 
 def pct(x: float, *, underflow: bool = False) -> str:
     """A percentage; `underflow` marks a 0 that is a positive value too small for float64."""
-    if x >= 10:
-        return f"{x:.2f} %"
+    if x >= 10:  # more decimals where 99.9999 would print as 100.00
+        digits = 2
+        while x < 100 and float(f"{x:.{digits}f}") == 100 and digits < 12:
+            digits += 1
+        return f"{x:.{digits}f} %"
     if x >= 1e-3:
         return f"{x:.4f} %"
     if x > 0:
@@ -75,6 +78,11 @@ def pct(x: float, *, underflow: bool = False) -> str:
 
 def _dims(rows: list[dict]) -> str:
     return ", ".join(str(row["dim"]) for row in rows)
+
+
+def seconds(ms: float) -> str:
+    """'4.45 s', or '3.21 ms' below a tenth of a second (rather than '0.00 s')."""
+    return f"{ms / 1e3:.2f} s" if ms >= 100 else f"{ms:.3g} ms"  # .3g: 99.96 -> '100'
 
 
 def report(r: dict, console) -> None:
@@ -103,7 +111,7 @@ def report(r: dict, console) -> None:
     if useful:
         ratios = [row["looseness"] for row in useful if row["looseness"] is not None]
         console.print(
-            f"At D = {_dims(useful)} it is a real guarantee" + (
+            f"At D = {_dims(useful)} the bound is a real guarantee" + (
                 f", yet {display.span(ratios)} times the exact tail: a bound "
                 "built from D and ε alone must cover the worst case, the exact tail is the "
                 "truth for this one law." if ratios else "."))
@@ -130,9 +138,9 @@ def report(r: dict, console) -> None:
                 f"pairs beyond ε in a sample of {r['pairs']:,}; this run saw {row['count']}. "
                 f"One pair in about {100 / row['exact_pct']:,.0f} lands there.")
 
-    compile_s = sum(t["compile_ms"] for t in r["timing"]) / 1e3
-    run_s = sum(t["run_ms"] for t in r["timing"]) / 1e3
-    console.print(f"\nSampling: compile {compile_s:.2f} s, run {run_s:.2f} s "
+    compile_ms = sum(t["compile_ms"] for t in r["timing"])
+    run_ms = sum(t["run_ms"] for t in r["timing"])
+    console.print(f"\nSampling: compile {seconds(compile_ms)}, run {seconds(run_ms)} "
                   "(one compiled kernel per D, one timed run each).")
 
 

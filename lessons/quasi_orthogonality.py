@@ -43,15 +43,26 @@ def run(seed: int, dims: list[int], pairs: int, epsilon: float) -> dict:
     return {"pairs": pairs, "epsilon": epsilon, "dims": rows, "timing": timings}
 
 
+def share(pct: float, digits: int = 2) -> str:
+    """A percentage with `digits` decimals, or more where rounding would print a
+    share that is neither 0 nor 100 % as 0.00 or 100.00 (one pair in 100,000)."""
+    while 0 < pct < 100 and float(f"{pct:.{digits}f}") in (0, 100) and digits < 12:
+        digits += 1
+    return f"{pct:.{digits}f} %"
+
+
 def reading(row: dict, pairs: int, epsilon: float) -> str:
     """One line on what a row's numbers say, picked by the share beyond ε."""
     pct, count = row["pct_not_orthogonal"], row["count_not_orthogonal"]
-    if pct >= 50:
-        return f"most pairs ({pct:.1f} %) miss perpendicular by more than ε"
+    if pct == 100:
+        return "every pair misses perpendicular by more than ε"
+    if pct > 50:
+        return f"most pairs ({share(pct, 1)}) miss perpendicular by more than ε"
     if pct >= 1:
-        return f"{pct:.1f} % still miss by more than ε; the std ({row['std']:.4f}) nears ε"
+        return f"{share(pct, 1)} still miss by more than ε; the std ({row['std']:.4f}) nears ε"
     if count > 0:
-        return f"only {count} of {pairs:,} pairs miss perpendicular by more than ε"
+        verb = "misses" if count == 1 else "miss"
+        return f"only {count} of {pairs:,} pairs {verb} perpendicular by more than ε"
     out = f", {epsilon / row['std']:.1f} std out" if row["std"] > 0 else ""
     return f"none of the {pairs:,} pairs misses by more than ε{out}"
 
@@ -61,13 +72,18 @@ def _signed(x: float, digits: int = 4) -> str:
     return f"{round(x, digits) + 0.0:+.{digits}f}"
 
 
+def seconds(ms: float) -> str:
+    """'4.45 s', or '3.21 ms' below a tenth of a second (rather than '0.00 s')."""
+    return f"{ms / 1e3:.2f} s" if ms >= 100 else f"{ms:.3g} ms"  # .3g: 99.96 -> '100'
+
+
 def report(r: dict, console) -> None:
     table = Table(title=f"u·v for {r['pairs']:,} random pairs of unit vectors")
     for col in ("D", "mean", "std", "1/√D", f"|u·v| > {r['epsilon']:g}"):
         table.add_column(col, justify="right")
     for row in r["dims"]:
         table.add_row(str(row["dim"]), _signed(row["mean"]), f"{row['std']:.4f}",
-                      f"{row['theory_std']:.4f}", f"{row['pct_not_orthogonal']:.2f} %")
+                      f"{row['theory_std']:.4f}", share(row["pct_not_orthogonal"]))
     console.print(table)
 
     width = len(r["dims"][0]["bar"])
@@ -99,19 +115,24 @@ def report(r: dict, console) -> None:
     if len(r["dims"]) > 1:
         by_dim = sorted(r["dims"], key=lambda row: row["dim"])
         lo, hi = by_dim[0], by_dim[-1]
-        if hi["dim"] > lo["dim"] and hi["std"] > 0:
+        theory = f"√({hi['dim']}/{lo['dim']}) = {math.sqrt(hi['dim'] / lo['dim']):.1f}"
+        if hi["dim"] > lo["dim"] and 0 < hi["std"] < lo["std"]:
             console.print(
                 f"From D = {lo['dim']} to D = {hi['dim']} the std fell from {lo['std']:.4f} "
-                f"to {hi['std']:.4f}, {lo['std'] / hi['std']:.1f} times, against "
-                f"√({hi['dim']}/{lo['dim']}) = {math.sqrt(hi['dim'] / lo['dim']):.1f}.")
+                f"to {hi['std']:.4f}, {lo['std'] / hi['std']:.1f} times, against {theory}.")
+        elif hi["dim"] > lo["dim"]:
+            console.print(
+                f"From D = {lo['dim']} to D = {hi['dim']} the std went from {lo['std']:.4f} "
+                f"to {hi['std']:.4f} instead of falling {theory} times: too few --pairs "
+                "to show the trend.")
 
-    compile_s = sum(t["compile_ms"] for t in r["timing"]) / 1e3
-    run_s = sum(t["run_ms"] for t in r["timing"]) / 1e3
-    numbers = 2 * r["pairs"] * sum(row["dim"] for row in r["dims"])
+    compile_ms = sum(t["compile_ms"] for t in r["timing"])
+    run_ms = sum(t["run_ms"] for t in r["timing"])
+    numbers = sum(t["numbers_drawn"] for t in r["timing"])
     console.print(
         f"\nSampling: {numbers:,} Gaussian numbers, drawn, normalised and dotted by one "
-        f"compiled kernel per D: compile {compile_s:.2f} s, run {run_s:.2f} s (one timed "
-        f"run each, float32, {numbers / run_s / 1e6:.3g} million numbers/s).")
+        f"compiled kernel per D: compile {seconds(compile_ms)}, run {seconds(run_ms)} "
+        f"(one timed run each, float32, {numbers / run_ms / 1e3:.3g} million numbers/s).")
 
 
 def main(argv: list[str] | None = None) -> None:

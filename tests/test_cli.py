@@ -4,6 +4,7 @@ import json
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import ROOT
 
 from trinity_foundations import cli
 
@@ -13,6 +14,7 @@ from trinity_foundations import cli
     (cli.nonnegative_int, "0", 0),
     (cli.positive_float, "0.5", 0.5),
     (cli.open_unit_float, "0.05", 0.05),
+    (cli.seed_int, "0", 0), (cli.seed_int, str(2**32 - 1), 2**32 - 1),
 ])
 def test_argument_types_accept(fn, text, value):
     assert fn(text) == value
@@ -22,6 +24,7 @@ def test_argument_types_accept(fn, text, value):
     (cli.positive_int, "0"), (cli.positive_int, "-1"), (cli.positive_int, "1.5"),
     (cli.nonnegative_int, "-2"), (cli.positive_float, "0"), (cli.positive_float, "nan"),
     (cli.positive_float, "inf"), (cli.open_unit_float, "1"), (cli.open_unit_float, "x"),
+    (cli.seed_int, "-1"), (cli.seed_int, str(2**32)), (cli.seed_int, str(10**30)),
 ])
 def test_argument_types_reject(fn, text):
     with pytest.raises(argparse.ArgumentTypeError):
@@ -52,3 +55,9 @@ def test_envelope_keys():
     assert set(env) == {"lesson", "backend", "device", "params", "results"}
     assert env["backend"] in {"cpu", "gpu", "tpu"}
     assert env["results"] == {"r": [1.0, 1.0]}
+
+
+@pytest.mark.parametrize("lesson", sorted(p.stem for p in (ROOT / "lessons").glob("*.py")))
+def test_every_lesson_rejects_a_seed_jax_cannot_hold(usage_error, lesson):
+    assert "argument --seed: must be from 0 to 4294967295" in usage_error(lesson, "--seed",
+                                                                         str(2**64))

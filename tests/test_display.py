@@ -47,6 +47,13 @@ def test_line_chart_log_scale_two_series():
     assert "100" in chart
 
 
+def test_line_chart_log_scale_leaves_out_zeros_and_negatives():
+    chart = display.line_chart({"a": [100.0, 1.0, 0.0, -5.0]}, log_y=True, height=5, width=4)
+    rows = chart.splitlines()[1:6]
+    assert rows[0].startswith("100 ┤") and rows[-1].startswith("  1 ┤")  # axis 1 … 100
+    assert sum(row.count("●") for row in rows) == 2  # 0 and -5 are not drawn
+
+
 def test_matrix_table_renders_labels():
     from rich.console import Console
     c = Console(width=100, record=True)
@@ -72,13 +79,19 @@ def test_vector_prints_literally():
 
 
 @pytest.mark.parametrize("ms, than, text", [
-    (1.0, 4.6, "4.6× faster"), (1.0, 250.0, "250× faster"), (1.2, 1.0, "1.2× slower"),
-    (2.0, 2.0, "1.0× faster"),
+    (1.0, 4.6, "4.6× faster than NumPy"), (1.0, 250.0, "250× faster than NumPy"),
+    (1.2, 1.0, "1.2× slower than NumPy"), (2.0, 2.0, "about as fast as NumPy"),
+    (1.0, 1.04, "about as fast as NumPy"), (1.06, 1.0, "1.1× slower than NumPy"),
 ])
 def test_how_much(ms, than, text):
-    assert display.how_much(ms, than) == text
+    assert display.how_much(ms, than, "NumPy") == text
 
 
 def test_span_collapses_equal_ends():
     assert display.span([0.981, 1.012], 3) == "0.981 to 1.012"
     assert display.span([2.04, 2.01]) == "2.0"
+
+
+def test_count_agrees_the_noun():
+    assert [display.count(n, "step") for n in (0, 1, 2, 1000)] == [
+        "0 steps", "1 step", "2 steps", "1,000 steps"]

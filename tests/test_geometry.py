@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from jax.test_util import check_grads
 
 from trinity_foundations.geometry import (
-    cosine_similarity, exact_tail, hoeffding_bound, normalize, random_pair_dots,
-    random_unit_vectors,
+    chunking, cosine_similarity, exact_tail, hoeffding_bound, normalize, random_pair_dots,
+    random_unit_vectors, sample_dots_per_dim,
 )
 
 # Entries are 0 or at least 1e-3 in size, so a vector is zero or far above
@@ -181,3 +181,12 @@ def test_exact_tail_never_exceeds_the_bound(dim, eps):
         exact, bound = float(exact_tail(d, e)), float(hoeffding_bound(d, e))
     assert 0.0 <= exact <= 1.0
     assert exact <= bound * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("dim, pairs", [(3, 10), (8192, 10_000), (5000, 7), (1, 1)])
+def test_sample_dots_per_dim_counts_every_number_drawn(dim, pairs):
+    chunk, n_chunks = chunking(dim, pairs)
+    assert chunk * n_chunks >= pairs > chunk * (n_chunks - 1)  # the last chunk overshoots, no more
+    samples, timings = sample_dots_per_dim(0, [dim], pairs)
+    assert samples[0].shape == (pairs,)
+    assert timings[0]["numbers_drawn"] == 2 * dim * chunk * n_chunks

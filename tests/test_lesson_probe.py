@@ -116,3 +116,10 @@ def test_report(capsys):
 def test_bad_input(usage_error, argv, reason):
     assert reason in usage_error(LESSON, *argv)
 
+
+
+def test_report_of_one_epoch_and_one_validation_point(capsys):
+    load_lesson(LESSON).main(["--epochs", "1", "--train-size", "2", "--val-size", "1"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Training: 1 full-batch epoch, one" in out and "runs 1 epoch in" in out
+    assert "(1 of 1 point)" in out or "(0 of 1 point)" in out

@@ -96,6 +96,23 @@ def test_self_attention_rejects_bad_lr(usage_error):
     assert "--lr" in usage_error("06_self_attention", "--lr", "0")
 
 
+def test_self_attention_rejects_an_lr_that_overflows(usage_error):
+    # lr 1e30 used to print "after nan (+nan%)": the stepped weights overflow float32
+    assert "at most" in usage_error("06_self_attention", "--lr", "1e30")
+
+
+@pytest.mark.parametrize("lr, verdict", [("1e-9", "unchanged in float32"),
+                                         ("5", "NOT lower: the step overshot")])
+def test_self_attention_verdict_matches_the_losses(capsys, monkeypatch, lr, verdict):
+    # a step too small to move any float32 weight leaves the loss equal, not higher:
+    # it must not be called an overshoot
+    monkeypatch.setenv("COLUMNS", "1000")
+    load_lesson("06_self_attention").main(["--lr", lr])
+    out = capsys.readouterr().out
+    assert verdict in out
+    assert ("overshot" in out) == (verdict.startswith("NOT"))
+
+
 # ---------------------------------------------------------- 07_softmax_collapse
 
 
@@ -148,6 +165,51 @@ def test_one_token_has_no_gradient_and_no_ratio(run_json):
     r = run_json("07_softmax_collapse", "--tokens", "1")["results"]
     assert r["unscaled"] == r["scaled"] == [1.0]
     assert r["jacobian_unscaled_l1"] == 0.0 and r["l1_ratio"] is None
+
+
+def test_one_token_report(capsys, monkeypatch, run_json):
+    r = run_json("07_softmax_collapse", "--tokens", "1")["results"]
+    assert math.copysign(1, r["entropy_unscaled"]) == 1  # 0.0, not -0.0
+    monkeypatch.setenv("COLUMNS", "1000")
+    load_lesson("07_softmax_collapse").main(["--tokens", "1"])
+    out = capsys.readouterr().out
+    assert "against 1 key," in out and "This score is" in out
+    assert "unscaled 0, scaled 0." in out and "-0" not in out
+    assert "With a single key" in out and "exactly zero in float32" not in out
+
+
+def test_width_one_report_says_scaling_changes_nothing(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")
+    load_lesson("07_softmax_collapse").main(["--dim", "1"])
+    out = capsys.readouterr().out
+    assert "scaled and unscaled are the same softmax" in out
+    assert "times larger" not in out
+    entropies = out.split("uniform): ")[1].split("\n")[0]  # both printed alike
+    assert entropies.count(entropies.split(", scaled ")[1].rstrip(".")) == 2
+
+
+def test_collapsed_share_says_what_the_rounding_hides(capsys, monkeypatch, run_json):
+    r = run_json("07_softmax_collapse", "--dim", "4096")["results"]
+    rest = sum(sorted(r["unscaled"])[:-1])
+    assert 0 < rest < 5e-7  # the largest share prints as 100.0000%
+    monkeypatch.setenv("COLUMNS", "1000")
+    load_lesson("07_softmax_collapse").main(["--dim", "4096"])
+    out = capsys.readouterr().out
+    assert f"100.0000% (the other 4 keys share {100 * rest:.3g}%)" in out
+
+
+def test_underflow_threshold_matches_the_zeros(capsys, monkeypatch, run_json):
+    # seed 18: three shifted scores between -99 and -93 give exactly 0 on a backend that
+    # flushes subnormals (XLA on CPU); "below about -103" would contradict the chart
+    r = run_json("07_softmax_collapse", "--seed", "18")["results"]
+    raw, probs = np.array(r["raw_scores"]), np.array(r["unscaled"])
+    shifted, cut = raw - raw.max(), r["underflow_threshold"]
+    assert cut == pytest.approx(-103.28 if r["subnormals"] else -87.34, abs=0.01)
+    assert np.all(shifted[probs == 0] < cut + math.log(len(raw)))  # the sum divides too
+    assert np.all(shifted[probs > 0] > cut - 1e-3)
+    monkeypatch.setenv("COLUMNS", "1000")
+    load_lesson("07_softmax_collapse").main(["--seed", "18"])
+    assert f"below about {cut:.1f} is smaller than" in capsys.readouterr().out
 
 
 def test_softmax_collapse_report(capsys):

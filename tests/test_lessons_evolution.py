@@ -62,6 +62,32 @@ def test_evolution_strategy_report(capsys):
     assert out.rstrip().endswith("Next: python lessons/11_rosenbrock_es.py")
 
 
+def test_evolution_strategy_gd_at_zero_or_underflowing(run_json, capsys):
+    # lr = 0.5 is a Newton step: GD sits exactly at 0 after one step (once a ZeroDivisionError)
+    lesson = load_lesson("10_evolution_strategy")
+    lesson.main(["--lr", "0.5", "--generations", "3", "--population", "6", "--mu", "2"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "one step lands on the optimum" in out and "at the optimum itself" in out
+    assert "nan" not in out.lower()
+    # lr = 0.4: x0·0.2^t leaves float32's normal range after step 55, then flushes to 0; the
+    # closed-form check covers the normal range (it read 1.0 or NaN), true losses stay > 0
+    r = run_json("10_evolution_strategy", "--lr", "0.4", "--generations", "60",
+                 "--population", "6", "--mu", "2")["results"]
+    assert r["gd_underflow_generation"] == 56 and r["gd_closed_form_max_rel_error"] < 1e-5
+    assert r["gd_true_loss"][39] == pytest.approx(50 * 0.04**40, rel=1e-5)  # x² is 1e-55
+    lesson.main(["--lr", "0.4", "--generations", "60", "--population", "6", "--mu", "2"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "up to step 55" in out and "exactly 0" in out and "nan" not in out.lower()
+
+
+def test_evolution_strategy_singular_and_plural(capsys):
+    load_lesson("10_evolution_strategy").main(
+        ["--generations", "1", "--population", "1", "--mu", "1", "--lr", "0.9"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "After 1 step it is" in out and "1 noisy evaluation brought" in out
+    assert "x₀·(-0.8)^t" in out and "Generation 1:" in out
+
+
 @pytest.mark.parametrize("argv, reason", [
     (("--mu", "30"), "must not exceed --population"),
     (("--lr", "1.5"), "strictly between 0 and 1"),
@@ -114,6 +140,19 @@ def test_rosenbrock_es_report(capsys):
     assert "sep-CMA-ES" in out and "In 2-D:" in out and "In 3-D:" in out
     assert "nan" not in out.lower()
     assert out.rstrip().endswith("Next: python lessons/12_moe_gating.py")
+
+
+def test_rosenbrock_es_stopped_runs_say_last_and_lowest(run_json, capsys):
+    argv = ("--dim", "2", "--max-generations", "30", "--cma-max-generations", "1",
+            "--threshold", "1e-6")
+    r = run_json("11_rosenbrock_es", *argv)["results"]
+    for run in (r, r["sep_cma"], r["es_nd"], r["sep_cma_nd"]):
+        assert run["lowest_loss"] == min(run["history"]) <= run["best_loss"]
+    load_lesson("11_rosenbrock_es").main(list(argv))
+    out = " ".join(capsys.readouterr().out.split())
+    assert "best loss: of the last generation" in out
+    assert "in the last generation" in out and "In 2-D again, with other keys:" in out
+    assert "in 1 generations" not in out
 
 
 @pytest.mark.parametrize("argv, reason", [

@@ -128,3 +128,49 @@ def test_bad_input_is_a_one_line_usage_error(usage_error, lesson, argv, reason):
 
 def test_one_pair_has_no_spread(usage_error):
     assert "at least 2 pairs" in usage_error("quasi_orthogonality", "--pairs", "1")
+
+
+def report_text(lesson: str, results: dict, capsys) -> str:
+    load_lesson(lesson).report(results, display.console())
+    return " ".join(capsys.readouterr().out.split())
+
+
+def quasi_row(dim: int, std: float, count: int, pairs: int) -> dict:
+    return {"dim": dim, "mean": 0.0, "std": std, "theory_std": 1 / math.sqrt(dim),
+            "pct_not_orthogonal": 100 * count / pairs, "count_not_orthogonal": count,
+            "bar": display.dispersion_bar(0.0, std)}
+
+
+@pytest.mark.parametrize("pct, text", [
+    (95.3, "95.30 %"), (0.0, "0.00 %"), (100.0, "100.00 %"),
+    (0.001, "0.001 %"), (99.998, "99.998 %"),  # one pair in 100,000: not 0.00 nor 100.00
+])
+def test_quasi_orthogonality_share_never_rounds_to_0_or_100(pct, text):
+    assert load_lesson("quasi_orthogonality").share(pct) == text
+
+
+def test_quasi_orthogonality_report_reads_its_own_numbers(capsys):
+    pairs = 100_000
+    # A sampled std that rose with D (possible with few pairs) must not read "fell".
+    rows = [quasi_row(3, 0.28, 99_998, pairs), quasi_row(64, 0.41, 1, pairs)]
+    timing = [{"dim": r["dim"], "compile_ms": 1.0, "run_ms": 1.0, "numbers_drawn": 1000}
+              for r in rows]
+    out = report_text("quasi_orthogonality", {"pairs": pairs, "epsilon": 0.05, "dims": rows,
+                                              "timing": timing}, capsys)
+    assert "fell" not in out and "instead of falling √(64/3) = 4.6 times" in out
+    assert "99.998 %" in out and "0.001 %" in out and "0.00 %" not in out
+    assert "only 1 of 100,000 pairs misses" in out
+    assert "compile 2 ms, run 2 ms" in out and "0.00 s" not in out  # two 1 ms runs
+    assert "Sampling: 2,000 Gaussian numbers" in out
+
+
+def test_hoeffding_pct_does_not_round_a_partial_share_to_100():
+    pct = load_lesson("hoeffding_bound").pct
+    assert pct(100 * (1 - 6.366e-7)) == "99.9999 %"  # exact tail at D = 2, ε = 1e-6
+    assert pct(100.0) == "100.00 %" and pct(95.0) == "95.00 %" and pct(199.25) == "199.25 %"
+
+
+@pytest.mark.parametrize("lesson", ["quasi_orthogonality", "hoeffding_bound"])
+def test_sampling_times_are_not_rounded_to_zero_seconds(lesson):
+    seconds = load_lesson(lesson).seconds
+    assert [seconds(ms) for ms in (0.004, 99.6, 4450.0)] == ["0.004 ms", "99.6 ms", "4.45 s"]

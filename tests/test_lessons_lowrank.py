@@ -103,6 +103,32 @@ def test_lora_and_svd_report(capsys, monkeypatch):
     assert "Next: python lessons/09_non_redundant_compression.py" in out
 
 
+def test_long_run_final_loss_is_after_the_last_update(run_json, capsys, monkeypatch):
+    # 5 sgd steps are the 5 epochs: they must end where the epochs end (11.749313),
+    # not at the loss before the fifth update (12.151790)
+    r = run_json("08_lora_and_svd", "--steps", "5")["results"]
+    assert r["long_run"]["final_loss"] == pytest.approx(r["loss_after_epochs"], rel=1e-6)
+    assert r["long_run"]["final_loss"] == pytest.approx(numpy_gradient_descent(6)[5], rel=1e-5)
+    monkeypatch.setenv("COLUMNS", "1000")
+    load_lesson("08_lora_and_svd").main(["--steps", "1"])
+    out = capsys.readouterr().out
+    after_one = numpy_gradient_descent(2)[1]
+    assert "1 step of optax.sgd" in out and f"ends at {after_one:.6f} after" in out
+
+
+def test_long_run_reaching_the_floor_on_its_last_update(run_json, capsys, monkeypatch):
+    losses = numpy_gradient_descent(40)  # losses[i]: after i updates
+    floor = 2.1843308746
+    k = int(np.argmax(losses <= floor * 1.001))  # updates needed to get within 0.1 %
+    run = run_json("08_lora_and_svd", "--steps", str(k))["results"]["long_run"]
+    assert run["first_step_at_floor"] is None and run["final_at_floor"] is True
+    monkeypatch.setenv("COLUMNS", "1000")
+    load_lesson("08_lora_and_svd").main(["--steps", str(k)])
+    out = capsys.readouterr().out
+    assert "within 0.1% of the floor only after the last update" in out
+    assert "not yet within" not in out and "cannot reproduce R" in out
+
+
 def test_lora_and_svd_is_deterministic(run_json):
     assert run_json("08_lora_and_svd")["results"] == run_json("08_lora_and_svd")["results"]
 
@@ -160,6 +186,32 @@ def test_compression_report(capsys, monkeypatch):
     assert "all of them, rank 4" in out and "‖B‖·‖A‖ = 2.8940" in out
     assert "nan" not in out.lower()
     assert "Next: python lessons/10_evolution_strategy.py" in out
+
+
+def test_compression_report_never_rounds_to_all_the_energy(capsys, monkeypatch, run_json):
+    r = run_json("09_non_redundant_compression", "--size", "40", "--rank", "39")["results"]
+    assert r["energy_kept"] < 1 and f"{r['energy_kept']:.2%}" == "100.00%"
+    monkeypatch.setenv("COLUMNS", "1000")
+    load_lesson("09_non_redundant_compression").main(["--size", "40", "--rank", "39"])
+    out = capsys.readouterr().out
+    assert "keeps over 99.99% of the energy" in out and "100.00%" not in out
+    assert "3120 numbers, more than the 1600 of W itself" in out and "instead of" not in out
+
+
+def test_compression_report_storage_at_no_saving(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")
+    load_lesson("09_non_redundant_compression").main(["--size", "2"])
+    out = capsys.readouterr().out
+    assert "It stores 4 numbers, as many as the 4 of W itself" in out
+
+
+def test_compression_report_skips_tables_too_wide_to_read(capsys, monkeypatch):
+    # a 12×12 table in an 80-column terminal printed as rows of empty cells
+    monkeypatch.setenv("COLUMNS", "80")
+    load_lesson("09_non_redundant_compression").main(["--size", "12", "--rank", "3"])
+    out = capsys.readouterr().out
+    assert "(W is 12×12, too wide to print here" in out and "(W_3 is 12×12" in out
+    assert "│  │" not in out
 
 
 def test_compression_is_deterministic(run_json):

@@ -48,7 +48,14 @@ def test_moe_gating_too_few_steps_is_reported_honestly(run_json, capsys):
     assert "still receives no token" in out and "Next: python lessons/13_loss_curve.py" in out
 
 
+def test_moe_gating_one_step_is_singular(capsys):
+    load_lesson("12_moe_gating").main(["--steps", "1", "--lr", "0.001"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "1 gradient step on L_aux" in out and "After 1 step some expert" in out
+
+
 @pytest.mark.parametrize("argv, reason", [
+    (["--lr", "1e300"], "argument --lr: must be at most 3.403e+38 (float32)"),  # L_aux was NaN
     (["--steps", "0"], "argument --steps: must be a positive integer"),
     (["--lr", "-1"], "argument --lr: must be a positive number"),
     (["--tokens", "3"], "unrecognized arguments"),
@@ -150,9 +157,34 @@ def test_bad_replay_file_is_a_one_line_usage_error(usage_error, tmp_path, conten
     assert "argument --replay:" in line and reason in line
 
 
+def test_replay_prints_names_from_the_file_literally(run_json, tmp_path, capsys):
+    # a receipt file is untrusted text: '[/x]' in it once raised rich's MarkupError
+    path = tmp_path / "receipts.json"
+    run_json("14_mini_trinity", "--receipt", str(path))
+    data = json.loads(path.read_text())
+    data["cases"][0]["name"] = "m[/x]"
+    data["cases"][0]["turns"][0]["feedback"] = "[/oops]"
+    path.write_text(json.dumps(data))
+    load_lesson("14_mini_trinity").main(["--replay", str(path)])
+    out = capsys.readouterr().out
+    assert "Receipt · m[/x] (math task)" in out and "recorded '[/oops]'" in out
+    assert "SOLVED after 1 turn: 0 ✓; cost 0.05\n" in out  # no "0.05 = 0.05"
+    receipt = tmp_path / "[red]r.json"  # so is a file name: "[red]" would vanish
+    load_lesson("14_mini_trinity").main(["--receipt", str(receipt)])
+    out = capsys.readouterr().out
+    assert "Receipts written to" in out and "[red]r.json" in out.replace("\n", "")
+
+
 def test_unwritable_receipt_is_a_usage_error(usage_error, tmp_path):
     line = usage_error("14_mini_trinity", "--receipt", str(tmp_path / "no" / "r.json"))
     assert "argument --receipt: cannot write" in line
+
+
+@pytest.mark.parametrize("flag, reason", [("--replay", "cannot read"),
+                                          ("--receipt", "cannot write")])
+def test_empty_file_name_is_a_usage_error(usage_error, flag, reason):
+    # an empty name used to be read as "no file" and silently ignored
+    assert f"argument {flag}: {reason}" in usage_error("14_mini_trinity", flag, "")
 
 
 # ----------------------------------------------------------------------------
@@ -161,3 +193,10 @@ def test_unwritable_receipt_is_a_usage_error(usage_error, tmp_path):
 @pytest.mark.parametrize("name", ["12_moe_gating", "13_loss_curve", "14_mini_trinity"])
 def test_same_seed_same_results(run_json, name):
     assert run_json(name)["results"] == run_json(name)["results"]
+
+
+def test_replay_of_a_receipt_with_a_nan_cost_is_a_usage_error(run_json, usage_error, tmp_path):
+    path = tmp_path / "r.json"
+    run_json("14_mini_trinity", "--receipt", str(path))
+    path.write_text(path.read_text().replace('"total_cost": 0.09', '"total_cost": NaN', 1))
+    assert "lacks a valid 'total_cost'" in usage_error("14_mini_trinity", "--replay", str(path))

@@ -231,3 +231,38 @@ def test_same_seed_same_results(run_json, lesson, argv):
 def test_bad_size(usage_error, lesson, size, reason):
     line = usage_error(lesson, "--size", size)
     assert line.endswith(f"argument --size: {reason}")
+
+
+# ----------------------------------------------------------------------------
+# Edge sizes: one element reads as one, and tiny times are not printed as 0.00
+
+
+def test_list_math_report_for_one_element(capsys):
+    load_lesson("01_list_math").main(["--size", "1"])
+    out = words(capsys.readouterr().out)
+    assert "two lists of 1 float took" in out and "0.00 ms" not in out
+    assert "the list's header" in out  # 88 bytes for one element: mostly the header
+
+
+def test_tensor_math_fractional_faults_are_not_rounded_to_zero():
+    faults = {"numpy": 0.0, "transfer": 0.0, "eager": 0.22, "jit_cached": 0.0, "unsynced": 0.0}
+    text = load_lesson("02_tensor_math").page_faults(faults, 1)
+    assert text.startswith("Page faults: one result fills 1 page of memory.")
+    assert "eager jnp.multiply 0.22 (22%)" in text
+
+
+def test_tensor_math_report_for_one_element(capsys):
+    load_lesson("02_tensor_math").main(["--size", "1", "--skip-list"])
+    out = words(capsys.readouterr().out)
+    assert "1 float32 product, step by step" in out
+    assert "The product from eager and jit agrees with NumPy's exactly" in out
+
+
+@pytest.mark.parametrize("size, says", [
+    ("1", "The only result: [0] (0² + 0)."),
+    ("2", "First two results: [0, 11] (0² + 0, 1² + 10)."),
+])
+def test_compiler_report_with_fewer_than_three_results(capsys, size, says):
+    load_lesson("03_compiler").main(["--size", size])
+    out = words(capsys.readouterr().out)
+    assert says in out and "First three" not in out

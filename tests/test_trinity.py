@@ -119,6 +119,9 @@ def test_a_tampered_receipt_is_caught(receipts, tamper, expect):
     (lambda d: d["cases"][0].update(task_vector=[1e300, 0.0]), "task_vector must be 2 numbers"),
     (lambda d: d["cases"][0]["turns"][0].update(expert="1"), "turn 1 lacks a valid 'expert'"),
     (lambda d: d["cases"][0]["turns"][0].update(probabilities=[1, 0]), "probabilities"),
+    (lambda d: d["cases"][0].update(total_cost=float("nan")), "lacks a valid 'total_cost'"),
+    (lambda d: d["cases"][0]["turns"][0].update(cost=float("inf")), "lacks a valid 'cost'"),
+    (lambda d: d["cases"][0]["turns"][0].update(cost=1e308), "lacks a valid 'cost'"),
 ])
 def test_malformed_receipts_are_rejected_with_a_reason(receipts, edit, reason):
     edit(receipts)

@@ -61,7 +61,8 @@ def entropy(p: jax.Array) -> jax.Array:
     Returns:
       (...) entropies in nats.
     """
-    return jnp.sum(entr(p), axis=-1)  # (...)
+    h = jnp.sum(entr(p), axis=-1)  # (...)
+    return jnp.where(h == 0, 0.0, h)  # entr(1) is -0.0: print a one-hot's entropy as 0, not -0
 
 
 class HeadStages(NamedTuple):

@@ -65,12 +65,22 @@ def open_unit_float(text: str) -> float:
     return value
 
 
+SEEDS = 2**32  # JAX keys keep 32 bits of a seed (without x64): 2**32 repeats seed 0
+
+
+def seed_int(text: str) -> int:
+    value = _number(text, int)
+    if not 0 <= value < SEEDS:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {SEEDS - 1}, got {value}")
+    return value
+
+
 def parser(doc: str | None, *, seed: int) -> argparse.ArgumentParser:
     """The parser with the shared flags; `doc` is the lesson's module docstring."""
     p = argparse.ArgumentParser(
         description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--seed", type=int, default=seed,
+    p.add_argument("--seed", type=seed_int, default=seed,
                    help="seed of every random key (default: %(default)s)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object with params and results, nothing else")
@@ -127,7 +137,8 @@ def show_code(console, kernels: Iterable[Callable]) -> None:
     console.rule("[bold]The kernels behind these numbers")
     for fn in kernels:
         source = inspect.getsource(inspect.unwrap(fn))
-        console.print(Syntax(source, "python", theme="ansi_dark", background_color="default"))
+        console.print(Syntax(source, "python", theme="ansi_dark", background_color="default",
+                             word_wrap=True))
 
 
 def finish(

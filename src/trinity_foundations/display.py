@@ -27,10 +27,17 @@ def vector(values: Sequence[float], fmt: str = "{:g}") -> str:
     return escape("[" + ", ".join(fmt.format(x) for x in values) + "]")
 
 
-def how_much(ms: float, than_ms: float) -> str:
-    """'4.6× faster' or '12× slower': a time `ms` against `than_ms`."""
+def count(n: int, noun: str) -> str:
+    """'1 step', '2 steps', '1,000 steps': a number and its noun, agreed."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def how_much(ms: float, than_ms: float, than: str) -> str:
+    """'4.6× faster than {than}', '12× slower than {than}', or 'about as fast
+    as {than}' when the ratio prints as 1.0: a time `ms` against `than_ms`."""
     ratio, word = (than_ms / ms, "faster") if ms <= than_ms else (ms / than_ms, "slower")
-    return f"{ratio:.{0 if ratio >= 10 else 1}f}× {word}"
+    shown = f"{ratio:.{0 if ratio >= 10 else 1}f}"
+    return f"about as fast as {than}" if shown == "1.0" else f"{shown}× {word} than {than}"
 
 
 def span(values: Sequence[float], digits: int = 1) -> str:
@@ -98,13 +105,18 @@ def line_chart(series: dict[str, Sequence[float]], *, height: int = 12, width: i
     """Plot one or more series as text: `height` rows by `width` columns.
 
     Each series is sampled at `width` evenly spaced points of its own length
-    and drawn with its own marker; the y axis is shared (log10 when `log_y`,
-    which needs positive values). Returns the chart with axes and a legend.
+    and drawn with its own marker; the y axis is shared (log10 when `log_y`:
+    zeros and negative values have no place on it and are left out, as NaN
+    and infinities always are). Returns the chart with axes and a legend.
     """
     markers = "●○◆◇▲△"
+
     def transform(v):
         v = np.asarray(v, dtype=float)
-        return np.log10(np.maximum(v, 1e-300)) if log_y else v
+        if not log_y:
+            return v
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(v > 0, np.log10(v), np.nan)
 
     ys = {name: transform(v) for name, v in series.items()}
     finite = np.concatenate([y[np.isfinite(y)] for y in ys.values()])

@@ -61,6 +61,14 @@ def random_unit_vectors(key: jax.Array, *, n: int, dim: int) -> jax.Array:
     return normalize(jax.random.normal(key, (n, dim)))  # (n, D)
 
 
+def chunking(dim: int, pairs: int) -> tuple[int, int]:
+    """(pairs per chunk, chunks) for random_pair_dots: a chunk holds about
+    CHUNK_ELEMENTS numbers per vector set; the last chunk may overshoot
+    `pairs`, and the extra pairs are drawn and then dropped."""
+    chunk = max(1, min(pairs, CHUNK_ELEMENTS // dim))
+    return chunk, -(-pairs // chunk)
+
+
 @functools.partial(jax.jit, static_argnames=("dim", "pairs"))
 def random_pair_dots(key: jax.Array, *, dim: int, pairs: int) -> jax.Array:
     """Dot products u·v of `pairs` independent pairs of uniform unit vectors.
@@ -75,8 +83,7 @@ def random_pair_dots(key: jax.Array, *, dim: int, pairs: int) -> jax.Array:
     Returns:
       (pairs,) dot products in [-1, 1], float32.
     """
-    chunk = max(1, min(pairs, CHUNK_ELEMENTS // dim))
-    n_chunks = -(-pairs // chunk)  # the last chunk may overshoot; cut below
+    chunk, n_chunks = chunking(dim, pairs)
 
     def chunk_dots(k_uv: jax.Array) -> jax.Array:
         u = random_unit_vectors(k_uv[0], n=chunk, dim=dim)  # (chunk, D)
@@ -101,7 +108,8 @@ def sample_dots_per_dim(seed: int, dims: list[int], pairs: int) -> tuple[list, l
     numbers never depend on which other dimensions are listed.
 
     Returns:
-      ([(pairs,) float64 array per D], [{dim, compile_ms, run_ms} per D]).
+      ([(pairs,) float64 array per D],
+       [{dim, compile_ms, run_ms, numbers_drawn (Gaussian numbers)} per D]).
     """
     key = jax.random.key(seed)
     samples, timings = [], []
@@ -110,8 +118,10 @@ def sample_dots_per_dim(seed: int, dims: list[int], pairs: int) -> tuple[list, l
         compiled = timing.compile_timing(random_pair_dots, k, dim=dim, pairs=pairs)
         run_ms, dots = timing.time_once(compiled.compiled, k)  # (pairs,) float32
         samples.append(np.asarray(dots, np.float64))  # (pairs,) summed in float64
+        chunk, n_chunks = chunking(dim, pairs)
         timings.append({"dim": dim, "run_ms": run_ms,
-                        "compile_ms": compiled.lower_ms + compiled.compile_ms})
+                        "compile_ms": compiled.lower_ms + compiled.compile_ms,
+                        "numbers_drawn": 2 * chunk * n_chunks * dim})
     return samples, timings
 
 

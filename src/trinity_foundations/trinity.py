@@ -133,7 +133,8 @@ def _fields(obj: Any, fields: dict, where: str) -> None:
         raise ValueError(f"{where} is not a JSON object")
     for key, kind in fields.items():
         value = obj.get(key)
-        if isinstance(value, bool) or not isinstance(value, kind):
+        if (isinstance(value, bool) or not isinstance(value, kind)
+                or kind is _NUMBER and not abs(value) <= MAX_ABS):  # NaN fails too
             raise ValueError(f"{where} lacks a valid '{key}'")
 
 
