@@ -110,14 +110,13 @@ def time_side_by_side(calls: dict, budget_ms: float) -> dict[str, dict]:
         fit = int(budget_ms / max(first.median_ms, 1e-3))
         per_round[name] = -(-min(MAX_REPEATS, max(MIN_REPEATS, fit)) // ROUNDS)  # ceil
     samples = {name: [] for name in calls}
-    faults = dict.fromkeys(calls, 0)
+    faults = dict.fromkeys(calls, 0.0)
     for _ in range(ROUNDS):
         for name, (fn, args, sync) in calls.items():
-            start = timing.minor_faults()
             for _ in range(per_round[name]):
                 t = timing.time_call(fn, *args, repeats=1, warmup=0, sync=sync)
                 samples[name].append(t.median_ms)
-            faults[name] += timing.minor_faults() - start
+                faults[name] += t.faults_per_call
     return {name: {"ms": statistics.median(ms), "min_ms": min(ms), "repeats": len(ms),
                    "faults_per_call": faults[name] / len(ms)}
             for name, ms in samples.items()}

@@ -16,8 +16,6 @@ Run:  python lessons/06_self_attention.py [--lr 0.1] [--json] [--show-code]
 
 from __future__ import annotations
 
-import argparse
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -48,14 +46,6 @@ def train_step(params: dict, x: jax.Array, target: jax.Array, lr: float):
     loss, grads = jax.value_and_grad(mse_loss)(params, x, target)
     new = jax.tree.map(lambda p, g: p - lr * g, params, grads)
     return loss, grads, new
-
-
-def learning_rate(text: str) -> float:
-    """--lr: a positive number no larger than MAX_LR."""
-    value = cli.positive_float(text)
-    if value > MAX_LR:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_LR:g}, got {value:g}")
-    return value
 
 
 def signed_percent(x: float) -> str:
@@ -144,7 +134,7 @@ def report(r: dict, console) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=0)
-    parser.add_argument("--lr", type=learning_rate, default=LR,
+    parser.add_argument("--lr", type=cli.positive_float_at_most(MAX_LR), default=LR,
                         help=f"gradient step size, at most {MAX_LR:g} (default: %(default)s)")
     args = parser.parse_args(argv)
     cli.finish(args, __file__, run(args.lr), report,

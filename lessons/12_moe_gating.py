@@ -13,8 +13,6 @@ Run:  python lessons/12_moe_gating.py [--steps 20] [--lr 10] [--json] [--show-co
 
 from __future__ import annotations
 
-import argparse
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,6 +26,7 @@ TOKENS = [[1.0, 0.1, 0.2, 0.1], [0.1, 1.2, 0.1, 0.2], [0.2, 0.1, 1.5, 0.1],
 COLLAPSED = [[2.0, 2.0, 2.0, 2.0], [-1.0, -1.0, -1.0, -1.0], [-2.0, -2.0, -2.0, -2.0]]
 BALANCED = [[2.0, -1.0, -1.0, 0.0], [-1.0, 2.0, -1.0, 0.0], [-1.0, -1.0, 2.0, 0.0]]
 STEPS, LR = 20, 10.0  # the saturated collapsed router has tiny gradients: a large step
+MAX_LR = float(np.finfo(np.float32).max)  # a larger step is inf in float32, and L_aux NaN
 
 
 def routing(tokens: jax.Array, router: jax.Array) -> dict:
@@ -165,20 +164,11 @@ def report(r: dict, console) -> None:
         )
 
 
-def learning_rate(text: str) -> float:
-    """A positive step size that float32 can hold (a larger one becomes inf, and L_aux NaN)."""
-    value = cli.positive_float(text)
-    largest = float(np.finfo(np.float32).max)
-    if value > largest:
-        raise argparse.ArgumentTypeError(f"must be at most {largest:.4g} (float32), got {value:g}")
-    return value
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=0)
     parser.add_argument("--steps", type=cli.positive_int, default=STEPS,
                         help="gradient steps on L_aux (default: %(default)s)")
-    parser.add_argument("--lr", type=learning_rate, default=LR,
+    parser.add_argument("--lr", type=cli.positive_float_at_most(MAX_LR, " (float32)"), default=LR,
                         help="gradient step size (default: %(default)s)")
     args = parser.parse_args(argv)
     cli.finish(args, __file__, run(args.steps, args.lr), report,

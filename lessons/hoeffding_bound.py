@@ -80,11 +80,6 @@ def _dims(rows: list[dict]) -> str:
     return ", ".join(str(row["dim"]) for row in rows)
 
 
-def seconds(ms: float) -> str:
-    """'4.45 s', or '3.21 ms' below a tenth of a second (rather than '0.00 s')."""
-    return f"{ms / 1e3:.2f} s" if ms >= 100 else f"{ms:.3g} ms"  # .3g: 99.96 -> '100'
-
-
 def report(r: dict, console) -> None:
     table = Table(title=f"P(|u·v| > {r['epsilon']:g}) for random unit vectors "
                         f"(pairs per D: {r['pairs']:,})", box=box.SIMPLE_HEAD)
@@ -140,7 +135,7 @@ def report(r: dict, console) -> None:
 
     compile_ms = sum(t["compile_ms"] for t in r["timing"])
     run_ms = sum(t["run_ms"] for t in r["timing"])
-    console.print(f"\nSampling: compile {seconds(compile_ms)}, run {seconds(run_ms)} "
+    console.print(f"\nSampling: compile {display.duration(compile_ms)}, run {display.duration(run_ms)} "
                   "(one compiled kernel per D, one timed run each).")
 
 

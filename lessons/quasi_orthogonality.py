@@ -72,11 +72,6 @@ def _signed(x: float, digits: int = 4) -> str:
     return f"{round(x, digits) + 0.0:+.{digits}f}"
 
 
-def seconds(ms: float) -> str:
-    """'4.45 s', or '3.21 ms' below a tenth of a second (rather than '0.00 s')."""
-    return f"{ms / 1e3:.2f} s" if ms >= 100 else f"{ms:.3g} ms"  # .3g: 99.96 -> '100'
-
-
 def report(r: dict, console) -> None:
     table = Table(title=f"u·v for {r['pairs']:,} random pairs of unit vectors")
     for col in ("D", "mean", "std", "1/√D", f"|u·v| > {r['epsilon']:g}"):
@@ -131,7 +126,7 @@ def report(r: dict, console) -> None:
     numbers = sum(t["numbers_drawn"] for t in r["timing"])
     console.print(
         f"\nSampling: {numbers:,} Gaussian numbers, drawn, normalised and dotted by one "
-        f"compiled kernel per D: compile {seconds(compile_ms)}, run {seconds(run_ms)} "
+        f"compiled kernel per D: compile {display.duration(compile_ms)}, run {display.duration(run_ms)} "
         f"(one timed run each, float32, {numbers / run_ms / 1e3:.3g} million numbers/s).")
 
 

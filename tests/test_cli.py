@@ -15,6 +15,7 @@ from trinity_foundations import cli
     (cli.positive_float, "0.5", 0.5),
     (cli.open_unit_float, "0.05", 0.05),
     (cli.seed_int, "0", 0), (cli.seed_int, str(2**32 - 1), 2**32 - 1),
+    (cli.positive_float_at_most(100.0), "100", 100.0),
 ])
 def test_argument_types_accept(fn, text, value):
     assert fn(text) == value
@@ -25,6 +26,7 @@ def test_argument_types_accept(fn, text, value):
     (cli.nonnegative_int, "-2"), (cli.positive_float, "0"), (cli.positive_float, "nan"),
     (cli.positive_float, "inf"), (cli.open_unit_float, "1"), (cli.open_unit_float, "x"),
     (cli.seed_int, "-1"), (cli.seed_int, str(2**32)), (cli.seed_int, str(10**30)),
+    (cli.positive_float_at_most(100.0), "100.5"), (cli.positive_float_at_most(100.0), "0"),
 ])
 def test_argument_types_reject(fn, text):
     with pytest.raises(argparse.ArgumentTypeError):

@@ -57,6 +57,16 @@ def positive_float(text: str) -> float:
     return value
 
 
+def positive_float_at_most(limit: float, why: str = "") -> Callable[[str], float]:
+    """The type of a positive number no larger than `limit`; `why` is said after the limit."""
+    def parse(text: str) -> float:
+        value = positive_float(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"must be at most {limit:.4g}{why}, got {value:g}")
+        return value
+    return parse
+
+
 def open_unit_float(text: str) -> float:
     """A number strictly between 0 and 1 (a probability, a threshold ε)."""
     value = _number(text, float)

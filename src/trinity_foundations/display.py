@@ -46,6 +46,11 @@ def span(values: Sequence[float], digits: int = 1) -> str:
     return lo if lo == hi else f"{lo} to {hi}"
 
 
+def duration(ms: float) -> str:
+    """'4.45 s', or '3.21 ms' below a tenth of a second (rather than '0.00 s')."""
+    return f"{ms / 1e3:.2f} s" if ms >= 100 else f"{ms:.3g} ms"  # .3g: 99.96 -> '100'
+
+
 def _fraction(value: float, lo: float, hi: float) -> float:
     """Position of value in [lo, hi] as a fraction, clamped to [0, 1]."""
     if not math.isfinite(value) or hi <= lo:
