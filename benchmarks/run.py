@@ -51,7 +51,12 @@ from rich.table import Table
 
 from trinity_foundations import baselines, cli, display, probe, timing
 from trinity_foundations.evolution import (
-    ESConfig, es_init, es_run, log_rank_weights, noisy_sphere, sample_population,
+    ESConfig,
+    es_init,
+    es_run,
+    log_rank_weights,
+    noisy_sphere,
+    sample_population,
 )
 
 try:  # the peer in the ES comparison, from the [bench] extra
@@ -117,9 +122,15 @@ def time_side_by_side(calls: dict, budget_ms: float) -> dict[str, dict]:
                 t = timing.time_call(fn, *args, repeats=1, warmup=0, sync=sync)
                 samples[name].append(t.median_ms)
                 faults[name] += t.faults_per_call
-    return {name: {"ms": statistics.median(ms), "min_ms": min(ms), "repeats": len(ms),
-                   "faults_per_call": faults[name] / len(ms)}
-            for name, ms in samples.items()}
+    return {
+        name: {
+            "ms": statistics.median(ms),
+            "min_ms": min(ms),
+            "repeats": len(ms),
+            "faults_per_call": faults[name] / len(ms),
+        }
+        for name, ms in samples.items()
+    }
 
 
 def gbps(nbytes: float, ms: float) -> float:
@@ -185,10 +196,12 @@ def written_into(op):
 def chained(step, out, *inputs):
     """A no-argument call running out = step(out, *inputs): each call donates
     the previous call's result (a donated array cannot be used again)."""
+
     def call():
         nonlocal out
         out = step(out, *inputs)
         return out
+
     return call
 
 
@@ -211,8 +224,15 @@ def elementwise(size: int, *, budget_ms: float, with_list: bool) -> tuple[list, 
     for name, (op, _, _) in OPS.items():
         jitted[name] = jax.jit(op)
         ct = timing.compile_timing(jitted[name], a, b)
-        compiles.append({"op": name, "size": size, "lower_ms": ct.lower_ms,
-                         "compile_ms": ct.compile_ms, "partitions": partitions(ct.compiled)})
+        compiles.append(
+            {
+                "op": name,
+                "size": size,
+                "lower_ms": ct.lower_ms,
+                "compile_ms": ct.compile_ms,
+                "partitions": partitions(ct.compiled),
+            }
+        )
     # Built after compiling: Python's garbage collector walks every item of
     # a live list, which would lengthen a tracing pass that happens to trigger it.
     lists = (a_np.tolist(), b_np.tolist()) if with_list else None
@@ -231,11 +251,16 @@ def elementwise(size: int, *, budget_ms: float, with_list: bool) -> tuple[list, 
         for method, m in time_side_by_side(calls, budget_ms).items():
             fn, args, _ = calls[method]
             got = np.asarray(fn(*args), dtype=np.float32)  # (n,)
-            records.append({
-                "op": name, "method": method, "size": size, **m,
-                # fused a² + b may round once (FMA) where NumPy rounds twice
-                "matches_numpy": bool(np.allclose(got, expected, rtol=1e-6, atol=0)),
-            })
+            records.append(
+                {
+                    "op": name,
+                    "method": method,
+                    "size": size,
+                    **m,
+                    # fused a² + b may round once (FMA) where NumPy rounds twice
+                    "matches_numpy": bool(np.allclose(got, expected, rtol=1e-6, atol=0)),
+                }
+            )
     return records, compiles
 
 
@@ -277,8 +302,9 @@ def es_host_loop(key, generations: int, config: ESConfig = ES_CONFIG) -> np.ndar
     weights = np.asarray(log_rank_weights(config.mu))  # (μ,)
     mean, sigma = np.asarray(ES_START, np.float32), np.float32(ES_SIGMA)  # (D,), ()
     for g in range(generations):
-        points, losses = sample_and_score(jax.random.fold_in(key, g), mean, sigma,
-                                          population=config.population)
+        points, losses = sample_and_score(
+            jax.random.fold_in(key, g), mean, sigma, population=config.population
+        )
         points, losses = np.asarray(points), np.asarray(losses)  # host sync
         best = np.argsort(losses)[: config.mu]  # (μ,)
         mean = weights @ points[best]  # (D,)
@@ -290,8 +316,13 @@ def es_host_loop(key, generations: int, config: ESConfig = ES_CONFIG) -> np.ndar
 @partial(jax.jit, static_argnames=("generations",))
 def es_compiled(key, *, generations: int) -> jax.Array:
     """evolution.es_run: every generation in one lax.scan; returns the (D,) final mean."""
-    final, _ = es_run(es_init(ES_START, ES_SIGMA), key, generations=generations,
-                      objective=noisy_sphere, config=ES_CONFIG)
+    final, _ = es_run(
+        es_init(ES_START, ES_SIGMA),
+        key,
+        generations=generations,
+        objective=noisy_sphere,
+        config=ES_CONFIG,
+    )
     return final.mean  # the stacked history is unused, so XLA drops it
 
 
@@ -306,8 +337,9 @@ def es_evosax(key, *, generations: int) -> jax.Array:
     """
     config = ES_CONFIG
     es = SimpleES(population_size=config.population, solution=jnp.zeros(len(ES_START)))
-    weights = jnp.zeros(config.population).at[: config.mu].set(
-        log_rank_weights(config.mu))  # (λ,) by rank, best first
+    weights = (
+        jnp.zeros(config.population).at[: config.mu].set(log_rank_weights(config.mu))
+    )  # (λ,) by rank, best first
     params = es.default_params.replace(std_init=ES_SIGMA, weights=weights)
 
     def generation(state, g):
@@ -330,21 +362,33 @@ def es_benchmark(seed: int, generations: int, budget_ms: float) -> dict:
         "compiled": (partial(es_compiled, key, generations=generations), True),
         "evosax": (partial(es_evosax, key, generations=generations), True),
     }
-    out = {"generations": generations, "population": ES_CONFIG.population,
-           "mu": ES_CONFIG.mu, "start": list(ES_START), "evosax": None}
+    out = {
+        "generations": generations,
+        "population": ES_CONFIG.population,
+        "mu": ES_CONFIG.mu,
+        "start": list(ES_START),
+        "evosax": None,
+    }
     if SimpleES is None:
         del runs["evosax"]
-    timings = time_side_by_side({name: (fn, (), sync) for name, (fn, sync) in runs.items()},
-                                budget_ms)
+    timings = time_side_by_side(
+        {name: (fn, (), sync) for name, (fn, sync) in runs.items()}, budget_ms
+    )
     for name, (fn, _) in runs.items():
         m = timings[name]
         mean = np.asarray(fn())  # (D,)
-        out[name] = {"ms": m["ms"], "repeats": m["repeats"],
-                     "us_per_generation": 1e3 * m["ms"] / generations,
-                     "final_mean": mean.tolist(),
-                     "final_distance": float(np.linalg.norm(mean))}
-    out["host_matches_compiled"] = bool(np.allclose(
-        out["host_loop"]["final_mean"], out["compiled"]["final_mean"], rtol=1e-4, atol=1e-5))
+        out[name] = {
+            "ms": m["ms"],
+            "repeats": m["repeats"],
+            "us_per_generation": 1e3 * m["ms"] / generations,
+            "final_mean": mean.tolist(),
+            "final_distance": float(np.linalg.norm(mean)),
+        }
+    out["host_matches_compiled"] = bool(
+        np.allclose(
+            out["host_loop"]["final_mean"], out["compiled"]["final_mean"], rtol=1e-4, atol=1e-5
+        )
+    )
     return out
 
 
@@ -377,16 +421,20 @@ def probe_benchmark(seed: int, epochs: int, budget_ms: float) -> dict:
         "scan": (partial(probe.train, params, x, y, PROBE_LR, PROBE_L2, epochs=epochs), True),
     }
     out = {"epochs": epochs, "points": PROBE_POINTS}
-    timings = time_side_by_side({name: (fn, (), sync) for name, (fn, sync) in runs.items()},
-                                budget_ms)
+    timings = time_side_by_side(
+        {name: (fn, (), sync) for name, (fn, sync) in runs.items()}, budget_ms
+    )
     for name, m in timings.items():
         out[name] = {"ms": m["ms"], "repeats": m["repeats"], "us_per_epoch": 1e3 * m["ms"] / epochs}
     (w_loop, b_loop), loop_losses = probe_loop(params, x, y, epochs)
-    (w_scan, b_scan), (scan_losses, _) = probe.train(params, x, y, PROBE_LR, PROBE_L2,
-                                                     epochs=epochs)
-    out["same_result"] = bool(np.allclose(w_loop, w_scan, rtol=1e-5, atol=1e-6)
-                              and np.allclose(b_loop, b_scan, rtol=1e-5, atol=1e-6)
-                              and np.allclose(loop_losses, scan_losses, rtol=1e-5))
+    (w_scan, b_scan), (scan_losses, _) = probe.train(
+        params, x, y, PROBE_LR, PROBE_L2, epochs=epochs
+    )
+    out["same_result"] = bool(
+        np.allclose(w_loop, w_scan, rtol=1e-5, atol=1e-6)
+        and np.allclose(b_loop, b_scan, rtol=1e-5, atol=1e-6)
+        and np.allclose(loop_losses, scan_losses, rtol=1e-5)
+    )
     out["final_loss"] = float(scan_losses[-1])
     return out
 
@@ -396,8 +444,9 @@ def probe_benchmark(seed: int, epochs: int, budget_ms: float) -> dict:
 
 
 def find(records: list, op: str, method: str, size: int) -> dict | None:
-    return next((r for r in records if (r["op"], r["method"], r["size"]) == (op, method, size)),
-                None)
+    return next(
+        (r for r in records if (r["op"], r["method"], r["size"]) == (op, method, size)), None
+    )
 
 
 def ratio(num: float | None, den: float | None) -> float | None:
@@ -419,17 +468,20 @@ def ratios(results: dict) -> dict:
         "jit_over_numpy_1e6": ratio(ms("jit", 10**6), ms("numpy", 10**6)),
         "numpy_over_donated_jit_1e7": ratio(ms("numpy", 10**7), ms("jit_donated", 10**7)),
         "list_over_jit_1e6": ratio(ms("list", 10**6), ms("jit", 10**6)),
-        "bandwidth_fraction_1e7": max((r["fraction_of_copy"] for r in fractions if r),
-                                      default=None),
+        "bandwidth_fraction_1e7": max(
+            (r["fraction_of_copy"] for r in fractions if r), default=None
+        ),
         "loop_over_scan_probe": ratio(pr["loop"]["ms"], pr["scan"]["ms"]),
         "host_over_compiled_es": ratio(es["host_loop"]["ms"], es["compiled"]["ms"]),
-        "evosax_over_ours_es": ratio(es["evosax"]["ms"] if es["evosax"] else None,
-                                     es["compiled"]["ms"]),
+        "evosax_over_ours_es": ratio(
+            es["evosax"]["ms"] if es["evosax"] else None, es["compiled"]["ms"]
+        ),
     }
 
 
-def run(sizes, *, budget_ms: float, list_limit: int | None, seed: int, epochs: int,
-        generations: int) -> dict:
+def run(
+    sizes, *, budget_ms: float, list_limit: int | None, seed: int, epochs: int, generations: int
+) -> dict:
     """Every figure of the benchmark; the list is skipped above `list_limit`."""
     copy_size = max(MIN_COPY_SIZE, *sizes)
     on_device = jax.default_backend() != "cpu"
@@ -444,12 +496,19 @@ def run(sizes, *, budget_ms: float, list_limit: int | None, seed: int, epochs: i
         compiles += c
     # Other work on the machine can slow one copy measurement: take two, keep the faster.
     runs = [copy_before, copy_bandwidth(copy_size, budget_ms, on_device)]
-    copy = {"size": copy_size, "bytes": 8 * copy_size, "runs": runs,
-            "how": "jitted copy in device memory" if on_device else "np.copyto, one thread",
-            "gbps": max(r["gbps"] for r in runs)}
+    copy = {
+        "size": copy_size,
+        "bytes": 8 * copy_size,
+        "runs": runs,
+        "how": "jitted copy in device memory" if on_device else "np.copyto, one thread",
+        "gbps": max(r["gbps"] for r in runs),
+    }
     add_derived(records, copy)
     results = {
-        "copy": copy, "elementwise": records, "compile": compiles, "list_skipped": skipped,
+        "copy": copy,
+        "elementwise": records,
+        "compile": compiles,
+        "list_skipped": skipped,
         "bytes_per_element": BYTES_PER_ELEMENT,
         "probe": probe_benchmark(seed, epochs, budget_ms),
         "es": es_benchmark(seed, generations, budget_ms),
@@ -461,8 +520,12 @@ def run(sizes, *, budget_ms: float, list_limit: int | None, seed: int, epochs: i
 def environment() -> dict:
     backend, device = cli.device_info()
     return {
-        "backend": backend, "device": device, "jax": jax.__version__, "numpy": np.__version__,
-        "cpu_count": os.cpu_count(), "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "backend": backend,
+        "device": device,
+        "jax": jax.__version__,
+        "numpy": np.__version__,
+        "cpu_count": os.cpu_count(),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "jax_platforms": os.environ.get("JAX_PLATFORMS", ""),
         "cpu_async_dispatch": bool(jax.config.values["jax_cpu_enable_async_dispatch"]),
     }
@@ -488,17 +551,24 @@ def size_label(n: int) -> str:
 def elementwise_table(results: dict, op: str) -> Table:
     table = Table(title=f"{op} ({OP_FORMULAS[op]}): median ms per call")
     for col in ("size", "method", "ms", "× NumPy", "GB/s", "of copy", "faults/call"):
-        table.add_column(col, justify="left" if col in ("size", "method") else "right",
-                         no_wrap=True)
+        table.add_column(
+            col, justify="left" if col in ("size", "method") else "right", no_wrap=True
+        )
     for size in sorted({r["size"] for r in results["elementwise"]}):
         for method in METHODS:
             r = find(results["elementwise"], op, method, size)
             if r is None:
                 table.add_row(size_label(size), method, "skipped", "", "", "", "")
                 continue
-            table.add_row(size_label(size), method, f"{r['ms']:.4g}", f"{r['over_numpy']:.3g}",
-                          fmt(r["gbps"], ".2f"), fmt(r["fraction_of_copy"], ".0%"),
-                          f"{r['faults_per_call']:.0f}")
+            table.add_row(
+                size_label(size),
+                method,
+                f"{r['ms']:.4g}",
+                f"{r['over_numpy']:.3g}",
+                fmt(r["gbps"], ".2f"),
+                fmt(r["fraction_of_copy"], ".0%"),
+                f"{r['faults_per_call']:.0f}",
+            )
         table.add_section()
     return table
 
@@ -517,6 +587,7 @@ def save_png(results: dict, path: Path) -> Path | None:
     """Log-log time against size, one panel per operation; None without matplotlib."""
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
@@ -540,78 +611,118 @@ def save_png(results: dict, path: Path) -> Path | None:
 
 def report(results: dict, env: dict, console, png: Path | None) -> None:
     console.rule("[bold]Benchmarks: the list → tensor → JIT story")
-    console.print(f"[dim]JAX {env['jax']} · NumPy {env['numpy']} · backend: {env['backend']} · "
-                  f"device: {env['device']} · {env['cpu_count']} CPU cores[/]")
-    console.print(f"[dim]XLA_FLAGS: {env['xla_flags'] or '(none)'} · JAX_PLATFORMS: "
-                  f"{env['jax_platforms'] or '(unset)'} · CPU async dispatch: "
-                  f"{env['cpu_async_dispatch']}[/]\n")
+    console.print(
+        f"[dim]JAX {env['jax']} · NumPy {env['numpy']} · backend: {env['backend']} · "
+        f"device: {env['device']} · {env['cpu_count']} CPU cores[/]"
+    )
+    console.print(
+        f"[dim]XLA_FLAGS: {env['xla_flags'] or '(none)'} · JAX_PLATFORMS: "
+        f"{env['jax_platforms'] or '(unset)'} · CPU async dispatch: "
+        f"{env['cpu_async_dispatch']}[/]\n"
+    )
     copy = results["copy"]
     before, after = (f"{r['ms']:.2f} ms ({r['gbps']:.1f} GB/s)" for r in copy["runs"])
-    console.print(f"Memory-copy bandwidth ({copy['how']}) of {copy['size']:,} float32 "
-                  f"({copy['bytes'] / 2e6:.0f} MB read, as many written) took "
-                  f"{before} before the element-wise runs and {after} after; the faster, "
-                  f"[bold]{copy['gbps']:.1f} GB/s[/], is the bandwidth below.\n")
+    console.print(
+        f"Memory-copy bandwidth ({copy['how']}) of {copy['size']:,} float32 "
+        f"({copy['bytes'] / 2e6:.0f} MB read, as many written) took "
+        f"{before} before the element-wise runs and {after} after; the faster, "
+        f"[bold]{copy['gbps']:.1f} GB/s[/], is the bandwidth below.\n"
+    )
     sizes = sorted({r["size"] for r in results["elementwise"]})
     points = ", ".join(f"{i} = {size_label(n)}" for i, n in enumerate(sizes, 1))
     for op in OPS:
         console.print(elementwise_table(results, op))
-        console.print(display.line_chart(series(results, op, CHARTED), height=12, width=40,
-                                         log_y=True, x_label="size point",
-                                         y_label=f"{op}: ms per call"))
+        console.print(
+            display.line_chart(
+                series(results, op, CHARTED),
+                height=12,
+                width=40,
+                log_y=True,
+                x_label="size point",
+                y_label=f"{op}: ms per call",
+            )
+        )
         console.print(f"size points: {points}\n")
-    wrong = [f"{r['op']} {r['method']} at {size_label(r['size'])}"
-             for r in results["elementwise"] if not r["matches_numpy"]]
-    console.print("Every method's result agrees with NumPy's (relative tolerance 1e-6)."
-                  if not wrong else f"[red]Results that differ from NumPy's: {', '.join(wrong)}[/]")
-    console.print(f"GB/s counts {BYTES_PER_ELEMENT} bytes per element (two float32 read, one "
-                  "written); 'of copy' divides it by the copy bandwidth above, so arrays that "
-                  "fit in cache can exceed 100 %. faults/call: minor page faults, one per "
-                  "fresh page touched.")
+    wrong = [
+        f"{r['op']} {r['method']} at {size_label(r['size'])}"
+        for r in results["elementwise"]
+        if not r["matches_numpy"]
+    ]
+    console.print(
+        "Every method's result agrees with NumPy's (relative tolerance 1e-6)."
+        if not wrong
+        else f"[red]Results that differ from NumPy's: {', '.join(wrong)}[/]"
+    )
+    console.print(
+        f"GB/s counts {BYTES_PER_ELEMENT} bytes per element (two float32 read, one "
+        "written); 'of copy' divides it by the copy bandwidth above, so arrays that "
+        "fit in cache can exceed 100 %. faults/call: minor page faults, one per "
+        "fresh page touched."
+    )
     if results["list_skipped"]:
         skipped = ", ".join(size_label(s) for s in results["list_skipped"])
         console.print(f"--quick skips the list at {skipped} elements (about a second per call).")
-    console.print(f"PNG with every method: {png}" if png else
-                  "No PNG: matplotlib is not installed.")
+    console.print(
+        f"PNG with every method: {png}" if png else "No PNG: matplotlib is not installed."
+    )
 
     table = Table(title="jax.jit compile time, apart from run time")
     for col in ("op", "size", "lower ms", "compile ms", "threads"):
         table.add_column(col, justify="left" if col == "op" else "right")
     for c in results["compile"]:
-        table.add_row(c["op"], size_label(c["size"]), f"{c['lower_ms']:.1f}",
-                      f"{c['compile_ms']:.1f}", str(c["partitions"]))
+        table.add_row(
+            c["op"],
+            size_label(c["size"]),
+            f"{c['lower_ms']:.1f}",
+            f"{c['compile_ms']:.1f}",
+            str(c["partitions"]),
+        )
     console.print(table)
 
     pr = results["probe"]
-    table = Table(title=f"Linear probe, {pr['epochs']} epochs of full-batch GD on "
-                        f"{pr['points']} points")
+    table = Table(
+        title=f"Linear probe, {pr['epochs']} epochs of full-batch GD on {pr['points']} points"
+    )
     for col in ("run", "ms", "µs / epoch"):
         table.add_column(col, justify="left" if col == "run" else "right")
-    table.add_row("Python loop, host sync each epoch", f"{pr['loop']['ms']:.3f}",
-                  f"{pr['loop']['us_per_epoch']:.1f}")
-    table.add_row("one lax.scan (probe.train)", f"{pr['scan']['ms']:.3f}",
-                  f"{pr['scan']['us_per_epoch']:.1f}")
+    table.add_row(
+        "Python loop, host sync each epoch",
+        f"{pr['loop']['ms']:.3f}",
+        f"{pr['loop']['us_per_epoch']:.1f}",
+    )
+    table.add_row(
+        "one lax.scan (probe.train)", f"{pr['scan']['ms']:.3f}", f"{pr['scan']['us_per_epoch']:.1f}"
+    )
     console.print(table)
     same = "the same" if pr["same_result"] else "[red]DIFFERENT[/]"
     console.print(f"Both give {same} weights and losses (final loss {pr['final_loss']:.4f}).")
 
     es = results["es"]
-    table = Table(title=f"Simple ES, {es['generations']} generations, λ = {es['population']}, "
-                        f"μ = {es['mu']}, from {es['start']}")
+    table = Table(
+        title=f"Simple ES, {es['generations']} generations, λ = {es['population']}, "
+        f"μ = {es['mu']}, from {es['start']}"
+    )
     for col in ("run", "ms", "µs / generation", "final distance to optimum"):
         table.add_column(col, justify="left" if col == "run" else "right")
-    labels = {"host_loop": "Python loop, np.argsort on host", "compiled": "ours, one lax.scan",
-              "evosax": "evosax SimpleES, one lax.scan"}
+    labels = {
+        "host_loop": "Python loop, np.argsort on host",
+        "compiled": "ours, one lax.scan",
+        "evosax": "evosax SimpleES, one lax.scan",
+    }
     for name, label in labels.items():
         m = es[name]
         if m is None:
             table.add_row(label, "not installed", "", "")
             continue
-        table.add_row(label, f"{m['ms']:.3f}", f"{m['us_per_generation']:.1f}",
-                      f"{m['final_distance']:.3g}")
+        table.add_row(
+            label, f"{m['ms']:.3f}", f"{m['us_per_generation']:.1f}", f"{m['final_distance']:.3g}"
+        )
     console.print(table)
     same = "the same" if es["host_matches_compiled"] else "[red]a DIFFERENT[/]"
-    console.print(f"The host loop and the compiled run follow the same keys and end at {same} "
-                  "mean; evosax adapts σ its own way, so its path differs.")
+    console.print(
+        f"The host loop and the compiled run follow the same keys and end at {same} "
+        "mean; evosax adapts σ its own way, so its path differs."
+    )
 
     table = Table(title="Headline ratios (multiply; ES and probe as above)")
     for col in ("ratio", "value", "target", "met"):
@@ -619,48 +730,90 @@ def report(results: dict, env: dict, console, png: Path | None) -> None:
     for name, value in results["ratios"].items():
         op, bound = TARGETS[name]
         met = target_met(name, value)
-        table.add_row(name, fmt(value, ".3g", "not measured"), f"{op} {bound:g}",
-                      {None: "—", True: "yes", False: "[red]no[/]"}[met])
+        table.add_row(
+            name,
+            fmt(value, ".3g", "not measured"),
+            f"{op} {bound:g}",
+            {None: "—", True: "yes", False: "[red]no[/]"}[met],
+        )
     console.print(table)
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true",
-                   help="a shorter time budget per figure; skip the list above 10^6")
-    p.add_argument("--sizes", type=cli.positive_int, nargs="+", default=list(SIZES),
-                   help="vector lengths (default: %(default)s)")
-    p.add_argument("--budget-ms", type=cli.positive_float, default=None,
-                   help="time spent on each figure's repeats (default: 400, 100 with --quick)")
-    p.add_argument("--epochs", type=cli.positive_int, default=100,
-                   help="probe training epochs (default: %(default)s)")
-    p.add_argument("--generations", type=cli.positive_int, default=ES_GENERATIONS,
-                   help="ES generations (default: %(default)s)")
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a shorter time budget per figure; skip the list above 10^6",
+    )
+    p.add_argument(
+        "--sizes",
+        type=cli.positive_int,
+        nargs="+",
+        default=list(SIZES),
+        help="vector lengths (default: %(default)s)",
+    )
+    p.add_argument(
+        "--budget-ms",
+        type=cli.positive_float,
+        default=None,
+        help="time spent on each figure's repeats (default: 400, 100 with --quick)",
+    )
+    p.add_argument(
+        "--epochs",
+        type=cli.positive_int,
+        default=100,
+        help="probe training epochs (default: %(default)s)",
+    )
+    p.add_argument(
+        "--generations",
+        type=cli.positive_int,
+        default=ES_GENERATIONS,
+        help="ES generations (default: %(default)s)",
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cpu-sync-dispatch", action="store_true",
-                   help="run CPU computations inline on the calling thread instead of JAX's "
-                        "default asynchronous dispatch (jax_cpu_enable_async_dispatch=False)")
+    p.add_argument(
+        "--cpu-sync-dispatch",
+        action="store_true",
+        help="run CPU computations inline on the calling thread instead of JAX's "
+        "default asynchronous dispatch (jax_cpu_enable_async_dispatch=False)",
+    )
     p.add_argument("--json", type=Path, metavar="PATH", help="also write every figure here")
-    p.add_argument("--out", type=Path, default=OUT_DIR,
-                   help="folder for the PNG chart (default: benchmarks/out)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=OUT_DIR,
+        help="folder for the PNG chart (default: benchmarks/out)",
+    )
     args = p.parse_args(argv)
     if args.cpu_sync_dispatch:  # read when the CPU client starts, so set before any array
         jax.config.update("jax_cpu_enable_async_dispatch", False)
 
     env = environment()
     args.budget_ms = args.budget_ms or BUDGET_MS["quick" if args.quick else "full"]
-    results = run(sorted(set(args.sizes)), budget_ms=args.budget_ms,
-                  list_limit=QUICK_LIST_LIMIT if args.quick else None, seed=args.seed,
-                  epochs=args.epochs, generations=args.generations)
+    results = run(
+        sorted(set(args.sizes)),
+        budget_ms=args.budget_ms,
+        list_limit=QUICK_LIST_LIMIT if args.quick else None,
+        seed=args.seed,
+        epochs=args.epochs,
+        generations=args.generations,
+    )
     png = save_png(results, args.out / "elementwise.png")
     console = display.console()
     report(results, env, console, png)
     if args.json:
         params = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
         figures = {k: v for k, v in results.items() if k != "ratios"}
-        doc = {"benchmark": "run", **env, "params": params, "results": figures,
-               "ratios": results["ratios"]}
+        doc = {
+            "benchmark": "run",
+            **env,
+            "params": params,
+            "results": figures,
+            "ratios": results["ratios"],
+        }
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(cli.to_jsonable(doc), indent=1, allow_nan=False))
         console.print(f"\nWrote {args.json}")

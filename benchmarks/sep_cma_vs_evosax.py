@@ -33,7 +33,11 @@ from rich.table import Table
 
 from trinity_foundations import cli, display, timing
 from trinity_foundations.evolution import (
-    default_population, rosenbrock, sep_cma_init, sep_cma_run, sep_cma_run_until,
+    default_population,
+    rosenbrock,
+    sep_cma_init,
+    sep_cma_run,
+    sep_cma_run_until,
 )
 
 SIGMA0 = 0.5
@@ -62,8 +66,7 @@ def _evosax_step(es: Sep_CMA_ES, params, state, key):
 
 
 @partial(jax.jit, static_argnames=("dim", "population", "threshold", "max_generations"))
-def evosax_run_until(key, *, dim: int, population: int, threshold: float,
-                     max_generations: int):
+def evosax_run_until(key, *, dim: int, population: int, threshold: float, max_generations: int):
     """Generations until the best loss < threshold; returns (generations, best loss)."""
     es = Sep_CMA_ES(population_size=population, solution=jnp.zeros(dim))
     params, state = _evosax_init(es, key, dim)
@@ -84,33 +87,49 @@ def evosax_run(key, *, dim: int, population: int, generations: int):
     """`generations` generations as one lax.scan; returns the final mean (D,)."""
     es = Sep_CMA_ES(population_size=population, solution=jnp.zeros(dim))
     params, state = _evosax_init(es, key, dim)
-    state, _ = lax.scan(lambda s, _: _evosax_step(es, params, s, key), state, None,
-                        length=generations)
+    state, _ = lax.scan(
+        lambda s, _: _evosax_step(es, params, s, key), state, None, length=generations
+    )
     return state.mean
 
 
 @partial(jax.jit, static_argnames=("dim", "population", "generations"))
 def ours_run(key, *, dim: int, population: int, generations: int):
     """Our sep-CMA-ES for `generations` generations; returns the final mean (D,)."""
-    final, _ = sep_cma_run(sep_cma_init(start_point(dim), SIGMA0), key,
-                           generations=generations, objective=rosenbrock, population=population)
+    final, _ = sep_cma_run(
+        sep_cma_init(start_point(dim), SIGMA0),
+        key,
+        generations=generations,
+        objective=rosenbrock,
+        population=population,
+    )
     return final.mean  # the stacked history is unused, so XLA drops it
 
 
-def ours_run_until(key, *, dim: int, population: int, threshold: float,
-                   max_generations: int):
-    final, _ = sep_cma_run_until(sep_cma_init(start_point(dim), SIGMA0), key, threshold,
-                                 max_generations=max_generations, objective=rosenbrock,
-                                 population=population)
+def ours_run_until(key, *, dim: int, population: int, threshold: float, max_generations: int):
+    final, _ = sep_cma_run_until(
+        sep_cma_init(start_point(dim), SIGMA0),
+        key,
+        threshold,
+        max_generations=max_generations,
+        objective=rosenbrock,
+        population=population,
+    )
     return final.generation, final.best_loss
 
 
 # ----------------------------------------------------------------------------
 
 
-def compare(dim: int = 10, population: int | None = None, seeds: int = 5,
-            threshold: float = 0.01, max_generations: int = 10_000,
-            timing_generations: int = 500, repeats: int = 5) -> dict:
+def compare(
+    dim: int = 10,
+    population: int | None = None,
+    seeds: int = 5,
+    threshold: float = 0.01,
+    max_generations: int = 10_000,
+    timing_generations: int = 500,
+    repeats: int = 5,
+) -> dict:
     """Evaluations to threshold and time per generation, ours against evosax.
 
     Returns a dict with `dim`, `population`, `threshold`, `max_generations`,
@@ -121,13 +140,23 @@ def compare(dim: int = 10, population: int | None = None, seeds: int = 5,
     """
     population = population or default_population(dim)
     runners = {"ours": (ours_run_until, ours_run), "evosax": (evosax_run_until, evosax_run)}
-    out = {"dim": dim, "population": population, "threshold": threshold,
-           "max_generations": max_generations, "timing_generations": timing_generations}
+    out = {
+        "dim": dim,
+        "population": population,
+        "threshold": threshold,
+        "max_generations": max_generations,
+        "timing_generations": timing_generations,
+    }
     for name, (run_until, run_fixed) in runners.items():
         evaluations = []
         for seed in range(seeds):
-            generations, best = run_until(jax.random.key(seed), dim=dim, population=population,
-                                          threshold=threshold, max_generations=max_generations)
+            generations, best = run_until(
+                jax.random.key(seed),
+                dim=dim,
+                population=population,
+                threshold=threshold,
+                max_generations=max_generations,
+            )
             evaluations.append(int(generations) * population if float(best) < threshold else None)
         reached = [e for e in evaluations if e is not None]
 
@@ -146,17 +175,28 @@ def compare(dim: int = 10, population: int | None = None, seeds: int = 5,
 
 
 def report(r: dict, console) -> None:
-    table = Table(title=f"sep-CMA-ES on the {r['dim']}-D Rosenbrock, λ = {r['population']}, "
-                        f"threshold {r['threshold']:g}")
-    for col in ("implementation", "reached", "median evaluations", "µs / generation",
-                "first call ms"):
+    table = Table(
+        title=f"sep-CMA-ES on the {r['dim']}-D Rosenbrock, λ = {r['population']}, "
+        f"threshold {r['threshold']:g}"
+    )
+    for col in (
+        "implementation",
+        "reached",
+        "median evaluations",
+        "µs / generation",
+        "first call ms",
+    ):
         table.add_column(col, justify="left" if col == "implementation" else "right")
     for name in ("ours", "evosax"):
         m = r[name]
         median = m["median_evaluations"]
-        table.add_row(name, f"{m['converged']}/{len(m['evaluations'])}",
-                      "—" if median is None else f"{median:g}",
-                      f"{1e3 * m['ms_per_generation']:.1f}", f"{m['first_call_ms']:.0f}")
+        table.add_row(
+            name,
+            f"{m['converged']}/{len(m['evaluations'])}",
+            "—" if median is None else f"{median:g}",
+            f"{1e3 * m['ms_per_generation']:.1f}",
+            f"{m['first_call_ms']:.0f}",
+        )
     console.print(table)
     for name in ("ours", "evosax"):
         seeds = ", ".join("—" if e is None else str(e) for e in r[name]["evaluations"])
@@ -164,15 +204,18 @@ def report(r: dict, console) -> None:
     console.print(
         f"'—': no threshold within {r['max_generations']} generations. Time per generation: "
         f"median of repeated {r['timing_generations']}-generation runs compiled as one "
-        "lax.scan, after a warm-up call; the first call includes tracing and compiling.")
+        "lax.scan, after a warm-up call; the first call includes tracing and compiling."
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--dim", type=cli.positive_int, default=10)
-    p.add_argument("--population", type=cli.positive_int, default=None,
-                   help="default: 4 + floor(3 ln D)")
+    p.add_argument(
+        "--population", type=cli.positive_int, default=None, help="default: 4 + floor(3 ln D)"
+    )
     p.add_argument("--seeds", type=cli.positive_int, default=5)
     p.add_argument("--threshold", type=cli.positive_float, default=0.01)
     p.add_argument("--max-generations", type=cli.positive_int, default=10_000)
@@ -183,8 +226,14 @@ def main(argv: list[str] | None = None) -> None:
         p.error("--dim must be at least 2")
     if args.population is not None and args.population < 2:
         p.error("--population must be at least 2")
-    r = compare(args.dim, args.population, args.seeds, args.threshold, args.max_generations,
-                args.timing_generations)
+    r = compare(
+        args.dim,
+        args.population,
+        args.seeds,
+        args.threshold,
+        args.max_generations,
+        args.timing_generations,
+    )
     if args.json:
         print(json.dumps(cli.envelope("sep_cma_vs_evosax", vars(args), r), allow_nan=False))
         return

@@ -63,8 +63,11 @@ def report(r: dict, console) -> None:
     expected, error = r["expected_sum"], r["sum_error"]
     verdict = "matches" if r["sum_matches"] else "does NOT match"
     if expected > 2**53:
-        off = (f"off by {error:,} (relative {abs(error) / expected:.1e})" if error
-               else "exact all the same")
+        off = (
+            f"off by {error:,} (relative {abs(error) / expected:.1e})"
+            if error
+            else "exact all the same"
+        )
         drift = (
             f"The exact sum, {expected:,}, is above 2^53 = {2**53:,}, past which float64 "
             f"cannot hold every integer; the float sum is {off}."
@@ -74,8 +77,9 @@ def report(r: dict, console) -> None:
             f"The exact sum, {expected:,}, is below 2^53, so every partial float sum is "
             f"an exact integer: the error is {error:,}."
         )
-    console.print(f"{drift} Within a relative tolerance of {REL_TOL:g} it {verdict} "
-                  "N(N+1)(2N+1)/6.\n")
+    console.print(
+        f"{drift} Within a relative tolerance of {REL_TOL:g} it {verdict} N(N+1)(2N+1)/6.\n"
+    )
 
     list_bytes, f32 = r["bytes_per_element_list"], r["bytes_per_element_f32"]
     console.print(
@@ -88,13 +92,18 @@ def report(r: dict, console) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = cli.parser(__doc__, seed=0)
-    parser.add_argument("--size", type=cli.positive_int, default=SIZE,
-                        help="elements per list (default: %(default)s)")
+    parser = cli.parser(__doc__, seed=None)
+    parser.add_argument(
+        "--size",
+        type=cli.positive_int,
+        default=SIZE,
+        help="elements per list (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
-    cli.finish(args, __file__, run(args.size), report,
-               kernels=(float_list, list_multiply), next_lesson="02_tensor_math")
+    cli.finish(
+        args, __file__, run(args.size), report, kernels=(float_list, list_multiply), title=__doc__
+    )
 
 
 if __name__ == "__main__":
-    main()
+    cli.entry(main)

@@ -54,12 +54,18 @@ def run(size: int, skip_list: bool) -> dict:
     diffs = [np.max(np.abs(np.asarray(r, np.float64) - expected)) for r in (eager, out)]
     list_ms = list_repeats = speedup = None
     if not skip_list:
-        list_t = timing.time_call(list_multiply, float_list(size), float_list(size),
-                                  sync=False)  # host code
+        list_t = timing.time_call(
+            list_multiply, float_list(size), float_list(size), sync=False
+        )  # host code
         list_ms, list_repeats = list_t.median_ms, list_t.repeats
         speedup = list_ms / cached_t.median_ms
-    timed = {"numpy": numpy_t, "transfer": transfer_t, "eager": eager_t,
-             "jit_cached": cached_t, "unsynced": unsynced_t}
+    timed = {
+        "numpy": numpy_t,
+        "transfer": transfer_t,
+        "eager": eager_t,
+        "jit_cached": cached_t,
+        "unsynced": unsynced_t,
+    }
     return {
         "size": size,
         "repeats": REPEATS,
@@ -94,20 +100,27 @@ def page_faults(faults: dict, pages: int) -> str:
     per call over the repeats therefore tells the share of fresh results.
     """
     names = {"numpy": "NumPy", "eager": "eager jnp.multiply", "jit_cached": "the cached jit call"}
-    fresh = [f"{names[k]} {_count(faults[k])} ({min(1, faults[k] / pages):.0%})"
-             for k in names if faults[k] >= pages / 10]
+    fresh = [
+        f"{names[k]} {_count(faults[k])} ({min(1, faults[k] / pages):.0%})"
+        for k in names
+        if faults[k] >= pages / 10
+    ]
     head = f"Page faults: one result fills {pages:,} page{'s' if pages != 1 else ''} of memory. "
     if not fresh:
-        return head + ("No step faulted on a tenth of them per call: the results went to "
-                       "memory already mapped, freed by earlier calls and handed out again.")
-    return head + (f"Faults per call: {', '.join(fresh)} of a result's pages, as if that "
-                   "share of the results went to memory freshly mapped from the kernel, "
-                   "which zero-fills each page on first touch, at a greater cost than "
-                   "multiplying the numbers on it. Whether a freed result's memory is handed "
-                   "out again or returned to the kernel is the C allocator's choice, and it "
-                   "changes from run to run. Writing into a buffer you already own avoids it "
-                   "(benchmarks: jit_donated); with glibc, so do MALLOC_TRIM_THRESHOLD_ and "
-                   "MALLOC_MMAP_THRESHOLD_ set high, which keep freed memory mapped.")
+        return head + (
+            "No step faulted on a tenth of them per call: the results went to "
+            "memory already mapped, freed by earlier calls and handed out again."
+        )
+    return head + (
+        f"Faults per call: {', '.join(fresh)} of a result's pages, as if that "
+        "share of the results went to memory freshly mapped from the kernel, "
+        "which zero-fills each page on first touch, at a greater cost than "
+        "multiplying the numbers on it. Whether a freed result's memory is handed "
+        "out again or returned to the kernel is the C allocator's choice, and it "
+        "changes from run to run. Writing into a buffer you already own avoids it "
+        "(benchmarks: jit_donated); with glibc, so do MALLOC_TRIM_THRESHOLD_ and "
+        "MALLOC_MMAP_THRESHOLD_ set high, which keep freed memory mapped."
+    )
 
 
 def report(r: dict, console) -> None:
@@ -129,19 +142,24 @@ def report(r: dict, console) -> None:
     if r["list_ms"] is not None:
         rows.insert(0, ("Python list (lesson 1.1)", r["list_ms"], None))
     for label, ms, fault in rows:
-        table.add_row(label, f"{ms:.3f}", f"{ms / numpy_ms:.2f}",
-                      "" if fault is None else _count(fault))
+        table.add_row(
+            label, f"{ms:.3f}", f"{ms / numpy_ms:.2f}", "" if fault is None else _count(fault)
+        )
     console.print(table)
     lists = f" (the list: {r['list_repeats']})" if r["list_ms"] is not None else ""
-    console.print(f"[dim]Medians of {r['repeats']} timed runs after a warm-up{lists}; the "
-                  "first call is timed once, as it happens once.[/]\n")
+    console.print(
+        f"[dim]Medians of {r['repeats']} timed runs after a warm-up{lists}; the "
+        "first call is timed once, as it happens once.[/]\n"
+    )
 
     mb, ms = 4 * n / 1e6, r["transfer_ms"]  # float32: 4 bytes per element
     if r["transfer_copied"]:
         how = f"copied {mb:.3g} MB in {ms:.3f} ms ({mb / ms:.3g} GB/s)"
     else:
-        how = (f"took {ms:.3f} ms for {mb:.3g} MB and copied nothing: on this CPU backend it "
-               "aliased the NumPy buffer, which happened to be aligned as XLA needs (zero-copy)")
+        how = (
+            f"took {ms:.3f} ms for {mb:.3g} MB and copied nothing: on this CPU backend it "
+            "aliased the NumPy buffer, which happened to be aligned as XLA needs (zero-copy)"
+        )
     console.print(
         f"Transfer: jax.device_put {how}. On a discrete GPU it crosses the host–device "
         "link (PCIe): keep data on the device between steps."
@@ -176,10 +194,12 @@ def report(r: dict, console) -> None:
     console.print(trap)
 
     agree = "exactly" if r["max_abs_diff"] == 0 else f"to within {r['max_abs_diff']:g}"
-    products = (f"All {n:,} products from eager and jit agree" if n != 1
-                else "The product from eager and jit agrees")
-    console.print(f"\n{products} with NumPy's {agree} "
-                  f"(largest difference {r['max_abs_diff']:g}).")
+    products = (
+        f"All {n:,} products from eager and jit agree"
+        if n != 1
+        else "The product from eager and jit agrees"
+    )
+    console.print(f"\n{products} with NumPy's {agree} (largest difference {r['max_abs_diff']:g}).")
     exact_last = n * n
     if r["last_product"] != exact_last:
         float64_note = " (lesson 1.1's float64 list held it exactly)" if exact_last < 2**53 else ""
@@ -198,15 +218,23 @@ def report(r: dict, console) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = cli.parser(__doc__, seed=0)
-    parser.add_argument("--size", type=cli.positive_int, default=SIZE,
-                        help="elements per array (default: %(default)s)")
-    parser.add_argument("--skip-list", action="store_true",
-                        help="do not time the Python list baseline (speedup_vs_list is null)")
+    parser = cli.parser(__doc__, seed=None)
+    parser.add_argument(
+        "--size",
+        type=cli.positive_int,
+        default=SIZE,
+        help="elements per array (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--skip-list",
+        action="store_true",
+        help="do not time the Python list baseline (speedup_vs_list is null)",
+    )
     args = parser.parse_args(argv)
-    cli.finish(args, __file__, run(args.size, args.skip_list), report,
-               kernels=(multiply,), next_lesson="03_compiler")
+    cli.finish(
+        args, __file__, run(args.size, args.skip_list), report, kernels=(multiply,), title=__doc__
+    )
 
 
 if __name__ == "__main__":
-    main()
+    cli.entry(main)

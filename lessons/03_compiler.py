@@ -124,9 +124,11 @@ def report(r: dict, console) -> None:
     for label, ms in rows:
         table.add_row(label, f"{ms:.3f}")
     console.print(table)
-    console.print(f"[dim]Medians of {r['repeats']} timed runs after a warm-up (lists: "
-                  f"{r['list_repeats']}); first call and stages timed once, from cold "
-                  "caches.[/]\n")
+    console.print(
+        f"[dim]Medians of {r['repeats']} timed runs after a warm-up (lists: "
+        f"{r['list_repeats']}); first call and stages timed once, from cold "
+        "caches.[/]\n"
+    )
 
     console.print("The jaxpr: what tracing recorded, one line per primitive operation.")
     console.print(escape(r["jaxpr"]) + "\n")
@@ -140,8 +142,11 @@ def report(r: dict, console) -> None:
         f"{', '.join(fused) or 'no fused operations'}."
     )
     if count == 1 and len(fused) >= len(ops):
-        rewrite = (" XLA also rewrote a**2 as a*a." if "multiply" in fused
-                   and "multiply" not in ops else "")
+        rewrite = (
+            " XLA also rewrote a**2 as a*a."
+            if "multiply" in fused and "multiply" not in ops
+            else ""
+        )
         console.print(
             "Both operations became one kernel: each element is squared and added in the "
             f"same pass, so a² is never written to memory.{rewrite}"
@@ -164,17 +169,24 @@ def report(r: dict, console) -> None:
 
     head = ", ".join(f"{v:g}" for v in r["head"])
     sums = ", ".join(f"{i}² + {10 * i}" for i in range(len(r["head"])))  # a = i, b = 10·i
-    first = {1: "The only result", 2: "First two results"}.get(len(r["head"]),
-                                                              "First three results")
+    first = {1: "The only result", 2: "First two results"}.get(
+        len(r["head"]), "First three results"
+    )
     console.print(f"\n{first}: [{head}] ({sums}).")
     mismatches = r["eager_mismatches"]
     if mismatches == 0:
-        console.print(f"All {n:,} jitted results equal the op-by-op ones exactly." if n > 1
-                      else "The jitted result equals the op-by-op one exactly.")
+        console.print(
+            f"All {n:,} jitted results equal the op-by-op ones exactly."
+            if n > 1
+            else "The jitted result equals the op-by-op one exactly."
+        )
     else:
-        how = ("every jitted value is the exact a² + b rounded once to float32, as a fused "
-               "multiply-add gives, while op by op rounds a² and then the sum"
-               if r["jit_rounded_once"] else "the compiled kernel rounds differently")
+        how = (
+            "every jitted value is the exact a² + b rounded once to float32, as a fused "
+            "multiply-add gives, while op by op rounds a² and then the sum"
+            if r["jit_rounded_once"]
+            else "the compiled kernel rounds differently"
+        )
         console.print(
             f"{mismatches:,} of {n:,} jitted results {'differs' if mismatches == 1 else 'differ'} "
             "from op by op, by at most "
@@ -184,13 +196,16 @@ def report(r: dict, console) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = cli.parser(__doc__, seed=0)
-    parser.add_argument("--size", type=cli.positive_int, default=SIZE,
-                        help="elements per array (default: %(default)s)")
+    parser = cli.parser(__doc__, seed=None)
+    parser.add_argument(
+        "--size",
+        type=cli.positive_int,
+        default=SIZE,
+        help="elements per array (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
-    cli.finish(args, __file__, run(args.size), report,
-               kernels=(square_add,), next_lesson="04_dot_product")
+    cli.finish(args, __file__, run(args.size), report, kernels=(square_add,), title=__doc__)
 
 
 if __name__ == "__main__":
-    main()
+    cli.entry(main)

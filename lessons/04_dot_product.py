@@ -74,11 +74,10 @@ def report(r: dict, console) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = cli.parser(__doc__, seed=0)
+    parser = cli.parser(__doc__, seed=None)
     args = parser.parse_args(argv)
-    cli.finish(args, __file__, run(), report,
-               kernels=(normalize, cosine_similarity), next_lesson="quasi_orthogonality")
+    cli.finish(args, __file__, run(), report, kernels=(normalize, cosine_similarity), title=__doc__)
 
 
 if __name__ == "__main__":
-    main()
+    cli.entry(main)

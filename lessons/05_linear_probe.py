@@ -26,9 +26,18 @@ import optax
 from rich.table import Table
 
 from trinity_foundations import cli, display, timing
-from trinity_foundations.probe import (accuracy, bayes_accuracy, centre_distance, init_params,
-                                       logits, loss, make_clusters, population_accuracy,
-                                       train, train_step)
+from trinity_foundations.probe import (
+    accuracy,
+    bayes_accuracy,
+    centre_distance,
+    init_params,
+    logits,
+    loss,
+    make_clusters,
+    population_accuracy,
+    train,
+    train_step,
+)
 from trinity_foundations.stats import Z_95, wilson_interval
 
 SEED, VAL_SEED_OFFSET, INIT_SEED_OFFSET = 42, 957, 58  # 42, 999, 100: the original's seeds
@@ -54,15 +63,18 @@ def _boundary(params) -> dict:
     w = np.asarray(params.w, dtype=np.float64)[:, 0]  # (2,) float64: no overflow in the norms
     ideal = np.array([-1.0, -1.0])  # (2,) the best boundary's normal, towards class 1
     cos = w @ ideal / (np.linalg.norm(w) * np.linalg.norm(ideal))
-    return {"angle_to_best_deg": math.degrees(math.acos(np.clip(cos, -1.0, 1.0))),
-            "boundary_offset": abs(float(params.b)) / float(np.linalg.norm(w))}
+    return {
+        "angle_to_best_deg": math.degrees(math.acos(np.clip(cos, -1.0, 1.0))),
+        "boundary_offset": abs(float(params.b)) / float(np.linalg.norm(w)),
+    }
 
 
 def _optax_check(start, first, x, y, lr: float, l2: float) -> float:
     """Largest difference between optax's step from `start` and ours (`first`)."""
     via_optax = optax_step(start, x, y, lr, l2)
-    return max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
-               for a, b in zip(via_optax, first))
+    return max(
+        float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) for a, b in zip(via_optax, first)
+    )
 
 
 def run(seed: int, epochs: int, lr: float, l2: float, train_size: int, val_size: int) -> dict:
@@ -79,11 +91,20 @@ def run(seed: int, epochs: int, lr: float, l2: float, train_size: int, val_size:
     correct = np.rint(np.asarray(val_acc) * val_size).astype(int)  # (E,) right answers
     losses = np.asarray(losses)  # (E,) on the host: indexing it compiles nothing
     logged = sorted({*range(LOG_EVERY, epochs + 1, LOG_EVERY), epochs})
-    log = [{"epoch": e, "loss": float(losses[e - 1]),
-            "val_accuracy": 100 * int(correct[e - 1]) / val_size} for e in logged]
+    log = [
+        {
+            "epoch": e,
+            "loss": float(losses[e - 1]),
+            "val_accuracy": 100 * int(correct[e - 1]) / val_size,
+        }
+        for e in logged
+    ]
 
-    finite = (np.isfinite(losses) & np.isfinite(np.asarray(path.b))
-              & np.isfinite(np.asarray(path.w)).all(axis=(1, 2)))  # (E,)
+    finite = (
+        np.isfinite(losses)
+        & np.isfinite(np.asarray(path.b))
+        & np.isfinite(np.asarray(path.w)).all(axis=(1, 2))
+    )  # (E,)
     low, high = wilson_interval(int(correct[-1]), val_size)
     first = (np.asarray(path.w)[0], np.asarray(path.b)[0])  # our first step: (2, 1), ()
     optax_diff = _optax_check(start, first, x, y, lr, l2)
@@ -116,11 +137,15 @@ def run(seed: int, epochs: int, lr: float, l2: float, train_size: int, val_size:
 def report(r: dict, console) -> None:
     epochs = len(r["loss_history"])
     if r["diverged_at"] is not None:
-        console.print(f"[bold red]Training diverged:[/] the loss or the weights left float32's "
-                      f"range at epoch {r['diverged_at']} of {epochs}; the steps are too large.")
+        console.print(
+            f"[bold red]Training diverged:[/] the loss or the weights left float32's "
+            f"range at epoch {r['diverged_at']} of {epochs}; the steps are too large."
+        )
         if r["penalty_factor"] < -1:
-            console.print(f"The penalty alone multiplies w by 1 - 2·lr·λ = {r['penalty_factor']:g} "
-                          "each step: below -1 that flips its sign and makes it grow.")
+            console.print(
+                f"The penalty alone multiplies w by 1 - 2·lr·λ = {r['penalty_factor']:g} "
+                "each step: below -1 that flips its sign and makes it grow."
+            )
         console.print("Lower --lr (or --l2) and run again.")
         return
     s = "s" if epochs != 1 else ""
@@ -132,12 +157,17 @@ def report(r: dict, console) -> None:
         table.add_row(str(row["epoch"]), f"{row['loss']:.4f}", f"{row['val_accuracy']:.1f} %")
     console.print(table)
     console.print("[dim]train loss: where the epoch's step started; val accuracy: after it.[/]")
-    console.print(f"The scan compiled in {r['compile_ms']:.0f} ms and runs "
-                  f"{'all ' if epochs > 1 else ''}{epochs} epoch{s} in {r['train_ms']:.2f} ms "
-                  "(median of repeats).\n")
+    console.print(
+        f"The scan compiled in {r['compile_ms']:.0f} ms and runs "
+        f"{'all ' if epochs > 1 else ''}{epochs} epoch{s} in {r['train_ms']:.2f} ms "
+        "(median of repeats).\n"
+    )
 
-    console.print(display.line_chart({"train loss": r["loss_history"]}, height=12, width=50,
-                                     x_label="epoch", y_label="loss"))
+    console.print(
+        display.line_chart(
+            {"train loss": r["loss_history"]}, height=12, width=50, x_label="epoch", y_label="loss"
+        )
+    )
 
     params = Table(title="\nParameters")
     for col in ("", "w₁", "w₂", "b"):
@@ -147,41 +177,56 @@ def report(r: dict, console) -> None:
         params.add_row(name, *(f"{v:+.4f}" for v in (*p["w"], p["b"])))
     console.print(params)
     w1, w2 = r["final"]["w"]
-    console.print(f"The probe's boundary w₁x₁ + w₂x₂ + b = 0 has normal ({w1:+.3f}, {w2:+.3f}), "
-                  f"{r['angle_to_best_deg']:.1f}° from the best boundary's normal (-1, -1), "
-                  f"and passes {r['boundary_offset']:.3f} from the origin (the best one "
-                  "passes through it).\n")
+    console.print(
+        f"The probe's boundary w₁x₁ + w₂x₂ + b = 0 has normal ({w1:+.3f}, {w2:+.3f}), "
+        f"{r['angle_to_best_deg']:.1f}° from the best boundary's normal (-1, -1), "
+        f"and passes {r['boundary_offset']:.3f} from the origin (the best one "
+        "passes through it).\n"
+    )
 
     low, high = r["wilson_ci"]
     points = "points" if r["val_size"] != 1 else "point"
-    console.print(f"[bold]Validation accuracy: {r['val_accuracy']:.1f} %[/] "
-                  f"({r['val_correct']} of {r['val_size']} {points})")
-    console.print(f"Wilson 95 % interval: [{low:.2f} %, {high:.2f} %] (z = {r['wilson_z']}, "
-                  f"n = {r['val_size']}): a sample of {r['val_size']} pins an accuracy down "
-                  f"to about ±{(high - low) / 2:.1f} percentage points.")
-    console.print(f"This probe's exact accuracy on the whole distribution: "
-                  f"{r['population_accuracy']:.2f} %.")
+    console.print(
+        f"[bold]Validation accuracy: {r['val_accuracy']:.1f} %[/] "
+        f"({r['val_correct']} of {r['val_size']} {points})"
+    )
+    console.print(
+        f"Wilson 95 % interval: [{low:.2f} %, {high:.2f} %] (z = {r['wilson_z']}, "
+        f"n = {r['val_size']}): a sample of {r['val_size']} pins an accuracy down "
+        f"to about ±{(high - low) / 2:.1f} percentage points."
+    )
+    console.print(
+        f"This probe's exact accuracy on the whole distribution: {r['population_accuracy']:.2f} %."
+    )
     d = r["centre_distance"]
-    console.print(f"Best possible: {r['bayes_accuracy']:.2f} %. Each centre is {d:.2f} "
-                  f"standard deviations from the best boundary x₁ + x₂ = 0, so Φ({d:.2f}) "
-                  "of each class falls on its own side.")
+    console.print(
+        f"Best possible: {r['bayes_accuracy']:.2f} %. Each centre is {d:.2f} "
+        f"standard deviations from the best boundary x₁ + x₂ = 0, so Φ({d:.2f}) "
+        "of each class falls on its own side."
+    )
     if low <= r["population_accuracy"] <= high:
-        console.print("The interval contains the probe's true accuracy, as a 95 % interval "
-                      "does in about 19 runs of 20.\n")
+        console.print(
+            "The interval contains the probe's true accuracy, as a 95 % interval "
+            "does in about 19 runs of 20.\n"
+        )
     else:
-        console.print("The interval misses the probe's true accuracy: a 95 % interval does in "
-                      "about 1 run of 20, and this validation sample is one of those.\n")
+        console.print(
+            "The interval misses the probe's true accuracy: a 95 % interval does in "
+            "about 1 run of 20, and this validation sample is one of those.\n"
+        )
 
     verdict = "gives the same parameters as" if r["optax_matches"] else "DIFFERS from"
-    console.print(f"One optax.sgd step {verdict} our hand-written update "
-                  f"(largest difference {r['optax_max_diff']:.1e}).")
+    console.print(
+        f"One optax.sgd step {verdict} our hand-written update "
+        f"(largest difference {r['optax_max_diff']:.1e})."
+    )
 
 
 def _nonnegative_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a valid float")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a valid float") from None
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"must be zero or a positive number, got {value}")
     return value
@@ -189,22 +234,44 @@ def _nonnegative_float(text: str) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=SEED)
-    parser.add_argument("--epochs", type=cli.positive_int, default=EPOCHS,
-                        help="gradient-descent epochs (default: %(default)s)")
-    parser.add_argument("--lr", type=cli.positive_float, default=LR,
-                        help="learning rate (default: %(default)s)")
-    parser.add_argument("--l2", type=_nonnegative_float, default=L2,
-                        help="weight λ of the penalty λ·sum(w²) (default: %(default)s)")
-    parser.add_argument("--train-size", type=cli.positive_int, default=TRAIN_SIZE,
-                        help="training points, half per class (default: %(default)s)")
-    parser.add_argument("--val-size", type=cli.positive_int, default=VAL_SIZE,
-                        help="validation points, half per class (default: %(default)s)")
+    parser.add_argument(
+        "--epochs",
+        type=cli.positive_int,
+        default=EPOCHS,
+        help="gradient-descent epochs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--lr", type=cli.positive_float, default=LR, help="learning rate (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--l2",
+        type=_nonnegative_float,
+        default=L2,
+        help="weight λ of the penalty λ·sum(w²) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--train-size",
+        type=cli.positive_int,
+        default=TRAIN_SIZE,
+        help="training points, half per class (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--val-size",
+        type=cli.positive_int,
+        default=VAL_SIZE,
+        help="validation points, half per class (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     results = run(args.seed, args.epochs, args.lr, args.l2, args.train_size, args.val_size)
-    cli.finish(args, __file__, results, report,
-               kernels=(make_clusters, logits, loss, train_step, train, wilson_interval),
-               next_lesson="06_self_attention")
+    cli.finish(
+        args,
+        __file__,
+        results,
+        report,
+        kernels=(make_clusters, logits, loss, train_step, train, wilson_interval),
+        title=__doc__,
+    )
 
 
 if __name__ == "__main__":
-    main()
+    cli.entry(main)

@@ -92,15 +92,30 @@ def report(r: dict, console) -> None:
         return display.matrix_table(title, m, rows=tokens, cols=cols, fmt=fmt)
 
     console.print("[bold]1. Project each token[/] into a query, a key and a value (X W)")
-    console.print(Columns([table("Q = X W_q", r["q"], dims), table("K = X W_k", r["k"], dims),
-                           table("V = X W_v", r["v"], dims)]))
+    console.print(
+        Columns(
+            [
+                table("Q = X W_q", r["q"], dims),
+                table("K = X W_k", r["k"], dims),
+                table("V = X W_v", r["v"], dims),
+            ]
+        )
+    )
 
-    console.print(f"\n[bold]2. Score every query against every key[/] (row = query, "
-                  f"column = key), divide by sqrt(d_k) = sqrt({d_k}), softmax each row")
+    console.print(
+        f"\n[bold]2. Score every query against every key[/] (row = query, "
+        f"column = key), divide by sqrt(d_k) = sqrt({d_k}), softmax each row"
+    )
     with_sums = np.column_stack([r["weights"], r["row_sums"]])  # (T, T + 1)
-    console.print(Columns([table("raw scores Q Kᵀ", r["raw_scores"]),
-                           table(f"scaled ÷ {d_k ** 0.5:g}", r["scaled_scores"]),
-                           table("weights (softmax)", with_sums, [*tokens, "row sum"])]))
+    console.print(
+        Columns(
+            [
+                table("raw scores Q Kᵀ", r["raw_scores"]),
+                table(f"scaled ÷ {d_k**0.5:g}", r["scaled_scores"]),
+                table("weights (softmax)", with_sums, [*tokens, "row sum"]),
+            ]
+        )
+    )
     sums = ", ".join(f"{s:.6f}" for s in r["row_sums"])
     console.print(f"Row sums: {sums}: each row is a probability distribution.")
     for query, row in zip(tokens, r["weights"]):
@@ -114,33 +129,50 @@ def report(r: dict, console) -> None:
 
     console.print(f"\n[bold]4. One gradient step[/] towards the target, MSE loss, lr = {r['lr']:g}")
     norms = r["grad_norms"]
-    console.print(display.bar_chart([f"‖∂L/∂{n}‖" for n in norms], list(norms.values()),
-                                    title="L2 norm of each gradient", width=30))
+    console.print(
+        display.bar_chart(
+            [f"‖∂L/∂{n}‖" for n in norms],
+            list(norms.values()),
+            title="L2 norm of each gradient",
+            width=30,
+        )
+    )
     if max(norms, key=norms.get) == "w_v":
-        console.print("W_v gets the largest gradient: the output is linear in V, while W_q "
-                      "and W_k reach the loss only through the softmax.")
+        console.print(
+            "W_v gets the largest gradient: the output is linear in V, while W_q "
+            "and W_k reach the loss only through the softmax."
+        )
     before, after = r["loss_before"], r["loss_after"]
     change = (after - before) / before
     if after < before:
         verdict = "lower: the step went downhill"
     elif after == before:
-        verdict = ("unchanged in float32: a step this small does not register; "
-                   "try a larger --lr")
+        verdict = "unchanged in float32: a step this small does not register; try a larger --lr"
     else:
         verdict = "NOT lower: the step overshot; try a smaller --lr"
-    console.print(f"Loss before {before:.6f}, after {after:.6f} ({signed_percent(change)}): "
-                  f"{verdict}.")
+    console.print(
+        f"Loss before {before:.6f}, after {after:.6f} ({signed_percent(change)}): {verdict}."
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = cli.parser(__doc__, seed=0)
-    parser.add_argument("--lr", type=cli.positive_float_at_most(MAX_LR), default=LR,
-                        help=f"gradient step size, at most {MAX_LR:g} (default: %(default)s)")
+    parser = cli.parser(__doc__, seed=None)
+    parser.add_argument(
+        "--lr",
+        type=cli.positive_float_at_most(MAX_LR),
+        default=LR,
+        help=f"gradient step size, at most {MAX_LR:g} (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
-    cli.finish(args, __file__, run(args.lr), report,
-               kernels=(attention_head, softmax, mse_loss, train_step),
-               next_lesson="07_softmax_collapse")
+    cli.finish(
+        args,
+        __file__,
+        run(args.lr),
+        report,
+        kernels=(attention_head, softmax, mse_loss, train_step),
+        title=__doc__,
+    )
 
 
 if __name__ == "__main__":
-    main()
+    cli.entry(main)

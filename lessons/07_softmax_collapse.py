@@ -46,9 +46,13 @@ def softmax_facts(z: jax.Array) -> dict:
     s = softmax(z)  # (T,)
     j = softmax_jacobian(s)  # (T, T)
     autodiff = jax.jacobian(softmax)(z)  # (T, T) the same matrix, by JAX
-    return {"probs": s, "jacobian_max": jnp.max(jnp.abs(j)),
-            "jacobian_l1": jnp.sum(jnp.abs(j)), "entropy": entropy(s),
-            "autodiff_error": jnp.max(jnp.abs(autodiff - j))}
+    return {
+        "probs": s,
+        "jacobian_max": jnp.max(jnp.abs(j)),
+        "jacobian_l1": jnp.sum(jnp.abs(j)),
+        "entropy": entropy(s),
+        "autodiff_error": jnp.max(jnp.abs(autodiff - j)),
+    }
 
 
 @jax.jit
@@ -126,83 +130,140 @@ def report(r: dict, console) -> None:
     dim, scale = r["dim"], r["scale"]
     raw = r["raw_scores"]
     n = len(raw)
-    spread = (f"These scores run from {min(raw):+.1f} to {max(raw):+.1f}." if n > 1
-              else f"This score is {raw[0]:+.1f}.")
+    spread = (
+        f"These scores run from {min(raw):+.1f} to {max(raw):+.1f}."
+        if n > 1
+        else f"This score is {raw[0]:+.1f}."
+    )
     console.print(
         f"One query scored against {n} key{'s' if n > 1 else ''}, every entry N(0, 1), "
-        f"D = {dim}: each raw score has standard deviation sqrt({dim}) = {dim ** 0.5:g}. "
+        f"D = {dim}: each raw score has standard deviation sqrt({dim}) = {dim**0.5:g}. "
         f"{spread}\n"
     )
-    for name, key, factor, z in (("unscaled: softmax(q·k)", "unscaled", 1.0, "z"),
-                                 (f"scaled: softmax(q·k / {1 / scale:g})", "scaled", scale,
-                                  f"z/{1 / scale:g}")):
+    for name, key, factor, z in (
+        ("unscaled: softmax(q·k)", "unscaled", 1.0, "z"),
+        (f"scaled: softmax(q·k / {1 / scale:g})", "scaled", scale, f"z/{1 / scale:g}"),
+    ):
         labels = [f"key {i}  {z} = {x * factor:+7.2f}" for i, x in enumerate(raw)]
         percent = [100 * p for p in r[key]]
-        console.print(display.bar_chart(labels, percent, title=name, hi=100.0, width=30,
-                                        fmt="{:10.4g} %"))
+        console.print(
+            display.bar_chart(labels, percent, title=name, hi=100.0, width=30, fmt="{:10.4g} %")
+        )
         console.print()
-    console.print(f"Unscaled, the largest score takes {largest_share(r['unscaled'], 4)} of the "
-                  f"attention; scaled, the largest share is {largest_share(r['scaled'], 1)}.")
+    console.print(
+        f"Unscaled, the largest score takes {largest_share(r['unscaled'], 4)} of the "
+        f"attention; scaled, the largest share is {largest_share(r['scaled'], 1)}."
+    )
     zeros = sum(p == 0.0 for p in r["unscaled"])
     if zeros:
-        smallest = ("the smallest float32, a subnormal" if r["subnormals"] else
-                    "the smallest normal float32 (this backend flushes subnormals to zero)")
-        console.print(f"{zeros} unscaled probabilit{'y' if zeros == 1 else 'ies'} underflowed "
-                      f"to exactly 0: exp of a shifted score below about "
-                      f"{r['underflow_threshold']:.1f} is smaller than {smallest}.")
+        smallest = (
+            "the smallest float32, a subnormal"
+            if r["subnormals"]
+            else "the smallest normal float32 (this backend flushes subnormals to zero)"
+        )
+        console.print(
+            f"{zeros} unscaled probabilit{'y' if zeros == 1 else 'ies'} underflowed "
+            f"to exactly 0: exp of a shifted score below about "
+            f"{r['underflow_threshold']:.1f} is smaller than {smallest}."
+        )
 
     h_max = r["entropy_max"]
-    console.print(f"Entropy (nats; 0 = one-hot, {h_max:.4f} = ln {len(raw)} = uniform): "
-                  f"unscaled {nats(r['entropy_unscaled'])}, scaled {nats(r['entropy_scaled'])}.\n")
+    console.print(
+        f"Entropy (nats; 0 = one-hot, {h_max:.4f} = ln {len(raw)} = uniform): "
+        f"unscaled {nats(r['entropy_unscaled'])}, scaled {nats(r['entropy_scaled'])}.\n"
+    )
 
     table = display.matrix_table(
         "Jacobian J = diag(s) − s sᵀ",
-        [[r["jacobian_unscaled_max"], r["jacobian_unscaled_l1"]],
-         [r["jacobian_scaled_max"], r["jacobian_scaled_l1"]]],
-        rows=["unscaled", "scaled"], cols=["max |J|", "Σ |J|"], fmt="{:.3e}")
+        [
+            [r["jacobian_unscaled_max"], r["jacobian_unscaled_l1"]],
+            [r["jacobian_scaled_max"], r["jacobian_scaled_l1"]],
+        ],
+        rows=["unscaled", "scaled"],
+        cols=["max |J|", "Σ |J|"],
+        fmt="{:.3e}",
+    )
     console.print(table)
     ratio = r["l1_ratio"]
     if n == 1:
-        console.print("With a single key the softmax is always [1]: its Jacobian is zero, "
-                      "scaled or not, since there is nothing to choose between.")
+        console.print(
+            "With a single key the softmax is always [1]: its Jacobian is zero, "
+            "scaled or not, since there is nothing to choose between."
+        )
     elif ratio is None:
-        console.print("The unscaled Jacobian is exactly zero in float32: no gradient "
-                      "reaches the scores at all.")
+        console.print(
+            "The unscaled Jacobian is exactly zero in float32: no gradient "
+            "reaches the scores at all."
+        )
     elif dim == 1:
-        console.print("At D = 1 the scale 1/sqrt(D) is 1: scaled and unscaled are the same "
-                      "softmax, with the same Jacobian.")
+        console.print(
+            "At D = 1 the scale 1/sqrt(D) is 1: scaled and unscaled are the same "
+            "softmax, with the same Jacobian."
+        )
     else:
-        reading = ("unscaled, almost nothing gets through" if ratio >= 10 else
-                   "at this width the unscaled scores sit too close together to collapse it")
-        console.print(f"Σ |J| is {ratio:.3g} times larger scaled than unscaled: J carries "
-                      "every gradient from the probabilities back to the scores, and so to "
-                      f"the queries and keys; {reading}.")
-    console.print(f"The formula matches jax.jacobian of the softmax to within "
-                  f"{r['autodiff_max_error']:.1e} (largest entry difference, float32).\n")
+        reading = (
+            "unscaled, almost nothing gets through"
+            if ratio >= 10
+            else "at this width the unscaled scores sit too close together to collapse it"
+        )
+        console.print(
+            f"Σ |J| is {ratio:.3g} times larger scaled than unscaled: J carries "
+            "every gradient from the probabilities back to the scores, and so to "
+            f"the queries and keys; {reading}."
+        )
+    console.print(
+        f"The formula matches jax.jacobian of the softmax to within "
+        f"{r['autodiff_max_error']:.1e} (largest entry difference, float32).\n"
+    )
 
     logits, exps = display.vector(r["overflow_logits"]), display.vector(r["overflow_exp"])
-    naive, stable = display.vector(r["naive_overflow"]), display.vector(r["stable_overflow"],
-                                                                        "{:.4f}")
-    console.print(f"[bold]Overflow[/]: logits {logits} in float32. exp gives {exps}, so "
-                  f"exp(x) / Σ exp(x) gives {naive}"
-                  + (" (inf / inf is NaN)." if r["naive_overflow_is_nan"] else "."))
-    console.print(f"Subtracting the maximum first gives {stable}, the right answer: softmax "
-                  "ignores a constant added to every logit, and after the shift every "
-                  "exponent is ≤ 0.")
+    naive, stable = (
+        display.vector(r["naive_overflow"]),
+        display.vector(r["stable_overflow"], "{:.4f}"),
+    )
+    console.print(
+        f"[bold]Overflow[/]: logits {logits} in float32. exp gives {exps}, so "
+        f"exp(x) / Σ exp(x) gives {naive}"
+        + (" (inf / inf is NaN)." if r["naive_overflow_is_nan"] else ".")
+    )
+    console.print(
+        f"Subtracting the maximum first gives {stable}, the right answer: softmax "
+        "ignores a constant added to every logit, and after the shift every "
+        "exponent is ≤ 0."
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=SEED)
-    parser.add_argument("--dim", type=cli.positive_int, default=DIM,
-                        help="width D of the query and key vectors (default: %(default)s)")
-    parser.add_argument("--tokens", type=cli.positive_int, default=TOKENS,
-                        help="number of keys scored (default: %(default)s)")
+    parser.add_argument(
+        "--dim",
+        type=cli.positive_int,
+        default=DIM,
+        help="width D of the query and key vectors (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--tokens",
+        type=cli.positive_int,
+        default=TOKENS,
+        help="number of keys scored (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
-    cli.finish(args, __file__, run(args.dim, args.tokens, args.seed), report,
-               kernels=(attention_scores, softmax, softmax_jacobian, entropy, softmax_facts,
-                        naive_softmax),
-               next_lesson="08_lora_and_svd")
+    cli.finish(
+        args,
+        __file__,
+        run(args.dim, args.tokens, args.seed),
+        report,
+        kernels=(
+            attention_scores,
+            softmax,
+            softmax_jacobian,
+            entropy,
+            softmax_facts,
+            naive_softmax,
+        ),
+        title=__doc__,
+    )
 
 
 if __name__ == "__main__":
-    main()
+    cli.entry(main)

@@ -24,14 +24,26 @@ from rich.columns import Columns
 
 from trinity_foundations import cli, display
 from trinity_foundations.lowrank import (
-    Adapters, eckart_young_error, fit_lora, frobenius_error, lora_forward, lora_loss,
-    lora_step, mse, rank_tolerance, singular_value_shares, truncate,
+    Adapters,
+    eckart_young_error,
+    fit_lora,
+    frobenius_error,
+    lora_forward,
+    lora_loss,
+    lora_step,
+    mse,
+    rank_tolerance,
+    singular_value_shares,
+    truncate,
 )
 
-W_NOISY = [[1.0, 2.0, 1.5, 0.8], [2.0, 4.5, 6.0, 3.1], [1.2, 3.0, 9.0, 12.0],
-           [0.5, 1.8, 4.2, 16.0]]
-W_0 = [[1.0, 2.0, 3.0, 4.0], [2.0, 4.0, 6.0, 8.0], [3.0, 6.0, 9.0, 12.0],
-       [4.0, 8.0, 12.0, 16.0]]  # every row a multiple of [1, 2, 3, 4]: rank 1
+W_NOISY = [[1.0, 2.0, 1.5, 0.8], [2.0, 4.5, 6.0, 3.1], [1.2, 3.0, 9.0, 12.0], [0.5, 1.8, 4.2, 16.0]]
+W_0 = [
+    [1.0, 2.0, 3.0, 4.0],
+    [2.0, 4.0, 6.0, 8.0],
+    [3.0, 6.0, 9.0, 12.0],
+    [4.0, 8.0, 12.0, 16.0],
+]  # every row a multiple of [1, 2, 3, 4]: rank 1
 TRUNCATION_RANK = 2
 
 # The forward-pass example.
@@ -89,8 +101,9 @@ def rank_one_section() -> dict:
 def lora_section(steps: int) -> dict:
     """The forward pass, five GD epochs on the adapters, a longer run, the floor."""
     w0 = jnp.array(W_0)  # (D, D) frozen
-    forward = lora_forward(jnp.array(X_FORWARD), w0,
-                           Adapters(jnp.array(A_FORWARD), jnp.array(B_FORWARD)), ALPHA)  # (1, D)
+    forward = lora_forward(
+        jnp.array(X_FORWARD), w0, Adapters(jnp.array(A_FORWARD), jnp.array(B_FORWARD)), ALPHA
+    )  # (1, D)
 
     x, target = jnp.array(X_TRAIN), jnp.array(TARGET)  # (N, D) each
     start = Adapters(jnp.array(A_START), jnp.array(B_START))  # (r, D) each
@@ -121,7 +134,8 @@ def lora_section(steps: int) -> dict:
             "first_step_at_floor": int(near[0]) + 1 if near.size else None,
             "final_at_floor": final_loss <= floor * (1 + NEAR_FLOOR),
             "repeats_epochs": bool(np.allclose(long_losses[:EPOCHS], losses))
-            if steps >= EPOCHS else None,
+            if steps >= EPOCHS
+            else None,
         }
     return {
         "alpha": ALPHA,
@@ -150,19 +164,36 @@ def report_svd(r: dict, console) -> None:
     s, k = r["singular_values"], r["truncation_rank"]
     labels = [f"s{i + 1} = {v:7.4f}" for i, v in enumerate(s)]
     console.print("[bold]1. Singular values of W_noisy[/], largest first")
-    console.print(Columns([
-        display.matrix_table("W_noisy", r["w_noisy"], fmt="{:g}"),
-        display.bar_chart(labels, r["share_of_sum"], title="share of the sum: s / Σs",
-                          hi=1.0, width=20, fmt="{:.2%}"),
-        display.bar_chart(labels, r["energy_share"], title="energy share: s² / Σs²",
-                          hi=1.0, width=20, fmt="{:.3%}"),
-    ]))
+    console.print(
+        Columns(
+            [
+                display.matrix_table("W_noisy", r["w_noisy"], fmt="{:g}"),
+                display.bar_chart(
+                    labels,
+                    r["share_of_sum"],
+                    title="share of the sum: s / Σs",
+                    hi=1.0,
+                    width=20,
+                    fmt="{:.2%}",
+                ),
+                display.bar_chart(
+                    labels,
+                    r["energy_share"],
+                    title="energy share: s² / Σs²",
+                    hi=1.0,
+                    width=20,
+                    fmt="{:.3%}",
+                ),
+            ]
+        )
+    )
     console.print(
         f"The first {k} singular values are {r['cumulative_share_of_sum'][k - 1]:.2%} of the "
         f"sum of singular values but hold {r['cumulative_energy_share'][k - 1]:.3%} of the "
         "energy ‖W‖_F² = Σ s². The original curriculum called the running share of Σs "
-        "\"variance explained\"; the energy share is the one that means that (for a centred "
-        "data matrix), and the one a truncation's squared error leaves out.")
+        '"variance explained"; the energy share is the one that means that (for a centred '
+        "data matrix), and the one a truncation's squared error leaves out."
+    )
 
     console.print(f"\n[bold]2. Keep the first {k} singular values[/] (rank-{k} truncation)")
     console.print(display.matrix_table(f"W_noisy truncated to rank {k}", r["truncated"]))
@@ -170,21 +201,32 @@ def report_svd(r: dict, console) -> None:
     console.print(
         f"Frobenius error ‖W − W_{k}‖ = {r['truncation_frobenius_error']:.6f}; Eckart–Young "
         f"predicts sqrt({dropped}) = {r['truncation_eckart_young_error']:.6f}. "
-        f"Mean squared error per entry: {r['truncation_mse']:.6f}.")
+        f"Mean squared error per entry: {r['truncation_mse']:.6f}."
+    )
 
 
 def report_rank_one(r: dict, console) -> None:
     s, tol, rank = r["redundant_singular_values"], r["rank_tolerance"], r["w0_rank"]
-    console.print("\n[bold]3. A redundant matrix[/]: every row of W₀ is a multiple of "
-                  f"{display.vector(W_0[0])}")
-    console.print(display.bar_chart([f"s{i + 1}" for i in range(len(s))], s,
-                                    title="singular values of W₀", width=30, fmt="{:.3g}"))
+    console.print(
+        "\n[bold]3. A redundant matrix[/]: every row of W₀ is a multiple of "
+        f"{display.vector(W_0[0])}"
+    )
+    console.print(
+        display.bar_chart(
+            [f"s{i + 1}" for i in range(len(s))],
+            s,
+            title="singular values of W₀",
+            width=30,
+            fmt="{:.3g}",
+        )
+    )
     console.print(
         f"Counting a singular value as zero below s₁ · max(m, n) · ε_float32 = {tol:.3g} "
         f"(NumPy's matrix_rank tolerance: float32 leaves rounding noise, not exact zeros), "
         f"W₀ has {rank} non-zero singular value{'s' if rank != 1 else ''}: rank {rank}. "
         f"Its rank-1 truncation differs from W₀ by {r['w0_rank1_error']:.3g} (Frobenius): "
-        f"one direction holds all {len(s) ** 2} numbers.")
+        f"one direction holds all {len(s) ** 2} numbers."
+    )
 
 
 def report_lora(r: dict, console) -> None:
@@ -196,20 +238,30 @@ def report_lora(r: dict, console) -> None:
         f"A = {display.vector(A_FORWARD[0])}, B = {display.vector(B_FORWARD[0])}, "
         f"α = {r['alpha']:g}, r = {len(A_FORWARD)}: the frozen layer gives "
         f"{display.vector(r['frozen_forward'][0])}, the adapted one "
-        f"{display.vector(r['lora_forward'][0], '{:.4g}')}.")
+        f"{display.vector(r['lora_forward'][0], '{:.4g}')}."
+    )
 
-    console.print(f"\n[bold]5. Train the adapters only[/]: {EPOCHS} epochs of gradient descent, "
-                  f"lr = {r['lr']:g}, MSE")
-    console.print(display.bar_chart([f"epoch {i + 1}" for i in range(len(r["losses"]))],
-                                    r["losses"], title="loss at the start of each epoch",
-                                    width=30, fmt="{:.6f}"))
+    console.print(
+        f"\n[bold]5. Train the adapters only[/]: {EPOCHS} epochs of gradient descent, "
+        f"lr = {r['lr']:g}, MSE"
+    )
+    console.print(
+        display.bar_chart(
+            [f"epoch {i + 1}" for i in range(len(r["losses"]))],
+            r["losses"],
+            title="loss at the start of each epoch",
+            width=30,
+            fmt="{:.6f}",
+        )
+    )
     trainable, frozen = r["trainable_params"], r["frozen_params"]
     console.print(
         f"After the {len(r['losses'])}th update the loss is {r['loss_after_epochs']:.6f}. "
         f"Trainable: {trainable} numbers (A and B); frozen: {frozen} (W₀), "
         f"{trainable / (trainable + frozen):.0%} of the total. W₀ cannot move: "
         "value_and_grad differentiates only its first argument, the adapters, so no "
-        "gradient for W₀ is ever computed.")
+        "gradient for W₀ is ever computed."
+    )
 
     console.print("\n[bold]6. Where does it stop?[/]")
     res = r["residual_singular_values"]
@@ -219,20 +271,27 @@ def report_lora(r: dict, console) -> None:
         f"values are {display.vector(res, '{:.4f}')}. X has rank {r['x_rank']} "
         f"(= its {len(X_TRAIN)} rows), so (X Aᵀ) B can be any {len(X_TRAIN)}×{len(W_0)} "
         f"matrix of rank ≤ {rank}, and by Eckart–Young the lowest loss is the discarded "
-        f"energy over the {len(X_TRAIN) * len(W_0)} entries: {r['loss_floor']:.6f}.")
+        f"energy over the {len(X_TRAIN) * len(W_0)} entries: {r['loss_floor']:.6f}."
+    )
     run = r["long_run"]
     if run is None:
         console.print("Pass --steps N to train longer and watch the loss reach it.")
         return
-    console.print(display.line_chart(
-        {"closed-form floor": [r["loss_floor"]] * run["steps"], "loss": run["losses"]},
-        height=10, y_label="MSE", x_label="step"))
-    same = {True: f"reproduce the {EPOCHS} epoch losses above, ",
-            False: f"do NOT reproduce the {EPOCHS} epoch losses above, ",
-            None: ""}[run["repeats_epochs"]]
+    console.print(
+        display.line_chart(
+            {"closed-form floor": [r["loss_floor"]] * run["steps"], "loss": run["losses"]},
+            height=10,
+            y_label="MSE",
+            x_label="step",
+        )
+    )
+    same = {
+        True: f"reproduce the {EPOCHS} epoch losses above, ",
+        False: f"do NOT reproduce the {EPOCHS} epoch losses above, ",
+        None: "",
+    }[run["repeats_epochs"]]
     if run["first_step_at_floor"]:
-        reached = (f"first within {NEAR_FLOOR:.1%} of the floor at step "
-                   f"{run['first_step_at_floor']}")
+        reached = f"first within {NEAR_FLOOR:.1%} of the floor at step {run['first_step_at_floor']}"
     elif run["final_at_floor"]:
         reached = f"within {NEAR_FLOOR:.1%} of the floor only after the last update"
     else:
@@ -242,12 +301,14 @@ def report_lora(r: dict, console) -> None:
         f"{steps} step{'s' if steps != 1 else ''} of optax.sgd (the same gradient descent, "
         f"one compiled lax.scan) {same}end{'s' if steps == 1 else ''} at "
         f"{run['final_loss']:.6f} after the last update "
-        f"(the chart shows each step's loss before its update), {reached}.")
+        f"(the chart shows each step's loss before its update), {reached}."
+    )
     if (run["first_step_at_floor"] or run["final_at_floor"]) and r["residual_rank"] > rank:
         console.print(
             f"The limit is the adapter's rank, not the optimiser: a rank-{rank} correction "
             f"cannot reproduce R, which has rank {r['residual_rank']}; what stays is "
-            f"s{rank + 1}(R)² / {len(X_TRAIN) * len(W_0)}.")
+            f"s{rank + 1}(R)² / {len(X_TRAIN) * len(W_0)}."
+        )
 
 
 def report(r: dict, console) -> None:
@@ -257,16 +318,34 @@ def report(r: dict, console) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = cli.parser(__doc__, seed=0)
-    parser.add_argument("--steps", type=cli.nonnegative_int, default=200,
-                        help="after the 5 epochs, train this many optax.sgd steps from "
-                             "the same start to find the floor; 0 skips (default: %(default)s)")
+    parser = cli.parser(__doc__, seed=None)
+    parser.add_argument(
+        "--steps",
+        type=cli.nonnegative_int,
+        default=200,
+        help="after the 5 epochs, train this many optax.sgd steps from "
+        "the same start to find the floor; 0 skips (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
-    cli.finish(args, __file__, run(args.steps), report,
-               kernels=(truncate, singular_value_shares, eckart_young_error, mse,
-                        frobenius_error, lora_forward, lora_loss, lora_step, fit_lora),
-               next_lesson="09_non_redundant_compression")
+    cli.finish(
+        args,
+        __file__,
+        run(args.steps),
+        report,
+        kernels=(
+            truncate,
+            singular_value_shares,
+            eckart_young_error,
+            mse,
+            frobenius_error,
+            lora_forward,
+            lora_loss,
+            lora_step,
+            fit_lora,
+        ),
+        title=__doc__,
+    )
 
 
 if __name__ == "__main__":
-    main()
+    cli.entry(main)

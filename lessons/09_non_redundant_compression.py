@@ -21,7 +21,12 @@ import numpy as np
 
 from trinity_foundations import cli, display
 from trinity_foundations.lowrank import (
-    eckart_young_error, frobenius_error, mse, rank_tolerance, singular_value_shares, truncate,
+    eckart_young_error,
+    frobenius_error,
+    mse,
+    rank_tolerance,
+    singular_value_shares,
+    truncate,
 )
 
 SIZE, RANK, HIGH = 4, 1, 10.0  # a SIZE × SIZE matrix uniform on [0, HIGH)
@@ -81,19 +86,27 @@ def report(r: dict, console) -> None:
 
     console.print(f"[bold]1. A random {n}×{n} matrix[/], uniform on [0, {HIGH:g})")
     matrix("W", r["matrix"])
-    console.print(display.bar_chart([f"s{i + 1}" for i in range(n)], s,
-                                    title="singular values of W", width=30))
+    console.print(
+        display.bar_chart(
+            [f"s{i + 1}" for i in range(n)], s, title="singular values of W", width=30
+        )
+    )
     full = r["numerical_rank"] == n
     console.print(
         f"Non-zero (above s₁ · {n} · ε_float32 = {r['rank_tolerance']:.3g}): "
         f"{'all of them' if full else 'only ' + str(r['numerical_rank'])}, "
         f"rank {r['numerical_rank']}. "
-        + ("No direction is redundant, so dropping any costs something." if full else
-           "This draw happens to have redundant directions, which cost nothing to drop."))
+        + (
+            "No direction is redundant, so dropping any costs something."
+            if full
+            else "This draw happens to have redundant directions, which cost nothing to drop."
+        )
+    )
 
     plural = "" if k == 1 else "s"
-    console.print(f"\n[bold]2. Keep the largest {k} singular value{plural}[/] "
-                  f"(rank-{k} reconstruction)")
+    console.print(
+        f"\n[bold]2. Keep the largest {k} singular value{plural}[/] (rank-{k} reconstruction)"
+    )
     matrix(f"W_{k}", r["reconstruction"])
     dropped = " + ".join(f"{v:.4f}²" for v in s[k:]) or "0"  # nothing dropped at k = n
     stored = r["stored_numbers"]
@@ -101,43 +114,61 @@ def report(r: dict, console) -> None:
         storage = f"It stores {stored} numbers instead of {n * n}"
     else:  # r (2n) ≥ n²: the factors are no smaller than W
         than = "as many as" if stored == n * n else "more than"
-        storage = (f"It stores {stored} numbers, {than} the {n * n} of W itself (at this "
-                   "rank the factors save nothing),")
+        storage = (
+            f"It stores {stored} numbers, {than} the {n * n} of W itself (at this "
+            "rank the factors save nothing),"
+        )
     console.print(
         f"{storage} and keeps {percent(r['energy_kept'])} of the energy Σ s². "
         f"Error: MSE {r['mse']:.6f} per entry, "
-        f"Frobenius ‖W − W_{k}‖ = {r['frobenius_error']:.6f}.")
+        f"Frobenius ‖W − W_{k}‖ = {r['frobenius_error']:.6f}."
+    )
     gap = abs(r["frobenius_error"] - r["eckart_young_error"])
     console.print(
         f"Eckart–Young: sqrt({dropped}) = {r['eckart_young_error']:.6f}; measured and "
-        f"predicted differ by {gap:.2g} (float32). No rank-{k} matrix can come closer.")
+        f"predicted differ by {gap:.2g} (float32). No rank-{k} matrix can come closer."
+    )
 
     console.print("\n[bold]Appendix: a LoRA update is low-rank by construction[/]")
     console.print(
         f"ΔW = B·A with B = {display.vector([row[0] for row in DELTA_B], '{:g}')}ᵀ (D×1, the "
-        f"paper's shape) and A = {display.vector(DELTA_A[0], '{:g}')} (1×D).")
+        f"paper's shape) and A = {display.vector(DELTA_A[0], '{:g}')} (1×D)."
+    )
     console.print(display.matrix_table("ΔW = B·A", r["delta"]))
     console.print(
         f"Its singular values: {display.vector(r['delta_singular_values'], '{:.4g}')}; "
         f"{r['delta_rank']} above the tolerance. The one non-zero value equals "
         f"‖B‖·‖A‖ = {r['expected_s1']:.4f}: every row of ΔW is a multiple of A, so one "
-        "direction holds it all.")
+        "direction holds it all."
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=1234)
-    parser.add_argument("--size", type=cli.positive_int, default=SIZE,
-                        help="rows and columns of the random matrix (default: %(default)s)")
-    parser.add_argument("--rank", type=cli.positive_int, default=RANK,
-                        help="singular values to keep, at most --size (default: %(default)s)")
+    parser.add_argument(
+        "--size",
+        type=cli.positive_int,
+        default=SIZE,
+        help="rows and columns of the random matrix (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rank",
+        type=cli.positive_int,
+        default=RANK,
+        help="singular values to keep, at most --size (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     if args.rank > args.size:
         parser.error(f"argument --rank: must be at most --size ({args.size}), got {args.rank}")
-    cli.finish(args, __file__, run(args.seed, args.size, args.rank), report,
-               kernels=(truncate, mse, frobenius_error, eckart_young_error,
-                        singular_value_shares),
-               next_lesson="10_evolution_strategy")
+    cli.finish(
+        args,
+        __file__,
+        run(args.seed, args.size, args.rank),
+        report,
+        kernels=(truncate, mse, frobenius_error, eckart_young_error, singular_value_shares),
+        title=__doc__,
+    )
 
 
 if __name__ == "__main__":
-    main()
+    cli.entry(main)

@@ -27,8 +27,17 @@ from rich.table import Table
 
 from trinity_foundations import cli, display
 from trinity_foundations.evolution import (
-    ESConfig, adapt_step_size, adapt_variances, default_population, es_init,
-    es_run_until, es_step, rebalance, rosenbrock, sep_cma_init, sep_cma_run_until,
+    ESConfig,
+    adapt_step_size,
+    adapt_variances,
+    default_population,
+    es_init,
+    es_run_until,
+    es_step,
+    rebalance,
+    rosenbrock,
+    sep_cma_init,
+    sep_cma_run_until,
     sep_cma_step,
 )
 
@@ -60,22 +69,33 @@ def summary(final, history, population: int, threshold: float) -> dict:
 
 
 def run_es(key, dim: int, threshold: float, max_generations: int) -> dict:
-    final, history = es_run_until(es_init(start_point(dim), SIGMA0), key, threshold,
-                                  max_generations=max_generations, objective=rosenbrock,
-                                  config=ES_CONFIG)
+    final, history = es_run_until(
+        es_init(start_point(dim), SIGMA0),
+        key,
+        threshold,
+        max_generations=max_generations,
+        objective=rosenbrock,
+        config=ES_CONFIG,
+    )
     return summary(final, history, ES_CONFIG.population, threshold)
 
 
 def run_sep_cma(key, dim: int, threshold: float, max_generations: int) -> dict:
     population = default_population(dim)
-    final, history = sep_cma_run_until(sep_cma_init(start_point(dim), SIGMA0), key, threshold,
-                                       max_generations=max_generations, objective=rosenbrock,
-                                       population=population)
+    final, history = sep_cma_run_until(
+        sep_cma_init(start_point(dim), SIGMA0),
+        key,
+        threshold,
+        max_generations=max_generations,
+        objective=rosenbrock,
+        population=population,
+    )
     return summary(final, history, population, threshold)
 
 
-def run(seed: int, dim: int, max_generations: int, cma_max_generations: int,
-        threshold: float) -> dict:
+def run(
+    seed: int, dim: int, max_generations: int, cma_max_generations: int, threshold: float
+) -> dict:
     k_es, k_cma, k_es_nd, k_cma_nd = jax.random.split(jax.random.key(seed), 4)
     es = run_es(k_es, 2, threshold, max_generations)
     return {
@@ -94,15 +114,21 @@ def _verdict(es: dict, cma: dict, where: str) -> str:
         if a == b:
             return f"{where}: both reached it with {a} evaluations."
         fewer = "the simple ES" if a < b else "sep-CMA-ES"
-        return (f"{where}: both reached it; {fewer} used fewer evaluations "
-                f"({min(a, b)} against {max(a, b)}).")
+        return (
+            f"{where}: both reached it; {fewer} used fewer evaluations "
+            f"({min(a, b)} against {max(a, b)})."
+        )
     if es["converged"] or cma["converged"]:
-        winner, loser, run = (("the simple ES", "sep-CMA-ES", cma) if es["converged"]
-                              else ("sep-CMA-ES", "the simple ES", es))
-        return (f"{where}: only {winner} reached it; {loser} stopped after "
-                f"{run['evaluations']} evaluations, {_best(run)}.")
-    return (f"{where}: neither reached it (simple ES: {_best(es)}; "
-            f"sep-CMA-ES: {_best(cma)}).")
+        winner, loser, run = (
+            ("the simple ES", "sep-CMA-ES", cma)
+            if es["converged"]
+            else ("sep-CMA-ES", "the simple ES", es)
+        )
+        return (
+            f"{where}: only {winner} reached it; {loser} stopped after "
+            f"{run['evaluations']} evaluations, {_best(run)}."
+        )
+    return f"{where}: neither reached it (simple ES: {_best(es)}; sep-CMA-ES: {_best(cma)})."
 
 
 def _best(run: dict) -> str:
@@ -114,17 +140,28 @@ def _best(run: dict) -> str:
 
 
 def report(r: dict, console) -> None:
-    runs = [("simple ES", 2, r), ("sep-CMA-ES", 2, r["sep_cma"]),
-            ("simple ES", r["dim"], r["es_nd"]), ("sep-CMA-ES", r["dim"], r["sep_cma_nd"])]
-    table = Table(title=f"Rosenbrock: generations and evaluations until best loss < "
-                        f"{r['threshold']:g}",
-                  caption="D: dimension, λ: population, best loss: of the last generation")
+    runs = [
+        ("simple ES", 2, r),
+        ("sep-CMA-ES", 2, r["sep_cma"]),
+        ("simple ES", r["dim"], r["es_nd"]),
+        ("sep-CMA-ES", r["dim"], r["sep_cma_nd"]),
+    ]
+    table = Table(
+        title=f"Rosenbrock: generations and evaluations until best loss < {r['threshold']:g}",
+        caption="D: dimension, λ: population, best loss: of the last generation",
+    )
     for col in ("method", "D", "λ", "generations", "evaluations", "best loss", "reached"):
         table.add_column(col, justify="left" if col == "method" else "right", no_wrap=True)
     for name, dim, run in runs:
-        table.add_row(name, str(dim), str(run["population"]), str(run["generation"]),
-                      str(run["evaluations"]), f"{run['best_loss']:.2e}",
-                      "yes" if run["converged"] else "[red]no[/]")
+        table.add_row(
+            name,
+            str(dim),
+            str(run["population"]),
+            str(run["generation"]),
+            str(run["evaluations"]),
+            f"{run['best_loss']:.2e}",
+            "yes" if run["converged"] else "[red]no[/]",
+        )
     console.print(table)
 
     if r["converged"]:
@@ -132,11 +169,13 @@ def report(r: dict, console) -> None:
             f"\nThe simple ES reached best loss {r['best_loss']:.3g} at generation "
             f"{r['generation']}; its mean is then "
             f"[{', '.join(f'{v:.3f}' for v in r['final_mean'])}], on its way along the valley "
-            "to [1, 1].")
+            "to [1, 1]."
+        )
     else:
         console.print(
             f"\nThe simple ES did not reach {r['threshold']:g} in {r['generation']} "
-            f"generation{'s' if r['generation'] != 1 else ''} ({_best(r)}).")
+            f"generation{'s' if r['generation'] != 1 else ''} ({_best(r)})."
+        )
     console.print(_verdict(r, r["sep_cma"], "In 2-D"))
     again = " again, with other keys" if r["dim"] == 2 else ""
     console.print(_verdict(r["es_nd"], r["sep_cma_nd"], f"In {r['dim']}-D{again}"))
@@ -147,18 +186,22 @@ def report(r: dict, console) -> None:
         f"progress (it ended at {r['sep_cma_nd']['final_sigma']:.3g} in {r['dim']}-D, with "
         "the learned variances averaging 1). Its covariance is diagonal, "
         "so it cannot align with the valley's bend (x_{i+1} ≈ x_i² couples neighbouring "
-        "coordinates): it has to follow the curve in many small steps.")
+        "coordinates): it has to follow the curve in many small steps."
+    )
 
-    for label, es, cma in (("2-D", r, r["sep_cma"]),
-                           (f"{r['dim']}-D{again}", r["es_nd"], r["sep_cma_nd"])):
+    for label, es, cma in (
+        ("2-D", r, r["sep_cma"]),
+        (f"{r['dim']}-D{again}", r["es_nd"], r["sep_cma_nd"]),
+    ):
         n = max(es["evaluations"], cma["evaluations"])
         series = {}
         for name, run in (("simple ES", es), ("sep-CMA-ES", cma)):
             curve = np.repeat(run["history"], run["population"])  # one value per evaluation
             series[name] = np.pad(curve, (0, n - curve.size), constant_values=np.nan)
         console.print(f"\nBest loss per generation against evaluations, {label}:")
-        console.print(display.line_chart(series, log_y=True, x_label="evaluations",
-                                         y_label="best loss"))
+        console.print(
+            display.line_chart(series, log_y=True, x_label="evaluations", y_label="best loss")
+        )
 
 
 def dimension(text: str) -> int:
@@ -170,22 +213,43 @@ def dimension(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=0)
-    parser.add_argument("--dim", type=dimension, default=10,
-                        help="dimension of the n-D Rosenbrock (default: %(default)s)")
-    parser.add_argument("--max-generations", type=cli.positive_int, default=200,
-                        help="budget of the simple ES (default: %(default)s)")
-    parser.add_argument("--cma-max-generations", type=cli.positive_int, default=5000,
-                        help="budget of sep-CMA-ES (default: %(default)s)")
-    parser.add_argument("--threshold", type=cli.positive_float, default=0.01,
-                        help="stop once the best loss is below this (default: %(default)s)")
+    parser.add_argument(
+        "--dim",
+        type=dimension,
+        default=10,
+        help="dimension of the n-D Rosenbrock (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-generations",
+        type=cli.positive_int,
+        default=200,
+        help="budget of the simple ES (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--cma-max-generations",
+        type=cli.positive_int,
+        default=5000,
+        help="budget of sep-CMA-ES (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=cli.positive_float,
+        default=0.01,
+        help="stop once the best loss is below this (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
-    results = run(args.seed, args.dim, args.max_generations, args.cma_max_generations,
-                  args.threshold)
-    cli.finish(args, __file__, results, report,
-               kernels=(rosenbrock, es_step, sep_cma_step, adapt_step_size, adapt_variances,
-                        rebalance),
-               next_lesson="12_moe_gating")
+    results = run(
+        args.seed, args.dim, args.max_generations, args.cma_max_generations, args.threshold
+    )
+    cli.finish(
+        args,
+        __file__,
+        results,
+        report,
+        kernels=(rosenbrock, es_step, sep_cma_step, adapt_step_size, adapt_variances, rebalance),
+        title=__doc__,
+    )
 
 
 if __name__ == "__main__":
-    main()
+    cli.entry(main)

@@ -34,8 +34,13 @@ def run() -> dict:
     return {
         "experts": experts,
         "scenarios": [
-            {"label": label, "f": f, "p": f, "aux_loss": loss,
-             "bar": display.bar(loss, lo=1, hi=experts, width=BAR_WIDTH)}
+            {
+                "label": label,
+                "f": f,
+                "p": f,
+                "aux_loss": loss,
+                "bar": display.bar(loss, lo=1, hi=experts, width=BAR_WIDTH),
+            }
             for (label, f), loss in zip(SCENARIOS.items(), losses)
         ],
     }
@@ -72,11 +77,10 @@ def report(r: dict, console) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = cli.parser(__doc__, seed=0)
+    parser = cli.parser(__doc__, seed=None)
     args = parser.parse_args(argv)
-    cli.finish(args, __file__, run(), report, kernels=(aux_loss,),
-               next_lesson="14_mini_trinity")
+    cli.finish(args, __file__, run(), report, kernels=(aux_loss,), title=__doc__)
 
 
 if __name__ == "__main__":
-    main()
+    cli.entry(main)

@@ -20,8 +20,18 @@ from rich.table import Table
 
 from trinity_foundations import cli, display
 from trinity_foundations.trinity import (
-    EXPERTS, MAX_TURNS, RESET, ROUTING, SHIFT, TIMEOUT, differences, read_receipts, route,
-    run_case, warp, write_receipts,
+    EXPERTS,
+    MAX_TURNS,
+    RESET,
+    ROUTING,
+    SHIFT,
+    TIMEOUT,
+    differences,
+    read_receipts,
+    route,
+    run_case,
+    warp,
+    write_receipts,
 )
 
 CASES = [  # (name, task type, task vector)
@@ -36,8 +46,11 @@ CASES = [  # (name, task type, task vector)
 
 def run(recorded: list[dict] | None = None) -> dict:
     """Run the lesson's cases, or re-run the cases of recorded receipts and compare."""
-    inputs = CASES if recorded is None else [
-        (c["name"], c["task_type"], c["task_vector"]) for c in recorded]
+    inputs = (
+        CASES
+        if recorded is None
+        else [(c["name"], c["task_type"], c["task_vector"]) for c in recorded]
+    )
     cases = [run_case(*case) for case in inputs]
     results = {"cases": cases}
     if recorded is not None:
@@ -50,67 +63,107 @@ def run(recorded: list[dict] | None = None) -> dict:
 
 def _receipt(case: dict) -> Table:
     # names come from the receipt file on --replay: escape them, '[/x]' is rich markup
-    table = Table(title=f"Receipt · {escape(case['name'])} ({case['task_type']} task)",
-                  title_justify="left", box=None, pad_edge=False, header_style="bold underline")
+    table = Table(
+        title=f"Receipt · {escape(case['name'])} ({case['task_type']} task)",
+        title_justify="left",
+        box=None,
+        pad_edge=False,
+        header_style="bold underline",
+    )
     for col in ("turn", "task vector", "expert", "router P", "status", "cost", "verifier"):
         table.add_column(col, justify="right" if col in ("turn", "cost") else "left")
     for t in case["turns"]:
-        probs = " ".join(f"[bold]{p:.2f}[/]" if i == t["expert"] else f"{p:.2f}"
-                         for i, p in enumerate(t["probabilities"]))
-        table.add_row(str(t["turn"]), display.vector(t["task_vector"], "{:.3g}"),
-                      f"{t['expert']} {t['expert_name']}", probs, t["status"],
-                      f"{t['cost']:.2f}", t["feedback"])
+        probs = " ".join(
+            f"[bold]{p:.2f}[/]" if i == t["expert"] else f"{p:.2f}"
+            for i, p in enumerate(t["probabilities"])
+        )
+        table.add_row(
+            str(t["turn"]),
+            display.vector(t["task_vector"], "{:.3g}"),
+            f"{t['expert']} {t['expert_name']}",
+            probs,
+            t["status"],
+            f"{t['cost']:.2f}",
+            t["feedback"],
+        )
     return table
 
 
 def report(r: dict, console) -> None:
     for i, (e, row) in enumerate(zip(EXPERTS, ROUTING)):
-        console.print(f"Expert {i} {e.name:<7} routing row {display.vector(row, '{:.3g}'):<11} "
-                      f"cost {e.cost_cents / 100:.2f}  output: {e.output_kind}")
-    shifts = [f"expert {i} → task − {display.vector(s, '{:.3g}')}"
-              for i, s in enumerate(SHIFT) if i != TIMEOUT]
-    console.print(f"Warp on rejection: {'; '.join(shifts)}; expert {TIMEOUT} (timeout) → "
-                  f"reset to {display.vector(RESET, '{:.3g}')}. At most {MAX_TURNS} turns.")
+        console.print(
+            f"Expert {i} {e.name:<7} routing row {display.vector(row, '{:.3g}'):<11} "
+            f"cost {e.cost_cents / 100:.2f}  output: {e.output_kind}"
+        )
+    shifts = [
+        f"expert {i} → task − {display.vector(s, '{:.3g}')}"
+        for i, s in enumerate(SHIFT)
+        if i != TIMEOUT
+    ]
+    console.print(
+        f"Warp on rejection: {'; '.join(shifts)}; expert {TIMEOUT} (timeout) → "
+        f"reset to {display.vector(RESET, '{:.3g}')}. At most {MAX_TURNS} turns."
+    )
     for case in r["cases"]:
         console.print()
         console.print(_receipt(case))
         turns = case["turns"]
-        path = " → ".join(f"{t['expert']} {'✓' if t['status'] == 'accepted' else '✗'}"
-                          for t in turns)
+        path = " → ".join(
+            f"{t['expert']} {'✓' if t['status'] == 'accepted' else '✗'}" for t in turns
+        )
         costs = " + ".join(f"{t['cost']:.2f}" for t in turns)
         n = len(turns)
         total = f" = {case['total_cost']:.2f}" if n > 1 else ""
-        console.print(f"[bold]{case['status'].upper()}[/] after {n} turn{'s' * (n > 1)}: "
-                      f"{path}; cost {costs}{total}")
+        console.print(
+            f"[bold]{case['status'].upper()}[/] after {n} turn{'s' * (n > 1)}: "
+            f"{path}; cost {costs}{total}"
+        )
         experts = [t["expert"] for t in turns]
         repeated = sorted({e for e in experts if experts.count(e) > 1})
         if repeated:
-            console.print(f"Expert(s) {repeated} were tried more than once: each warp looks "
-                          "only at the last failure and remembers nothing of earlier turns.")
+            console.print(
+                f"Expert(s) {repeated} were tried more than once: each warp looks "
+                "only at the last failure and remembers nothing of earlier turns."
+            )
         if case["status"] == "quarantined":
-            console.print(f"After {MAX_TURNS} rejected turns the loop stops and quarantines "
-                          "the task for a human, instead of paying for more attempts.")
+            console.print(
+                f"After {MAX_TURNS} rejected turns the loop stops and quarantines "
+                "the task for a human, instead of paying for more attempts."
+            )
 
-    summary = Table(title="All cases", title_justify="left", box=None, pad_edge=False,
-                    header_style="bold underline")
+    summary = Table(
+        title="All cases",
+        title_justify="left",
+        box=None,
+        pad_edge=False,
+        header_style="bold underline",
+    )
     for col in ("case", "task", "start", "status", "turns", "experts", "cost"):
         summary.add_column(col, justify="right" if col in ("turns", "cost") else "left")
     for c in r["cases"]:
-        summary.add_row(escape(c["name"]), c["task_type"],
-                        display.vector(c["task_vector"], "{:.3g}"), c["status"],
-                        str(len(c["turns"])), " → ".join(str(t["expert"]) for t in c["turns"]),
-                        f"{c['total_cost']:.2f}")
+        summary.add_row(
+            escape(c["name"]),
+            c["task_type"],
+            display.vector(c["task_vector"], "{:.3g}"),
+            c["status"],
+            str(len(c["turns"])),
+            " → ".join(str(t["expert"]) for t in c["turns"]),
+            f"{c['total_cost']:.2f}",
+        )
     console.print()
     console.print(summary)
 
     if "replay" in r:
         replay = r["replay"]
         if not replay["differences"]:
-            console.print(f"Replayed {replay['cases_checked']} case(s): every decision "
-                          "matches the receipt.")
+            console.print(
+                f"Replayed {replay['cases_checked']} case(s): every decision matches the receipt."
+            )
         else:
-            console.print(f"[bold]Replayed {replay['cases_checked']} case(s): "
-                          f"{len(replay['differences'])} decision(s) differ from the receipt:[/]")
+            console.print(
+                f"[bold]Replayed {replay['cases_checked']} case(s): "
+                f"{len(replay['differences'])} decision(s) differ from the receipt:[/]"
+            )
             for line in replay["differences"]:
                 console.print(f"  {escape(line)}")  # quotes the file's values
     if "receipt_file" in r:
@@ -119,12 +172,15 @@ def report(r: dict, console) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = cli.parser(__doc__, seed=0)
-    parser.add_argument("--receipt", metavar="FILE",
-                        help="write the receipts of this run as JSON to FILE")
-    parser.add_argument("--replay", metavar="FILE",
-                        help="re-run the cases of a receipt file and report every decision "
-                             "that differs")
+    parser = cli.parser(__doc__, seed=None)
+    parser.add_argument(
+        "--receipt", metavar="FILE", help="write the receipts of this run as JSON to FILE"
+    )
+    parser.add_argument(
+        "--replay",
+        metavar="FILE",
+        help="re-run the cases of a receipt file and report every decision that differs",
+    )
     args = parser.parse_args(argv)
     try:
         recorded = read_receipts(args.replay) if args.replay is not None else None
@@ -137,14 +193,8 @@ def main(argv: list[str] | None = None) -> None:
         except ValueError as e:
             parser.error(f"argument --receipt: {e}")
         results["receipt_file"] = args.receipt
-    cli.finish(args, __file__, results, report, kernels=(route, warp))
-    if not args.json:
-        display.console().print(
-            "\n[bold]This was the last lesson.[/] The theory behind each one is in notes/; "
-            "the measured speed story (lists, NumPy, eager JAX, jax.jit) runs with "
-            "`make bench`."
-        )
+    cli.finish(args, __file__, results, report, title=__doc__, kernels=(route, warp))
 
 
 if __name__ == "__main__":
-    main()
+    cli.entry(main)

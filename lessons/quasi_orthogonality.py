@@ -21,7 +21,10 @@ from rich.table import Table
 
 from trinity_foundations import cli, display
 from trinity_foundations.geometry import (
-    normalize, random_pair_dots, random_unit_vectors, sample_dots_per_dim,
+    normalize,
+    random_pair_dots,
+    random_unit_vectors,
+    sample_dots_per_dim,
 )
 
 DIMS = [3, 64, 512, 4096, 8192]
@@ -35,11 +38,17 @@ def run(seed: int, dims: list[int], pairs: int, epsilon: float) -> dict:
     for dim, dots in zip(dims, samples):
         mean, std = float(dots.mean()), float(dots.std())
         count = int(np.sum(np.abs(dots) > epsilon))
-        rows.append({
-            "dim": dim, "mean": mean, "std": std, "theory_std": 1 / math.sqrt(dim),
-            "pct_not_orthogonal": 100 * count / pairs, "count_not_orthogonal": count,
-            "bar": display.dispersion_bar(mean, std),
-        })
+        rows.append(
+            {
+                "dim": dim,
+                "mean": mean,
+                "std": std,
+                "theory_std": 1 / math.sqrt(dim),
+                "pct_not_orthogonal": 100 * count / pairs,
+                "count_not_orthogonal": count,
+                "bar": display.dispersion_bar(mean, std),
+            }
+        )
     return {"pairs": pairs, "epsilon": epsilon, "dims": rows, "timing": timings}
 
 
@@ -77,8 +86,13 @@ def report(r: dict, console) -> None:
     for col in ("D", "mean", "std", "1/√D", f"|u·v| > {r['epsilon']:g}"):
         table.add_column(col, justify="right")
     for row in r["dims"]:
-        table.add_row(str(row["dim"]), _signed(row["mean"]), f"{row['std']:.4f}",
-                      f"{row['theory_std']:.4f}", share(row["pct_not_orthogonal"]))
+        table.add_row(
+            str(row["dim"]),
+            _signed(row["mean"]),
+            f"{row['std']:.4f}",
+            f"{row['theory_std']:.4f}",
+            share(row["pct_not_orthogonal"]),
+        )
     console.print(table)
 
     width = len(r["dims"][0]["bar"])
@@ -94,19 +108,25 @@ def report(r: dict, console) -> None:
     ratios = [row["std"] / row["theory_std"] for row in r["dims"]]
     follows = 0.8 <= min(ratios) and max(ratios) <= 1.25
     console.print(
-        f"\nThe measured std is {display.span(ratios, 3)} times 1/√D: " + (
+        f"\nThe measured std is {display.span(ratios, 3)} times 1/√D: "
+        + (
             "the spread shrinks like 1/√D, so a hundred times the dimensions buys a tenth "
-            "of the spread." if follows else
-            "too far from 1 to read the 1/√D law off this run; try more --pairs."))
+            "of the spread."
+            if follows
+            else "too far from 1 to read the 1/√D law off this run; try more --pairs."
+        )
+    )
     # How far each mean is from 0, in standard errors (std / √pairs).
-    zs = [abs(row["mean"]) / row["std"] * math.sqrt(r["pairs"])
-          for row in r["dims"] if row["std"] > 0]
+    zs = [
+        abs(row["mean"]) / row["std"] * math.sqrt(r["pairs"]) for row in r["dims"] if row["std"] > 0
+    ]
     if zs:
         console.print(
-            f"Every mean is within {max(zs):.1f} standard errors of 0: no direction is "
-            "preferred." if max(zs) <= 3 else
-            f"One mean is {max(zs):.1f} standard errors from 0, more than chance usually "
-            "gives: check the sampler.")
+            f"Every mean is within {max(zs):.1f} standard errors of 0: no direction is preferred."
+            if max(zs) <= 3
+            else f"One mean is {max(zs):.1f} standard errors from 0, more than chance usually "
+            "gives: check the sampler."
+        )
     if len(r["dims"]) > 1:
         by_dim = sorted(r["dims"], key=lambda row: row["dim"])
         lo, hi = by_dim[0], by_dim[-1]
@@ -114,38 +134,60 @@ def report(r: dict, console) -> None:
         if hi["dim"] > lo["dim"] and 0 < hi["std"] < lo["std"]:
             console.print(
                 f"From D = {lo['dim']} to D = {hi['dim']} the std fell from {lo['std']:.4f} "
-                f"to {hi['std']:.4f}, {lo['std'] / hi['std']:.1f} times, against {theory}.")
+                f"to {hi['std']:.4f}, {lo['std'] / hi['std']:.1f} times, against {theory}."
+            )
         elif hi["dim"] > lo["dim"]:
             console.print(
                 f"From D = {lo['dim']} to D = {hi['dim']} the std went from {lo['std']:.4f} "
                 f"to {hi['std']:.4f} instead of falling {theory} times: too few --pairs "
-                "to show the trend.")
+                "to show the trend."
+            )
 
     compile_ms = sum(t["compile_ms"] for t in r["timing"])
     run_ms = sum(t["run_ms"] for t in r["timing"])
     numbers = sum(t["numbers_drawn"] for t in r["timing"])
     console.print(
         f"\nSampling: {numbers:,} Gaussian numbers, drawn, normalised and dotted by one "
-        f"compiled kernel per D: compile {display.duration(compile_ms)}, run {display.duration(run_ms)} "
-        f"(one timed run each, float32, {numbers / run_ms / 1e3:.3g} million numbers/s).")
+        f"compiled kernel per D: compile {display.duration(compile_ms)}, "
+        f"run {display.duration(run_ms)} "
+        f"(one timed run each, float32, {numbers / run_ms / 1e3:.3g} million numbers/s)."
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=0)
-    parser.add_argument("--dims", type=cli.positive_int, nargs="+", default=DIMS,
-                        help="dimensions D to sample (default: %(default)s)")
-    parser.add_argument("--pairs", type=cli.positive_int, default=PAIRS,
-                        help="random pairs per dimension (default: %(default)s)")
-    parser.add_argument("--epsilon", type=cli.open_unit_float, default=EPSILON,
-                        help="|u·v| above ε counts as not orthogonal (default: %(default)s)")
+    parser.add_argument(
+        "--dims",
+        type=cli.positive_int,
+        nargs="+",
+        default=DIMS,
+        help="dimensions D to sample (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--pairs",
+        type=cli.positive_int,
+        default=PAIRS,
+        help="random pairs per dimension (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--epsilon",
+        type=cli.open_unit_float,
+        default=EPSILON,
+        help="|u·v| above ε counts as not orthogonal (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     if args.pairs < 2:
         parser.error("argument --pairs: a spread needs at least 2 pairs")
     results = run(args.seed, args.dims, args.pairs, args.epsilon)
-    cli.finish(args, __file__, results, report,
-               kernels=(random_pair_dots, random_unit_vectors, normalize),
-               next_lesson="hoeffding_bound")
+    cli.finish(
+        args,
+        __file__,
+        results,
+        report,
+        kernels=(random_pair_dots, random_unit_vectors, normalize),
+        title=__doc__,
+    )
 
 
 if __name__ == "__main__":
-    main()
+    cli.entry(main)

@@ -12,6 +12,8 @@ import pytest
 
 # Silent rank promotion hides shape bugs ((N,) + (N, 1) is an (N, N) matrix).
 jax.config.update("jax_numpy_rank_promotion", "raise")
+# Implicit dtype promotion hides precision bugs (a float64 constant widening float32 work).
+jax.config.update("jax_numpy_dtype_promotion", "strict")
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = ROOT / "lessons"
@@ -30,17 +32,34 @@ def load_lesson(name: str):
 @pytest.fixture
 def run_json(capsys):
     """run_json(name, *argv) -> the parsed JSON envelope of `main([*argv, '--json'])`."""
+
     def run(name: str, *argv: str) -> dict:
         capsys.readouterr()
         load_lesson(name).main([*argv, "--json"])
         out = capsys.readouterr().out
         return json.loads(out)  # fails unless stdout is exactly one JSON object
+
+    return run
+
+
+@pytest.fixture
+def run_report(capsys, monkeypatch):
+    """run_report(name, *argv, columns=1000) -> the rendered report of `main(argv)`,
+    plain text at a fixed width (wide by default: one line per sentence)."""
+
+    def run(name: str, *argv: str, columns: int = 1000) -> str:
+        monkeypatch.setenv("COLUMNS", str(columns))
+        capsys.readouterr()
+        load_lesson(name).main(list(argv))
+        return capsys.readouterr().out
+
     return run
 
 
 @pytest.fixture
 def usage_error(capsys):
     """usage_error(name, *argv) -> argparse's one-line reason for rejecting argv."""
+
     def run(name: str, *argv: str) -> str:
         capsys.readouterr()
         with pytest.raises(SystemExit) as exit_info:
@@ -49,4 +68,5 @@ def usage_error(capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert "error:" in err[-1]
         return err[-1]
+
     return run

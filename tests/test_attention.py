@@ -51,8 +51,9 @@ def test_softmax_ignores_a_constant_added_to_each_row(x, shift):
 
 def test_softmax_matches_numpy_and_survives_overflow():
     x = np.array([[1.0, 2.0, 3.0], [1000.0, 999.0, 998.0], [-1e30, 0.0, 1e30]])
-    np.testing.assert_allclose(softmax(jnp.asarray(x, jnp.float32)), numpy_softmax(x),
-                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        softmax(jnp.asarray(x, jnp.float32)), numpy_softmax(x), rtol=1e-6, atol=1e-7
+    )
 
 
 # --------------------------------------------------------------- Jacobian
@@ -120,8 +121,12 @@ def numpy_head(x, w_q, w_k, w_v):
 
 def random_head_inputs(seed, tokens=3, d_model=4, d_k=2, d_v=3):
     rng = np.random.default_rng(seed)
-    return (rng.normal(size=(tokens, d_model)), rng.normal(size=(d_model, d_k)),
-            rng.normal(size=(d_model, d_k)), rng.normal(size=(d_model, d_v)))
+    return (
+        rng.normal(size=(tokens, d_model)),
+        rng.normal(size=(d_model, d_k)),
+        rng.normal(size=(d_model, d_k)),
+        rng.normal(size=(d_model, d_v)),
+    )
 
 
 def test_head_stages_match_numpy():
@@ -137,5 +142,4 @@ def test_head_gradients():
     with jax.enable_x64(True):
         args = tuple(jnp.asarray(a) for a in random_head_inputs(2))  # float64
         # first order, forward and reverse (order 2 quadruples the time of this file)
-        check_grads(lambda *a: attention_head(*a).output, args, order=1,
-                    modes=("fwd", "rev"))
+        check_grads(lambda *a: attention_head(*a).output, args, order=1, modes=("fwd", "rev"))

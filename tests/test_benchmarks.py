@@ -12,12 +12,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import ROOT
 
 RATIO_KEYS = {
-    "jit_over_numpy_1e6", "numpy_over_donated_jit_1e7", "list_over_jit_1e6",
-    "bandwidth_fraction_1e7", "loop_over_scan_probe", "host_over_compiled_es",
+    "jit_over_numpy_1e6",
+    "numpy_over_donated_jit_1e7",
+    "list_over_jit_1e6",
+    "bandwidth_fraction_1e7",
+    "loop_over_scan_probe",
+    "host_over_compiled_es",
     "evosax_over_ours_es",
 }
 
@@ -36,8 +39,24 @@ bench = _load()
 def tiny_run(tmp_path_factory):
     """One whole run at tiny sizes and a tiny time budget, read back from its JSON file."""
     out = tmp_path_factory.mktemp("bench")
-    bench.main(["--quick", "--sizes", "1000", "100", "--budget-ms", "1", "--epochs", "4",
-                "--generations", "6", "--json", str(out / "bench.json"), "--out", str(out)])
+    bench.main(
+        [
+            "--quick",
+            "--sizes",
+            "1000",
+            "100",
+            "--budget-ms",
+            "1",
+            "--epochs",
+            "4",
+            "--generations",
+            "6",
+            "--json",
+            str(out / "bench.json"),
+            "--out",
+            str(out),
+        ]
+    )
     return json.loads((out / "bench.json").read_text()), out
 
 
@@ -57,12 +76,16 @@ def test_json_has_every_figure_and_exactly_the_ratio_keys(tiny_run):
     copy = r["copy"]
     assert copy["size"] == bench.MIN_COPY_SIZE and len(copy["runs"]) == 2
     assert copy["gbps"] == max(run["gbps"] for run in copy["runs"]) > 0
-    assert copy["how"] == ("np.copyto, one thread" if jax.default_backend() == "cpu"
-                           else "jitted copy in device memory")
+    assert copy["how"] == (
+        "np.copyto, one thread"
+        if jax.default_backend() == "cpu"
+        else "jitted copy in device memory"
+    )
     records = r["elementwise"]
     # every method, both operations, both sizes (the list is kept: 1000 <= the quick limit)
     assert {(x["op"], x["method"], x["size"]) for x in records} == {
-        (op, m, n) for op in bench.OPS for m in bench.METHODS for n in (100, 1000)}
+        (op, m, n) for op in bench.OPS for m in bench.METHODS for n in (100, 1000)
+    }
     for x in records:
         assert x["ms"] > 0 and x["min_ms"] <= x["ms"] and x["repeats"] >= bench.MIN_REPEATS
         assert x["faults_per_call"] >= 0
@@ -75,8 +98,9 @@ def test_json_has_every_figure_and_exactly_the_ratio_keys(tiny_run):
         if x["method"] == "numpy":
             assert x["over_numpy"] == 1.0
     assert len(r["compile"]) == 4
-    assert all(c["lower_ms"] > 0 and c["compile_ms"] > 0 and c["partitions"] >= 1
-               for c in r["compile"])
+    assert all(
+        c["lower_ms"] > 0 and c["compile_ms"] > 0 and c["partitions"] >= 1 for c in r["compile"]
+    )
     for name in ("loop", "scan"):
         assert r["probe"][name]["ms"] > 0
     for name in ("host_loop", "compiled", "evosax"):
@@ -86,8 +110,12 @@ def test_json_has_every_figure_and_exactly_the_ratio_keys(tiny_run):
 
 def test_ratios_at_unmeasured_sizes_are_null_and_the_rest_positive(tiny_run):
     ratios = tiny_run[0]["ratios"]
-    for key in ("jit_over_numpy_1e6", "numpy_over_donated_jit_1e7", "list_over_jit_1e6",
-                "bandwidth_fraction_1e7"):
+    for key in (
+        "jit_over_numpy_1e6",
+        "numpy_over_donated_jit_1e7",
+        "list_over_jit_1e6",
+        "bandwidth_fraction_1e7",
+    ):
         assert ratios[key] is None  # 10^6 and 10^7 were not in --sizes
     for key in ("loop_over_scan_probe", "host_over_compiled_es", "evosax_over_ours_es"):
         assert ratios[key] > 0
@@ -98,38 +126,50 @@ def test_loops_and_compiled_runs_compute_the_same_thing(tiny_run):
     assert r["probe"]["same_result"]
     es = r["es"]
     assert es["host_matches_compiled"]
-    np.testing.assert_allclose(es["host_loop"]["final_mean"], es["compiled"]["final_mean"],
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        es["host_loop"]["final_mean"], es["compiled"]["final_mean"], rtol=1e-4, atol=1e-5
+    )
 
 
 def test_without_evosax_the_es_comparison_is_left_out(monkeypatch):
     monkeypatch.setattr(bench, "SimpleES", None)
     es = bench.es_benchmark(seed=0, generations=6, budget_ms=1)  # compiled in tiny_run already
     assert es["evosax"] is None and es["compiled"]["ms"] > 0
-    results = {"elementwise": [], "es": es,
-               "probe": {"loop": {"ms": 2.0}, "scan": {"ms": 1.0}}}
+    results = {"elementwise": [], "es": es, "probe": {"loop": {"ms": 2.0}, "scan": {"ms": 1.0}}}
     assert bench.ratios(results)["evosax_over_ours_es"] is None
 
 
 def test_ratios_read_the_right_cells():
     def rec(method, size, ms, fraction=None):
-        return {"op": "multiply", "method": method, "size": size, "ms": ms,
-                "fraction_of_copy": fraction}
+        return {
+            "op": "multiply",
+            "method": method,
+            "size": size,
+            "ms": ms,
+            "fraction_of_copy": fraction,
+        }
 
     results = {
         "elementwise": [
-            rec("numpy", 10**6, 1.0), rec("jit", 10**6, 1.25), rec("list", 10**6, 100.0),
-            rec("numpy", 10**7, 12.0), rec("jit_donated", 10**7, 4.0, 0.9),
-            rec("jit", 10**7, 30.0, 0.1), rec("jax_eager", 10**7, 35.0, 0.08),
+            rec("numpy", 10**6, 1.0),
+            rec("jit", 10**6, 1.25),
+            rec("list", 10**6, 100.0),
+            rec("numpy", 10**7, 12.0),
+            rec("jit_donated", 10**7, 4.0, 0.9),
+            rec("jit", 10**7, 30.0, 0.1),
+            rec("jax_eager", 10**7, 35.0, 0.08),
             {**rec("jit", 10**6, 99.0), "op": "square_add"},  # another op: ignored
         ],
         "probe": {"loop": {"ms": 8.0}, "scan": {"ms": 2.0}},
         "es": {"host_loop": {"ms": 50.0}, "compiled": {"ms": 1.0}, "evosax": {"ms": 1.5}},
     }
     assert bench.ratios(results) == {
-        "jit_over_numpy_1e6": 1.25, "numpy_over_donated_jit_1e7": 3.0,
-        "list_over_jit_1e6": 80.0, "bandwidth_fraction_1e7": 0.9,
-        "loop_over_scan_probe": 4.0, "host_over_compiled_es": 50.0,
+        "jit_over_numpy_1e6": 1.25,
+        "numpy_over_donated_jit_1e7": 3.0,
+        "list_over_jit_1e6": 80.0,
+        "bandwidth_fraction_1e7": 0.9,
+        "loop_over_scan_probe": 4.0,
+        "host_over_compiled_es": 50.0,
         "evosax_over_ours_es": 1.5,
     }
 
@@ -145,8 +185,9 @@ def test_donated_call_writes_into_the_buffer_it_was_given():
 
 
 def test_chained_call_donates_each_result_to_the_next():
-    call = bench.chained(bench.written_into(bench.multiply), jnp.zeros(3), jnp.arange(3.0),
-                         jnp.full(3, 2.0))
+    call = bench.chained(
+        bench.written_into(bench.multiply), jnp.zeros(3), jnp.arange(3.0), jnp.full(3, 2.0)
+    )
     first = call()
     second = call()
     assert first.is_deleted() and second.tolist() == [0.0, 2.0, 4.0]
@@ -164,16 +205,20 @@ def test_side_by_side_takes_at_least_the_minimum_of_repeats():
 def test_side_by_side_counts_the_page_faults_of_fresh_memory():
     n = 16 * 2**20  # 64 MiB of float32: past glibc's largest mmap threshold, so always fresh
     reused = np.empty(n, np.float32)
-    timings = bench.time_side_by_side({
-        "fresh": (np.ones, (n, np.float32), False),
-        "refill": (reused.fill, (1.0,), False),
-    }, budget_ms=1)
+    timings = bench.time_side_by_side(
+        {
+            "fresh": (np.ones, (n, np.float32), False),
+            "refill": (reused.fill, (1.0,), False),
+        },
+        budget_ms=1,
+    )
     assert timings["fresh"]["faults_per_call"] >= 1  # 2 MiB huge pages or 4 KiB pages
     assert timings["refill"]["faults_per_call"] < 1
 
 
-@pytest.mark.parametrize("argv", [["--sizes", "0"], ["--budget-ms", "-1"], ["--epochs", "x"],
-                                  ["--bogus"]])
+@pytest.mark.parametrize(
+    "argv", [["--sizes", "0"], ["--budget-ms", "-1"], ["--epochs", "x"], ["--bogus"]]
+)
 def test_bad_input_is_a_usage_error(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         bench.main(argv)

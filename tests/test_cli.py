@@ -9,25 +9,41 @@ from conftest import ROOT
 from trinity_foundations import cli
 
 
-@pytest.mark.parametrize("fn, text, value", [
-    (cli.positive_int, "3", 3),
-    (cli.nonnegative_int, "0", 0),
-    (cli.positive_float, "0.5", 0.5),
-    (cli.open_unit_float, "0.05", 0.05),
-    (cli.seed_int, "0", 0), (cli.seed_int, str(2**32 - 1), 2**32 - 1),
-    (cli.positive_float_at_most(100.0), "100", 100.0),
-])
+@pytest.mark.parametrize(
+    "fn, text, value",
+    [
+        (cli.positive_int, "3", 3),
+        (cli.nonnegative_int, "0", 0),
+        (cli.positive_float, "0.5", 0.5),
+        (cli.open_unit_float, "0.05", 0.05),
+        (cli.seed_int, "0", 0),
+        (cli.seed_int, str(2**32 - 1), 2**32 - 1),
+        (cli.positive_float_at_most(100.0), "100", 100.0),
+    ],
+)
 def test_argument_types_accept(fn, text, value):
     assert fn(text) == value
 
 
-@pytest.mark.parametrize("fn, text", [
-    (cli.positive_int, "0"), (cli.positive_int, "-1"), (cli.positive_int, "1.5"),
-    (cli.nonnegative_int, "-2"), (cli.positive_float, "0"), (cli.positive_float, "nan"),
-    (cli.positive_float, "inf"), (cli.open_unit_float, "1"), (cli.open_unit_float, "x"),
-    (cli.seed_int, "-1"), (cli.seed_int, str(2**32)), (cli.seed_int, str(10**30)),
-    (cli.positive_float_at_most(100.0), "100.5"), (cli.positive_float_at_most(100.0), "0"),
-])
+@pytest.mark.parametrize(
+    "fn, text",
+    [
+        (cli.positive_int, "0"),
+        (cli.positive_int, "-1"),
+        (cli.positive_int, "1.5"),
+        (cli.nonnegative_int, "-2"),
+        (cli.positive_float, "0"),
+        (cli.positive_float, "nan"),
+        (cli.positive_float, "inf"),
+        (cli.open_unit_float, "1"),
+        (cli.open_unit_float, "x"),
+        (cli.seed_int, "-1"),
+        (cli.seed_int, str(2**32)),
+        (cli.seed_int, str(10**30)),
+        (cli.positive_float_at_most(100.0), "100.5"),
+        (cli.positive_float_at_most(100.0), "0"),
+    ],
+)
 def test_argument_types_reject(fn, text):
     with pytest.raises(argparse.ArgumentTypeError):
         fn(text)
@@ -44,12 +60,52 @@ def test_bad_flag_is_a_one_line_usage_error(capsys):
 
 
 def test_to_jsonable_arrays_and_non_finite():
-    data = {"a": jnp.arange(3.0), "b": np.float32(1.5), "c": (1, float("nan")),
-            "d": [np.eye(2)]}
+    data = {"a": jnp.arange(3.0), "b": np.float32(1.5), "c": (1, float("nan")), "d": [np.eye(2)]}
     out = cli.to_jsonable(data)
-    assert out == {"a": [0.0, 1.0, 2.0], "b": 1.5, "c": [1, None],
-                   "d": [[[1.0, 0.0], [0.0, 1.0]]]}
+    assert out == {"a": [0.0, 1.0, 2.0], "b": 1.5, "c": [1, "NaN"], "d": [[[1.0, 0.0], [0.0, 1.0]]]}
     json.dumps(out, allow_nan=False)
+
+
+def test_non_finite_values_stay_distinguishable_and_read_back_with_float():
+    out = cli.to_jsonable([np.inf, -np.inf, np.nan, np.array([1.0, np.inf])])
+    assert out == ["Infinity", "-Infinity", "NaN", [1.0, "Infinity"]]
+    assert [float(v) for v in out[:2]] == [np.inf, -np.inf] and np.isnan(float(out[2]))
+
+
+def test_int_in_and_float_in_bound_both_ends(capsys):
+    p = argparse.ArgumentParser()
+    p.add_argument("--n", type=cli.int_in(1, 10, "a stated cap"))
+    p.add_argument("--x", type=cli.float_in(0.5, 2.0))
+    assert p.parse_args(["--n", "10", "--x", "0.5"]).n == 10
+    for argv in (["--n", "11"], ["--n", "0"], ["--x", "2.5"], ["--x", "nan"], ["--n", "1e3"]):
+        with pytest.raises(SystemExit) as e:
+            p.parse_args(argv)
+        assert e.value.code == 2
+    assert "must be from 1 to 10 (a stated cap), got 11" in capsys.readouterr().err
+
+
+def test_require_memory_refuses_what_does_not_fit(capsys):
+    p = argparse.ArgumentParser()
+    cli.require_memory(p, 1024, "--size 1")  # a kilobyte always fits
+    with pytest.raises(SystemExit) as e:
+        cli.require_memory(p, 2**70, "--size 10**20")
+    assert e.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--size 10**20 needs about" in last and "GiB available" in last
+
+
+def test_title_line_names_the_file_and_the_group():
+    assert cli.title_line("Lesson 2.1 — probe\nmore", "05_linear_probe") == (
+        "Lesson 2.1 — probe  [dim](05_linear_probe.py · lesson 2.1)[/]"
+    )
+    assert cli.title_line(None, "not_in_catalogue") == "not_in_catalogue"
+
+
+def test_backend_problem_is_one_line_with_the_fallback():
+    line = cli.backend_problem(RuntimeError("Unable to initialize backend 'cuda': no GPU"))
+    assert line.startswith("error:") and "JAX_PLATFORMS=cpu" in line and "\n" not in line
+    assert "no GPU" in line
+    assert "no installed plugin" in cli.backend_problem(AssertionError())
 
 
 def test_envelope_keys():
@@ -61,5 +117,6 @@ def test_envelope_keys():
 
 @pytest.mark.parametrize("lesson", sorted(p.stem for p in (ROOT / "lessons").glob("*.py")))
 def test_every_lesson_rejects_a_seed_jax_cannot_hold(usage_error, lesson):
-    assert "argument --seed: must be from 0 to 4294967295" in usage_error(lesson, "--seed",
-                                                                         str(2**64))
+    assert "argument --seed: must be from 0 to 4294967295" in usage_error(
+        lesson, "--seed", str(2**64)
+    )

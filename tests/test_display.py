@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from trinity_foundations import display
 
@@ -34,9 +35,9 @@ def test_dispersion_bar_uniform_fills_everything():
 def test_line_chart_shape_and_extremes():
     chart = display.line_chart({"loss": np.linspace(1.0, 0.0, 100)}, height=12, width=50)
     lines = chart.splitlines()
-    plot = [l for l in lines if "┤" in l]
+    plot = [row for row in lines if "┤" in row]
     assert len(plot) == 12
-    assert all(len(l.split("┤")[1]) == 50 for l in plot)
+    assert all(len(row.split("┤")[1]) == 50 for row in plot)
     assert plot[0].split("┤")[1][0] == "●"  # first point is the maximum, top-left
     assert plot[-1].split("┤")[1][-1] == "●"  # last point is the minimum, bottom-right
 
@@ -56,17 +57,21 @@ def test_line_chart_log_scale_leaves_out_zeros_and_negatives():
 
 def test_matrix_table_renders_labels():
     from rich.console import Console
+
     c = Console(width=100, record=True)
     c.print(display.matrix_table("W", [[1, 2], [3, 4]], rows=["r0", "r1"], cols=["c0", "c1"]))
     text = c.export_text()
     assert "r1" in text and "c0" in text and "4.0000" in text
 
 
-@pytest.mark.parametrize("values, fmt, text", [
-    ([1.0, 0.5], "{:g}", "[1, 0.5]"),
-    ([0.123456, -2.0], "{:.2f}", "[0.12, -2.00]"),
-    ([float("inf"), float("nan")], "{:g}", "\\[inf, nan]"),  # '[inf' would be rich markup
-])
+@pytest.mark.parametrize(
+    "values, fmt, text",
+    [
+        ([1.0, 0.5], "{:g}", "[1, 0.5]"),
+        ([0.123456, -2.0], "{:.2f}", "[0.12, -2.00]"),
+        ([float("inf"), float("nan")], "{:g}", "\\[inf, nan]"),  # '[inf' would be rich markup
+    ],
+)
 def test_vector_formats_and_escapes(values, fmt, text):
     assert display.vector(values, fmt) == text
 
@@ -78,11 +83,17 @@ def test_vector_prints_literally():
     assert out.get().strip() == "[inf, 1]"
 
 
-@pytest.mark.parametrize("ms, than, text", [
-    (1.0, 4.6, "4.6× faster than NumPy"), (1.0, 250.0, "250× faster than NumPy"),
-    (1.2, 1.0, "1.2× slower than NumPy"), (2.0, 2.0, "about as fast as NumPy"),
-    (1.0, 1.04, "about as fast as NumPy"), (1.06, 1.0, "1.1× slower than NumPy"),
-])
+@pytest.mark.parametrize(
+    "ms, than, text",
+    [
+        (1.0, 4.6, "4.6× faster than NumPy"),
+        (1.0, 250.0, "250× faster than NumPy"),
+        (1.2, 1.0, "1.2× slower than NumPy"),
+        (2.0, 2.0, "about as fast as NumPy"),
+        (1.0, 1.04, "about as fast as NumPy"),
+        (1.06, 1.0, "1.1× slower than NumPy"),
+    ],
+)
 def test_how_much(ms, than, text):
     assert display.how_much(ms, than, "NumPy") == text
 
@@ -94,4 +105,8 @@ def test_span_collapses_equal_ends():
 
 def test_count_agrees_the_noun():
     assert [display.count(n, "step") for n in (0, 1, 2, 1000)] == [
-        "0 steps", "1 step", "2 steps", "1,000 steps"]
+        "0 steps",
+        "1 step",
+        "2 steps",
+        "1,000 steps",
+    ]

@@ -5,7 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jax.test_util import check_grads
 
 from trinity_foundations import evolution as ev
@@ -87,7 +88,10 @@ def test_recombine_is_the_weighted_mean_of_the_best():
 
 def test_es_step_is_deterministic_for_a_key_and_compiles_once():
     state = ev.es_init([5.0, -5.0], 2.0)
-    step = lambda k: ev.es_step(state, k, objective=ev.noisy_sphere, config=ev.ESConfig())
+
+    def step(k):
+        return ev.es_step(state, k, objective=ev.noisy_sphere, config=ev.ESConfig())
+
     a, b = step(jax.random.key(3)), step(jax.random.key(3))
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
@@ -108,8 +112,13 @@ def test_run_until_follows_the_same_trajectory_as_the_scan():
 
 
 def test_es_sigma_schedule():
-    _, hist = ev.es_run(ev.es_init([-1.0, 2.0], 0.5), jax.random.key(5), generations=200,
-                        objective=ev.rosenbrock, config=ROSENBROCK_ES)
+    _, hist = ev.es_run(
+        ev.es_init([-1.0, 2.0], 0.5),
+        jax.random.key(5),
+        generations=200,
+        objective=ev.rosenbrock,
+        config=ROSENBROCK_ES,
+    )
     # σ after generation g: 0.5 while g < 50, then × 0.98 after each generation from the 50th,
     # so generations 1..50 sample with 0.5 and generation 51 with 0.5 · 0.98
     g = np.arange(1, 201)
@@ -119,9 +128,14 @@ def test_es_sigma_schedule():
 
 @pytest.mark.parametrize("seed", range(5))
 def test_es_reaches_the_2d_rosenbrock_threshold(seed):
-    final, losses = ev.es_run_until(ev.es_init([-1.0, 2.0], 0.5), jax.random.key(seed), 0.01,
-                                    max_generations=200, objective=ev.rosenbrock,
-                                    config=ROSENBROCK_ES)
+    final, losses = ev.es_run_until(
+        ev.es_init([-1.0, 2.0], 0.5),
+        jax.random.key(seed),
+        0.01,
+        max_generations=200,
+        objective=ev.rosenbrock,
+        config=ROSENBROCK_ES,
+    )
     g = int(final.generation)
     assert g < 200 and float(final.best_loss) < 0.01
     assert float(losses[g - 1]) == float(final.best_loss)
@@ -174,11 +188,11 @@ def _numpy_generation(state, z, f, population):
     y_w = w @ y[order]
     p_s = (1 - cs) * p_s + np.sqrt(cs * (2 - cs) * mu_eff) * (y_w / np.sqrt(C))
     new_sigma = sigma * np.exp(cs / ds * (np.linalg.norm(p_s) / chi - 1))
-    h = float(np.linalg.norm(p_s) / np.sqrt(1 - (1 - cs) ** (2 * (g + 1)))
-              < (1.4 + 2 / (dim + 1)) * chi)
+    h = float(
+        np.linalg.norm(p_s) / np.sqrt(1 - (1 - cs) ** (2 * (g + 1))) < (1.4 + 2 / (dim + 1)) * chi
+    )
     p_c = (1 - cc) * p_c + h * np.sqrt(cc * (2 - cc) * mu_eff) * y_w
-    C = ((1 - c1 - cmu + c1 * (1 - h) * cc * (2 - cc)) * C + c1 * p_c**2
-         + cmu * (w @ y[order] ** 2))
+    C = (1 - c1 - cmu + c1 * (1 - h) * cc * (2 - cc)) * C + c1 * p_c**2 + cmu * (w @ y[order] ** 2)
     a = np.sqrt(C.mean())
     return m + sigma * y_w, new_sigma * a, C / a**2, p_s, p_c / a, h
 
@@ -187,8 +201,9 @@ def _numpy_generation(state, z, f, population):
 def sphere_run(seed: int):
     """200 generations of sep-CMA-ES (λ = 10) on the 10-D sphere from [3, ..., 3], σ 1."""
     init = ev.sep_cma_init(jnp.full(10, 3.0), 1.0)
-    _, hist = ev.sep_cma_run(init, jax.random.key(seed), generations=200, objective=ev.sphere,
-                             population=10)
+    _, hist = ev.sep_cma_run(
+        init, jax.random.key(seed), generations=200, objective=ev.sphere, population=10
+    )
     return init, hist
 
 
@@ -196,14 +211,15 @@ def test_sep_cma_generations_match_numpy():
     init, hist = sphere_run(0)
     key, h_seen = jax.random.key(0), set()
     for g in range(30):  # generation g + 1, from the state after generation g
-        before = init if g == 0 else jax.tree.map(lambda a: a[g - 1], hist)
-        after = jax.tree.map(lambda a: a[g], hist)
+        before = init if g == 0 else jax.tree.map(lambda a, g=g: a[g - 1], hist)
+        after = jax.tree.map(lambda a, g=g: a[g], hist)
         k_sample, _ = jax.random.split(jax.random.fold_in(key, g))
         z = np.asarray(jax.random.normal(k_sample, (10, 10)), np.float64)  # (λ, D)
         *want, h = _numpy_generation(before, z, lambda x: np.sum(x**2, axis=1), 10)
         h_seen.add(h)
-        for got, w in zip((after.mean, after.sigma, after.variances, after.p_sigma, after.p_c),
-                          want):
+        for got, w in zip(
+            (after.mean, after.sigma, after.variances, after.p_sigma, after.p_c), want
+        ):
             np.testing.assert_allclose(got, w, rtol=1e-4, atol=1e-6)
     assert h_seen == {0.0, 1.0}  # both branches of the stall indicator were compared
 
@@ -224,12 +240,20 @@ def test_sep_cma_reaches_1e_minus_6_on_the_10d_sphere_as_sigma_shrinks(seed):
     assert losses[reached] < 1e-6 and reached < 150
     # the step size shrinks as the mean closes in: by over 1000× when the loss is 1e-6
     assert sigma[reached] < 1e-3 * sigma[0]
-    assert np.all(sigma[reached:] < sigma[reached // 2]) and np.all(sigma[reached // 2:] < sigma[5])
+    assert np.all(sigma[reached:] < sigma[reached // 2]) and np.all(
+        sigma[reached // 2 :] < sigma[5]
+    )
 
 
 def test_sep_cma_learns_the_scales_of_a_separable_ellipsoid():
-    final, _ = ev.sep_cma_run_until(ev.sep_cma_init(jnp.ones(10), 1.0), jax.random.key(0), 1e-8,
-                                    max_generations=400, objective=ellipsoid, population=10)
+    final, _ = ev.sep_cma_run_until(
+        ev.sep_cma_init(jnp.ones(10), 1.0),
+        jax.random.key(0),
+        1e-8,
+        max_generations=400,
+        objective=ellipsoid,
+        population=10,
+    )
     assert float(final.best_loss) < 1e-8
     var = np.asarray(final.variances)  # ideal: ∝ 1 / scale, a ratio of 1e6 end to end
     assert var[0] / var[-1] > 1e4
@@ -248,4 +272,6 @@ def test_gradient_descent_on_the_sphere_is_x0_times_0_8_to_the_t():
     np.testing.assert_allclose(positions, np.array([5.0, -5.0]) * 0.8**t, rtol=1e-5)
     # the loss of step t is f at x_{t-1}, with the noise key the ES uses in generation t
     _, k_noise = jax.random.split(jax.random.fold_in(key, 4))
-    assert float(losses[4]) == pytest.approx(float(ev.noisy_sphere(positions[3], k_noise)), rel=1e-5)
+    assert float(losses[4]) == pytest.approx(
+        float(ev.noisy_sphere(positions[3], k_noise)), rel=1e-5
+    )

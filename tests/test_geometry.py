@@ -14,15 +14,22 @@ from hypothesis import strategies as st
 from jax.test_util import check_grads
 
 from trinity_foundations.geometry import (
-    chunking, cosine_similarity, exact_tail, hoeffding_bound, normalize, random_pair_dots,
-    random_unit_vectors, sample_dots_per_dim,
+    chunking,
+    cosine_similarity,
+    exact_tail,
+    hoeffding_bound,
+    normalize,
+    random_pair_dots,
+    random_unit_vectors,
+    sample_dots_per_dim,
 )
 
 # Entries are 0 or at least 1e-3 in size, so a vector is zero or far above
 # the 1e-10 clamp (below it, normalize returns v / 1e-10 on purpose).
 entries = st.one_of(st.just(0.0), st.floats(1e-3, 1e3), st.floats(-1e3, -1e-3))
-vectors = hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=2, max_side=4),
-                     elements=entries)
+vectors = hnp.arrays(
+    np.float32, hnp.array_shapes(min_dims=1, max_dims=2, max_side=4), elements=entries
+)
 
 
 # ---------------------------------------------------------------------------
@@ -81,8 +88,7 @@ def test_random_unit_vectors_are_unit_and_seeded():
     k1, k2 = jax.random.split(jax.random.key(0))
     u = random_unit_vectors(k1, n=100, dim=16)  # (100, 16)
     assert u.shape == (100, 16) and u.dtype == jnp.float32
-    np.testing.assert_allclose(np.linalg.norm(np.asarray(u, np.float64), axis=-1), 1.0,
-                               rtol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(u, np.float64), axis=-1), 1.0, rtol=1e-6)
     np.testing.assert_array_equal(u, random_unit_vectors(k1, n=100, dim=16))
     assert not np.allclose(u, random_unit_vectors(k2, n=100, dim=16))
 
@@ -130,6 +136,7 @@ def tail_by_integration(dim: int, eps: float, n: int = 200_000) -> float:
     ends, so Simpson's rule converges fast. The tail is the mass beyond ε on
     both sides: 2 ∫_0^acos ε over ∫_0^π.
     """
+
     def simpson(hi: float) -> float:
         theta = np.linspace(0.0, hi, n + 1)  # (n+1,), n even
         f = np.sin(theta) ** (dim - 2)  # (n+1,)
@@ -153,13 +160,16 @@ def test_exact_tail_closed_forms():
         one = jnp.ones(4, jnp.float64)  # (4,)
         np.testing.assert_array_equal(exact_tail(one, eps), 1.0)  # u·v = ±1
         # D = 2: u·v = cos of a uniform angle (arcsine law); D = 3: uniform.
-        np.testing.assert_allclose(exact_tail(2 * one, eps),
-                                   1 - 2 / np.pi * np.arcsin(np.asarray(eps)), rtol=1e-12)
+        np.testing.assert_allclose(
+            exact_tail(2 * one, eps), 1 - 2 / np.pi * np.arcsin(np.asarray(eps)), rtol=1e-12
+        )
         np.testing.assert_allclose(exact_tail(3 * one, eps), 1 - np.asarray(eps), rtol=1e-12)
 
 
-@pytest.mark.parametrize("dim,eps", [(4, 0.3), (5, 0.05), (64, 0.05), (512, 0.05),
-                                     (4096, 0.05), (8192, 0.05), (8192, 0.2)])
+@pytest.mark.parametrize(
+    "dim,eps",
+    [(4, 0.3), (5, 0.05), (64, 0.05), (512, 0.05), (4096, 0.05), (8192, 0.05), (8192, 0.2)],
+)
 def test_exact_tail_matches_the_integrated_density(dim, eps):
     expected = tail_by_integration(dim, eps)
     with jax.enable_x64(True):

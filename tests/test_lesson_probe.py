@@ -6,8 +6,8 @@ import math
 import jax
 import numpy as np
 import pytest
-
 from conftest import load_lesson
+
 from trinity_foundations import probe
 
 LESSON = "05_linear_probe"
@@ -26,8 +26,14 @@ def default_run():
 def test_params_and_shape_of_results(default_run):
     env = default_run
     assert env["lesson"] == LESSON
-    assert env["params"] == {"seed": 42, "epochs": 100, "lr": 0.1, "l2": 0.001,
-                             "train_size": 1000, "val_size": 500}
+    assert env["params"] == {
+        "seed": 42,
+        "epochs": 100,
+        "lr": 0.1,
+        "l2": 0.001,
+        "train_size": 1000,
+        "val_size": 500,
+    }
     r = env["results"]
     assert len(r["loss_history"]) == 100
     assert [e["epoch"] for e in r["log"]] == [20, 40, 60, 80, 100]
@@ -57,7 +63,9 @@ def test_seeds_of_the_original_and_numbers_recomputed_with_numpy(default_run):
     bce = -np.mean(y * np.log(p + 1e-7) + (1 - y) * np.log(1 - p + 1e-7))
     assert r["loss_history"][0] == pytest.approx(bce + 0.001 * np.sum(w0**2), rel=1e-5)
 
-    x_val, y_val = (np.asarray(a, np.float64) for a in probe.make_clusters(jax.random.key(999), 500))
+    x_val, y_val = (
+        np.asarray(a, np.float64) for a in probe.make_clusters(jax.random.key(999), 500)
+    )
     guesses = (x_val @ np.array(r["w"]) + r["b"] > 0).astype(float)  # (500, 1)
     assert r["val_correct"] == int(np.sum(guesses == y_val))
 
@@ -105,17 +113,19 @@ def test_report(capsys):
     assert out.rstrip().endswith("Next: python lessons/06_self_attention.py")
 
 
-@pytest.mark.parametrize("argv, reason", [
-    (("--epochs", "0"), "--epochs: must be a positive integer"),
-    (("--lr", "-1"), "--lr: must be a positive number"),
-    (("--l2", "-0.5"), "--l2: must be zero or a positive number"),
-    (("--l2", "nan"), "--l2: must be zero or a positive number"),
-    (("--train-size", "0"), "--train-size: must be a positive integer"),
-    (("--val-size", "x"), "--val-size: 'x' is not a valid int"),
-])
+@pytest.mark.parametrize(
+    "argv, reason",
+    [
+        (("--epochs", "0"), "--epochs: must be a positive integer"),
+        (("--lr", "-1"), "--lr: must be a positive number"),
+        (("--l2", "-0.5"), "--l2: must be zero or a positive number"),
+        (("--l2", "nan"), "--l2: must be zero or a positive number"),
+        (("--train-size", "0"), "--train-size: must be a positive integer"),
+        (("--val-size", "x"), "--val-size: 'x' is not a valid int"),
+    ],
+)
 def test_bad_input(usage_error, argv, reason):
     assert reason in usage_error(LESSON, *argv)
-
 
 
 def test_report_of_one_epoch_and_one_validation_point(capsys):

@@ -4,23 +4,41 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import load_lesson
 
 # The data of LESSONS.md, typed here so the test checks the lesson's copy of it.
 X = np.array([[1.0, 0.5, 0.2, 0.1], [0.1, 2.0, 0.8, 0.2], [0.2, 0.1, 1.5, 1.8]])
 W = {
-    "w_q": np.array([[1, 0, .1, 0], [0, 1, 0, .2], [.1, 0, 1, 0], [0, .2, 0, 1]]),
-    "w_k": np.array([[.8, .1, 0, 0], [.1, .9, .2, 0], [0, .2, .7, .1], [0, 0, .1, .9]]),
-    "w_v": np.array([[.5, .5, 0, 0], [0, .5, .5, 0], [0, 0, .5, .5], [.5, 0, 0, .5]]),
+    "w_q": np.array([[1, 0, 0.1, 0], [0, 1, 0, 0.2], [0.1, 0, 1, 0], [0, 0.2, 0, 1]]),
+    "w_k": np.array([[0.8, 0.1, 0, 0], [0.1, 0.9, 0.2, 0], [0, 0.2, 0.7, 0.1], [0, 0, 0.1, 0.9]]),
+    "w_v": np.array([[0.5, 0.5, 0, 0], [0, 0.5, 0.5, 0], [0, 0, 0.5, 0.5], [0.5, 0, 0, 0.5]]),
 }
-TARGET = np.array([[.8, .2, .4, .6], [.2, 1.2, .5, .8], [.5, .3, .9, 1.0]])
-ATTENTION_KEYS = {"raw_scores", "scaled_scores", "weights", "output", "row_sums",
-                  "loss_before", "loss_after", "grad_norms"}
-COLLAPSE_KEYS = {"raw_scores", "unscaled", "scaled", "jacobian_unscaled_max",
-                 "jacobian_unscaled_l1", "jacobian_scaled_max", "jacobian_scaled_l1",
-                 "l1_ratio", "entropy_unscaled", "entropy_scaled", "autodiff_max_error",
-                 "naive_overflow_is_nan", "stable_overflow"}
+TARGET = np.array([[0.8, 0.2, 0.4, 0.6], [0.2, 1.2, 0.5, 0.8], [0.5, 0.3, 0.9, 1.0]])
+ATTENTION_KEYS = {
+    "raw_scores",
+    "scaled_scores",
+    "weights",
+    "output",
+    "row_sums",
+    "loss_before",
+    "loss_after",
+    "grad_norms",
+}
+COLLAPSE_KEYS = {
+    "raw_scores",
+    "unscaled",
+    "scaled",
+    "jacobian_unscaled_max",
+    "jacobian_unscaled_l1",
+    "jacobian_scaled_max",
+    "jacobian_scaled_l1",
+    "l1_ratio",
+    "entropy_unscaled",
+    "entropy_scaled",
+    "autodiff_max_error",
+    "naive_overflow_is_nan",
+    "stable_overflow",
+}
 
 
 def softmax(x, axis=-1):
@@ -101,8 +119,9 @@ def test_self_attention_rejects_an_lr_that_overflows(usage_error):
     assert "at most" in usage_error("06_self_attention", "--lr", "1e30")
 
 
-@pytest.mark.parametrize("lr, verdict", [("1e-9", "unchanged in float32"),
-                                         ("5", "NOT lower: the step overshot")])
+@pytest.mark.parametrize(
+    "lr, verdict", [("1e-9", "unchanged in float32"), ("5", "NOT lower: the step overshot")]
+)
 def test_self_attention_verdict_matches_the_losses(capsys, monkeypatch, lr, verdict):
     # a step too small to move any float32 weight leaves the loss equal, not higher:
     # it must not be called an overshoot
@@ -149,8 +168,9 @@ def test_softmax_collapse_matches_numpy(run_json):
 
     assert r["naive_overflow_is_nan"] is True
     assert r["naive_overflow"] == [None, None, None]  # NaN becomes null in JSON
-    np.testing.assert_allclose(r["stable_overflow"], softmax(np.array([0.0, -1.0, -2.0])),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        r["stable_overflow"], softmax(np.array([0.0, -1.0, -2.0])), rtol=1e-6
+    )
 
 
 def test_raw_scores_spread_like_sqrt_dim(run_json):

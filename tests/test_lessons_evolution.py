@@ -2,13 +2,19 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import load_lesson
 
 ES_SMALL = ("--generations", "20", "--population", "12", "--mu", "4")
 ROSEN_SMALL = ("--dim", "3", "--cma-max-generations", "300")
-RUN_KEYS = {"converged", "generation", "final_mean", "best_loss", "history", "evaluations",
-            "population"}
+RUN_KEYS = {
+    "converged",
+    "generation",
+    "final_mean",
+    "best_loss",
+    "history",
+    "evaluations",
+    "population",
+}
 
 
 # ----------------------------------------------------------------------------
@@ -26,8 +32,9 @@ def test_evolution_strategy_results(run_json):
 
     # gradient descent on the sphere: x_t = x_0 · 0.8^t
     for e in r["gd_history"]:
-        np.testing.assert_allclose(e["position"], np.array([5.0, -5.0]) * 0.8 ** e["generation"],
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            e["position"], np.array([5.0, -5.0]) * 0.8 ** e["generation"], rtol=1e-5
+        )
     assert r["gd_factor"] == pytest.approx(0.8) and r["gd_closed_form_max_rel_error"] < 1e-5
     assert r["gd_distance"] == pytest.approx(5 * math.sqrt(2) * 0.8**20, rel=1e-5)
 
@@ -71,8 +78,17 @@ def test_evolution_strategy_gd_at_zero_or_underflowing(run_json, capsys):
     assert "nan" not in out.lower()
     # lr = 0.4: x0·0.2^t leaves float32's normal range after step 55, then flushes to 0; the
     # closed-form check covers the normal range (it read 1.0 or NaN), true losses stay > 0
-    r = run_json("10_evolution_strategy", "--lr", "0.4", "--generations", "60",
-                 "--population", "6", "--mu", "2")["results"]
+    r = run_json(
+        "10_evolution_strategy",
+        "--lr",
+        "0.4",
+        "--generations",
+        "60",
+        "--population",
+        "6",
+        "--mu",
+        "2",
+    )["results"]
     assert r["gd_underflow_generation"] == 56 and r["gd_closed_form_max_rel_error"] < 1e-5
     assert r["gd_true_loss"][39] == pytest.approx(50 * 0.04**40, rel=1e-5)  # x² is 1e-55
     lesson.main(["--lr", "0.4", "--generations", "60", "--population", "6", "--mu", "2"])
@@ -82,18 +98,22 @@ def test_evolution_strategy_gd_at_zero_or_underflowing(run_json, capsys):
 
 def test_evolution_strategy_singular_and_plural(capsys):
     load_lesson("10_evolution_strategy").main(
-        ["--generations", "1", "--population", "1", "--mu", "1", "--lr", "0.9"])
+        ["--generations", "1", "--population", "1", "--mu", "1", "--lr", "0.9"]
+    )
     out = " ".join(capsys.readouterr().out.split())
     assert "After 1 step it is" in out and "1 noisy evaluation brought" in out
     assert "x₀·(-0.8)^t" in out and "Generation 1:" in out
 
 
-@pytest.mark.parametrize("argv, reason", [
-    (("--mu", "30"), "must not exceed --population"),
-    (("--lr", "1.5"), "strictly between 0 and 1"),
-    (("--generations", "0"), "positive integer"),
-    (("--population", "many"), "not a valid int"),
-])
+@pytest.mark.parametrize(
+    "argv, reason",
+    [
+        (("--mu", "30"), "must not exceed --population"),
+        (("--lr", "1.5"), "strictly between 0 and 1"),
+        (("--generations", "0"), "positive integer"),
+        (("--population", "many"), "not a valid int"),
+    ],
+)
 def test_evolution_strategy_rejects_bad_input(usage_error, argv, reason):
     assert reason in usage_error("10_evolution_strategy", *argv)
 
@@ -143,8 +163,16 @@ def test_rosenbrock_es_report(capsys):
 
 
 def test_rosenbrock_es_stopped_runs_say_last_and_lowest(run_json, capsys):
-    argv = ("--dim", "2", "--max-generations", "30", "--cma-max-generations", "1",
-            "--threshold", "1e-6")
+    argv = (
+        "--dim",
+        "2",
+        "--max-generations",
+        "30",
+        "--cma-max-generations",
+        "1",
+        "--threshold",
+        "1e-6",
+    )
     r = run_json("11_rosenbrock_es", *argv)["results"]
     for run in (r, r["sep_cma"], r["es_nd"], r["sep_cma_nd"]):
         assert run["lowest_loss"] == min(run["history"]) <= run["best_loss"]
@@ -155,10 +183,13 @@ def test_rosenbrock_es_stopped_runs_say_last_and_lowest(run_json, capsys):
     assert "in 1 generations" not in out
 
 
-@pytest.mark.parametrize("argv, reason", [
-    (("--dim", "1"), "at least 2 coordinates"),
-    (("--threshold", "0"), "positive number"),
-    (("--cma-max-generations", "-5"), "positive integer"),
-])
+@pytest.mark.parametrize(
+    "argv, reason",
+    [
+        (("--dim", "1"), "at least 2 coordinates"),
+        (("--threshold", "0"), "positive number"),
+        (("--cma-max-generations", "-5"), "positive integer"),
+    ],
+)
 def test_rosenbrock_es_rejects_bad_input(usage_error, argv, reason):
     assert reason in usage_error("11_rosenbrock_es", *argv)

@@ -115,13 +115,16 @@ def test_hoeffding_report_when_a_small_sample_lands_above_the_bound(run_json, ca
 
 
 @pytest.mark.parametrize("lesson", ["quasi_orthogonality", "hoeffding_bound"])
-@pytest.mark.parametrize("argv,reason", [
-    (("--dims", "0"), "must be a positive integer, got 0"),
-    (("--dims",), "expected at least one argument"),
-    (("--pairs", "-1"), "must be a positive integer, got -1"),
-    (("--epsilon", "1"), "must lie strictly between 0 and 1"),
-    (("--epsilon", "nan"), "not a finite number"),
-])
+@pytest.mark.parametrize(
+    "argv,reason",
+    [
+        (("--dims", "0"), "must be a positive integer, got 0"),
+        (("--dims",), "expected at least one argument"),
+        (("--pairs", "-1"), "must be a positive integer, got -1"),
+        (("--epsilon", "1"), "must lie strictly between 0 and 1"),
+        (("--epsilon", "nan"), "not a finite number"),
+    ],
+)
 def test_bad_input_is_a_one_line_usage_error(usage_error, lesson, argv, reason):
     assert reason in usage_error(lesson, *argv)
 
@@ -136,15 +139,27 @@ def report_text(lesson: str, results: dict, capsys) -> str:
 
 
 def quasi_row(dim: int, std: float, count: int, pairs: int) -> dict:
-    return {"dim": dim, "mean": 0.0, "std": std, "theory_std": 1 / math.sqrt(dim),
-            "pct_not_orthogonal": 100 * count / pairs, "count_not_orthogonal": count,
-            "bar": display.dispersion_bar(0.0, std)}
+    return {
+        "dim": dim,
+        "mean": 0.0,
+        "std": std,
+        "theory_std": 1 / math.sqrt(dim),
+        "pct_not_orthogonal": 100 * count / pairs,
+        "count_not_orthogonal": count,
+        "bar": display.dispersion_bar(0.0, std),
+    }
 
 
-@pytest.mark.parametrize("pct, text", [
-    (95.3, "95.30 %"), (0.0, "0.00 %"), (100.0, "100.00 %"),
-    (0.001, "0.001 %"), (99.998, "99.998 %"),  # one pair in 100,000: not 0.00 nor 100.00
-])
+@pytest.mark.parametrize(
+    "pct, text",
+    [
+        (95.3, "95.30 %"),
+        (0.0, "0.00 %"),
+        (100.0, "100.00 %"),
+        (0.001, "0.001 %"),
+        (99.998, "99.998 %"),  # one pair in 100,000: not 0.00 nor 100.00
+    ],
+)
 def test_quasi_orthogonality_share_never_rounds_to_0_or_100(pct, text):
     assert load_lesson("quasi_orthogonality").share(pct) == text
 
@@ -153,10 +168,14 @@ def test_quasi_orthogonality_report_reads_its_own_numbers(capsys):
     pairs = 100_000
     # A sampled std that rose with D (possible with few pairs) must not read "fell".
     rows = [quasi_row(3, 0.28, 99_998, pairs), quasi_row(64, 0.41, 1, pairs)]
-    timing = [{"dim": r["dim"], "compile_ms": 1.0, "run_ms": 1.0, "numbers_drawn": 1000}
-              for r in rows]
-    out = report_text("quasi_orthogonality", {"pairs": pairs, "epsilon": 0.05, "dims": rows,
-                                              "timing": timing}, capsys)
+    timing = [
+        {"dim": r["dim"], "compile_ms": 1.0, "run_ms": 1.0, "numbers_drawn": 1000} for r in rows
+    ]
+    out = report_text(
+        "quasi_orthogonality",
+        {"pairs": pairs, "epsilon": 0.05, "dims": rows, "timing": timing},
+        capsys,
+    )
     assert "fell" not in out and "instead of falling √(64/3) = 4.6 times" in out
     assert "99.998 %" in out and "0.001 %" in out and "0.00 %" not in out
     assert "only 1 of 100,000 pairs misses" in out
@@ -172,4 +191,7 @@ def test_hoeffding_pct_does_not_round_a_partial_share_to_100():
 
 def test_sampling_times_are_not_rounded_to_zero_seconds():
     assert [display.duration(ms) for ms in (0.004, 99.6, 4450.0)] == [
-        "0.004 ms", "99.6 ms", "4.45 s"]
+        "0.004 ms",
+        "99.6 ms",
+        "4.45 s",
+    ]

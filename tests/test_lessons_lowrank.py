@@ -4,19 +4,34 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import load_lesson
 
 # The data of LESSONS.md, typed here so the test checks the lessons' copies of it.
-W_NOISY = np.array([[1, 2, 1.5, .8], [2, 4.5, 6, 3.1], [1.2, 3, 9, 12], [.5, 1.8, 4.2, 16]])
+W_NOISY = np.array([[1, 2, 1.5, 0.8], [2, 4.5, 6, 3.1], [1.2, 3, 9, 12], [0.5, 1.8, 4.2, 16]])
 W_0 = np.outer([1, 2, 3, 4], [1, 2, 3, 4]).astype(float)
-X = np.array([[1, 1, 1, 1], [-.5, 2, .5, -1]])
+X = np.array([[1, 1, 1, 1], [-0.5, 2, 0.5, -1]])
 TARGET = np.array([[12, 23, 31, 42], [-3, 5, 8, -2]], dtype=float)
-A0, B0 = np.array([[.1, -.2, .1, .3]]), np.array([[-.1, .4, -.2, .1]])
-LORA_KEYS = {"singular_values", "share_of_sum", "energy_share", "redundant_singular_values",
-             "lora_forward", "losses", "trainable_params", "frozen_params"}
-COMPRESSION_KEYS = {"matrix", "singular_values", "reconstruction", "mse", "frobenius_error",
-                    "eckart_young_error", "delta_singular_values", "expected_s1"}
+A0, B0 = np.array([[0.1, -0.2, 0.1, 0.3]]), np.array([[-0.1, 0.4, -0.2, 0.1]])
+LORA_KEYS = {
+    "singular_values",
+    "share_of_sum",
+    "energy_share",
+    "redundant_singular_values",
+    "lora_forward",
+    "losses",
+    "trainable_params",
+    "frozen_params",
+}
+COMPRESSION_KEYS = {
+    "matrix",
+    "singular_values",
+    "reconstruction",
+    "mse",
+    "frobenius_error",
+    "eckart_young_error",
+    "delta_singular_values",
+    "expected_s1",
+}
 
 
 def numpy_gradient_descent(epochs, lr=0.05):
@@ -171,7 +186,8 @@ def test_compression_matches_numpy(run_json):
 @pytest.mark.parametrize("size, rank", [(5, 2), (3, 3)])
 def test_compression_eckart_young_at_other_sizes(run_json, size, rank):
     r = run_json("09_non_redundant_compression", "--size", str(size), "--rank", str(rank))[
-        "results"]
+        "results"
+    ]
     w = np.array(r["matrix"])
     s = np.linalg.svd(w, compute_uv=False)
     assert w.shape == (size, size)
@@ -220,7 +236,15 @@ def test_compression_is_deterministic(run_json):
     assert first["matrix"] != run_json("09_non_redundant_compression")["results"]["matrix"]
 
 
-@pytest.mark.parametrize("argv", [("--size", "0"), ("--rank", "0"), ("--rank", "5"),
-                                  ("--size", "2", "--rank", "3"), ("--seed", "x")])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("--size", "0"),
+        ("--rank", "0"),
+        ("--rank", "5"),
+        ("--size", "2", "--rank", "3"),
+        ("--seed", "x"),
+    ],
+)
 def test_compression_rejects_bad_flags(usage_error, argv):
     assert "--" + argv[-2].lstrip("-") in usage_error("09_non_redundant_compression", *argv)

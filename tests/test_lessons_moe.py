@@ -54,12 +54,15 @@ def test_moe_gating_one_step_is_singular(capsys):
     assert "1 gradient step on L_aux" in out and "After 1 step some expert" in out
 
 
-@pytest.mark.parametrize("argv, reason", [
-    (["--lr", "1e300"], "argument --lr: must be at most 3.403e+38 (float32)"),  # L_aux was NaN
-    (["--steps", "0"], "argument --steps: must be a positive integer"),
-    (["--lr", "-1"], "argument --lr: must be a positive number"),
-    (["--tokens", "3"], "unrecognized arguments"),
-])
+@pytest.mark.parametrize(
+    "argv, reason",
+    [
+        (["--lr", "1e300"], "argument --lr: must be at most 3.403e+38 (float32)"),  # L_aux was NaN
+        (["--steps", "0"], "argument --steps: must be a positive integer"),
+        (["--lr", "-1"], "argument --lr: must be a positive number"),
+        (["--tokens", "3"], "unrecognized arguments"),
+    ],
+)
 def test_moe_gating_bad_flags(usage_error, argv, reason):
     assert reason in usage_error("12_moe_gating", *argv)
 
@@ -67,8 +70,13 @@ def test_moe_gating_bad_flags(usage_error, argv, reason):
 # ----------------------------------------------------------------------------
 # 13_loss_curve
 
-SCENARIOS = {"balanced": [.25] * 4, "mild": [.4, .2, .2, .2], "two idle": [.5, .5, 0, 0],
-             "heavy": [.7, .1, .1, .1], "collapsed": [1, 0, 0, 0]}
+SCENARIOS = {
+    "balanced": [0.25] * 4,
+    "mild": [0.4, 0.2, 0.2, 0.2],
+    "two idle": [0.5, 0.5, 0, 0],
+    "heavy": [0.7, 0.1, 0.1, 0.1],
+    "collapsed": [1, 0, 0, 0],
+}
 
 
 def test_loss_curve_results(run_json):
@@ -143,12 +151,15 @@ def test_tampered_receipt_is_caught_on_replay(run_json, tmp_path, capsys):
     assert "1 decision(s) differ" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("content, reason", [
-    (None, "cannot read"),
-    ("{oops", "is not valid JSON"),
-    ('{"cases": []}', "non-empty list 'cases'"),
-    ('{"cases": [{"name": "x"}]}', "case 0 lacks a valid"),
-])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (None, "cannot read"),
+        ("{oops", "is not valid JSON"),
+        ('{"cases": []}', "non-empty list 'cases'"),
+        ('{"cases": [{"name": "x"}]}', "case 0 lacks a valid"),
+    ],
+)
 def test_bad_replay_file_is_a_one_line_usage_error(usage_error, tmp_path, content, reason):
     path = tmp_path / "receipts.json"
     if content is not None:
@@ -180,8 +191,9 @@ def test_unwritable_receipt_is_a_usage_error(usage_error, tmp_path):
     assert "argument --receipt: cannot write" in line
 
 
-@pytest.mark.parametrize("flag, reason", [("--replay", "cannot read"),
-                                          ("--receipt", "cannot write")])
+@pytest.mark.parametrize(
+    "flag, reason", [("--replay", "cannot read"), ("--receipt", "cannot write")]
+)
 def test_empty_file_name_is_a_usage_error(usage_error, flag, reason):
     # an empty name used to be read as "no file" and silently ignored
     assert f"argument {flag}: {reason}" in usage_error("14_mini_trinity", flag, "")

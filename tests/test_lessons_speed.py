@@ -83,14 +83,22 @@ def test_tensor_math_products_and_timings(run_json):
     assert all(f >= 0 for f in r["faults_per_call"].values())
 
 
-@pytest.mark.parametrize("jit_faults, says", [
-    (0.0, "No step faulted on a tenth of them per call"),
-    (977.0, "the cached jit call 977 (100%) of a result's pages"),
-    (400.0, "the cached jit call 400 (41%) of a result's pages"),
-])
+@pytest.mark.parametrize(
+    "jit_faults, says",
+    [
+        (0.0, "No step faulted on a tenth of them per call"),
+        (977.0, "the cached jit call 977 (100%) of a result's pages"),
+        (400.0, "the cached jit call 400 (41%) of a result's pages"),
+    ],
+)
 def test_tensor_math_reads_the_page_faults(jit_faults, says):
-    faults = {"numpy": 38.0, "transfer": 0.0, "eager": 50.0, "jit_cached": jit_faults,
-              "unsynced": 0.0}
+    faults = {
+        "numpy": 38.0,
+        "transfer": 0.0,
+        "eager": 50.0,
+        "jit_cached": jit_faults,
+        "unsynced": 0.0,
+    }
     text = load_lesson("02_tensor_math").page_faults(faults, 977)
     assert text.startswith("Page faults: one result fills 977 pages of memory.")
     assert says in text and "NumPy" not in text and "eager" not in text
@@ -160,11 +168,14 @@ ENTRY %main (x: f32[4]) -> f32[4] {
 """
 
 
-@pytest.mark.parametrize("text, count, ops", [
-    (CPU_HLO, 1, ["multiply", "add"]),
-    (TWO_FUSIONS, 2, ["exponential", "negate", "tuple"]),
-    (NO_FUSION, 0, []),
-])
+@pytest.mark.parametrize(
+    "text, count, ops",
+    [
+        (CPU_HLO, 1, ["multiply", "add"]),
+        (TWO_FUSIONS, 2, ["exponential", "negate", "tuple"]),
+        (NO_FUSION, 0, []),
+    ],
+)
 def test_fusion_reading(text, count, ops):
     lesson = load_lesson("03_compiler")
     assert lesson.fusion_count(text) == count
@@ -211,11 +222,14 @@ def test_compiler_report(capsys):
 # All three
 
 
-@pytest.mark.parametrize("lesson, argv", [
-    ("01_list_math", ["--size", "200"]),
-    ("02_tensor_math", ["--size", "200"]),
-    ("03_compiler", ["--size", "200"]),
-])
+@pytest.mark.parametrize(
+    "lesson, argv",
+    [
+        ("01_list_math", ["--size", "200"]),
+        ("02_tensor_math", ["--size", "200"]),
+        ("03_compiler", ["--size", "200"]),
+    ],
+)
 def test_same_seed_same_results(run_json, lesson, argv):
     first, second = (run_json(lesson, *argv)["results"] for _ in range(2))
     assert seeded(first) == seeded(second)
@@ -223,11 +237,14 @@ def test_same_seed_same_results(run_json, lesson, argv):
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
-@pytest.mark.parametrize("size, reason", [
-    ("-1", "must be a positive integer, got -1"),
-    ("0", "must be a positive integer, got 0"),
-    ("abc", "'abc' is not a valid int"),
-])
+@pytest.mark.parametrize(
+    "size, reason",
+    [
+        ("-1", "must be a positive integer, got -1"),
+        ("0", "must be a positive integer, got 0"),
+        ("abc", "'abc' is not a valid int"),
+    ],
+)
 def test_bad_size(usage_error, lesson, size, reason):
     line = usage_error(lesson, "--size", size)
     assert line.endswith(f"argument --size: {reason}")
@@ -258,10 +275,13 @@ def test_tensor_math_report_for_one_element(capsys):
     assert "The product from eager and jit agrees with NumPy's exactly" in out
 
 
-@pytest.mark.parametrize("size, says", [
-    ("1", "The only result: [0] (0² + 0)."),
-    ("2", "First two results: [0, 11] (0² + 0, 1² + 10)."),
-])
+@pytest.mark.parametrize(
+    "size, says",
+    [
+        ("1", "The only result: [0] (0² + 0)."),
+        ("2", "First two results: [0, 11] (0² + 0, 1² + 10)."),
+    ],
+)
 def test_compiler_report_with_fewer_than_three_results(capsys, size, says):
     load_lesson("03_compiler").main(["--size", size])
     out = words(capsys.readouterr().out)

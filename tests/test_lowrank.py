@@ -10,8 +10,17 @@ from hypothesis import strategies as st
 from jax.test_util import check_grads
 
 from trinity_foundations.lowrank import (
-    Adapters, eckart_young_error, fit_lora, frobenius_error, lora_forward, lora_loss,
-    lora_step, mse, rank_tolerance, singular_value_shares, truncate,
+    Adapters,
+    eckart_young_error,
+    fit_lora,
+    frobenius_error,
+    lora_forward,
+    lora_loss,
+    lora_step,
+    mse,
+    rank_tolerance,
+    singular_value_shares,
+    truncate,
 )
 
 SHAPES = [(4, 4), (3, 5), (6, 2), (1, 4)]
@@ -52,8 +61,7 @@ def test_truncation_error_is_the_eckart_young_value(shape, rank, seed):
     assert ours == pytest.approx(expected, rel=1e-12, abs=1e-15)
     assert np.linalg.matrix_rank(w_r) == rank
     # the kept singular values are W's own, the discarded ones are gone
-    np.testing.assert_allclose(np.linalg.svd(w_r, compute_uv=False)[:rank], s[:rank],
-                               rtol=1e-9)
+    np.testing.assert_allclose(np.linalg.svd(w_r, compute_uv=False)[:rank], s[:rank], rtol=1e-9)
 
 
 def test_truncation_at_full_rank_gives_back_the_matrix():
@@ -67,9 +75,11 @@ def test_errors_match_numpy():
     a, b = rng.normal(size=(2, 3, 4))
     with jax.enable_x64(True):
         assert float(mse(jnp.asarray(a), jnp.asarray(b))) == pytest.approx(
-            np.mean((a - b) ** 2), rel=1e-12)
+            np.mean((a - b) ** 2), rel=1e-12
+        )
         assert float(frobenius_error(jnp.asarray(a), jnp.asarray(b))) == pytest.approx(
-            np.sqrt(np.sum((a - b) ** 2)), rel=1e-12)
+            np.sqrt(np.sum((a - b) ** 2)), rel=1e-12
+        )
 
 
 @settings(max_examples=30, deadline=None)
@@ -102,8 +112,9 @@ def random_lora(rng, n=3, d=5, r=2):
 def test_lora_forward_matches_numpy_and_the_merged_matrix():
     x, w0, a, b, _ = random_lora(np.random.default_rng(2))
     with jax.enable_x64(True):
-        y = np.asarray(lora_forward(*map(jnp.asarray, (x, w0)),
-                                    Adapters(jnp.asarray(a), jnp.asarray(b)), 0.7))
+        y = np.asarray(
+            lora_forward(*map(jnp.asarray, (x, w0)), Adapters(jnp.asarray(a), jnp.asarray(b)), 0.7)
+        )
     np.testing.assert_allclose(y, numpy_lora(x, w0, a, b, 0.7), rtol=1e-12)
     merged = w0 + (0.7 / 2) * b.T @ a  # (D, D): W₀ + (α/r) Bᵀ A
     np.testing.assert_allclose(y, x @ merged.T, rtol=1e-10)
@@ -121,8 +132,12 @@ def test_lora_loss_gradients():
     with jax.enable_x64(True):
         x, w0, t = map(jnp.asarray, (x, w0, t))
         adapters = Adapters(jnp.asarray(a), jnp.asarray(b))
-        check_grads(jax.jit(lambda ad: lora_loss(ad, w0, x, t, 1.5)), (adapters,),
-                    order=1, modes=("fwd", "rev"))
+        check_grads(
+            jax.jit(lambda ad: lora_loss(ad, w0, x, t, 1.5)),
+            (adapters,),
+            order=1,
+            modes=("fwd", "rev"),
+        )
         _, grads = jax.value_and_grad(lora_loss)(adapters, w0, x, t, 1.5)
     _, grad_a, grad_b = numpy_lora_grads(*map(np.asarray, (x, w0)), a, b, np.asarray(t), 1.5)
     np.testing.assert_allclose(grads.a, grad_a, rtol=1e-10)

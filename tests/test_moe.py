@@ -8,8 +8,16 @@ from jax.test_util import check_grads
 
 from trinity_foundations.moe import aux_loss, rebalance, route, router_loss
 
-TOKENS = np.array([[1, .1, .2, .1], [.1, 1.2, .1, .2], [.2, .1, 1.5, .1],
-                   [1.1, .2, .1, .3], [.1, 1, .3, .1], [.3, .2, 1.4, .2]])
+TOKENS = np.array(
+    [
+        [1, 0.1, 0.2, 0.1],
+        [0.1, 1.2, 0.1, 0.2],
+        [0.2, 0.1, 1.5, 0.1],
+        [1.1, 0.2, 0.1, 0.3],
+        [0.1, 1, 0.3, 0.1],
+        [0.3, 0.2, 1.4, 0.2],
+    ]
+)
 COLLAPSED = np.array([[2.0] * 4, [-1.0] * 4, [-2.0] * 4])
 BALANCED = np.array([[2, -1, -1, 0], [-1, 2, -1, 0], [-1, -1, 2, 0]], dtype=float)
 
@@ -25,8 +33,9 @@ def numpy_route(x, w):
 
 @pytest.mark.parametrize("router", [COLLAPSED, BALANCED], ids=["collapsed", "balanced"])
 def test_route_matches_numpy(router):
-    selections, f, p = route(jnp.array(TOKENS, dtype=jnp.float32),
-                             jnp.array(router, dtype=jnp.float32))
+    selections, f, p = route(
+        jnp.array(TOKENS, dtype=jnp.float32), jnp.array(router, dtype=jnp.float32)
+    )
     want_sel, want_f, want_p = numpy_route(TOKENS, router)
     np.testing.assert_array_equal(selections, want_sel)
     np.testing.assert_allclose(f, want_f, atol=1e-7)
@@ -48,8 +57,10 @@ def test_aux_loss_is_e_at_total_collapse(experts):
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.floats(0.0, 1.0), min_size=2, max_size=16).filter(lambda v: sum(v) > 1e-3),
-       st.integers(0, 2**31 - 1))
+@given(
+    st.lists(st.floats(0.0, 1.0), min_size=2, max_size=16).filter(lambda v: sum(v) > 1e-3),
+    st.integers(0, 2**31 - 1),
+)
 def test_aux_loss_bounds(weights, seed):
     f = np.asarray(weights) / np.sum(weights)  # any distribution of the load
     p = np.random.default_rng(seed).dirichlet(np.ones(len(f)))

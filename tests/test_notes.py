@@ -3,7 +3,6 @@
 import re
 
 import pytest
-
 from conftest import ROOT
 
 NOTES = sorted((ROOT / "notes").glob("lesson_*.md"))

@@ -86,8 +86,9 @@ def test_confident_mistakes_stay_finite():
 def test_predict_and_accuracy():
     params = Params(jnp.array([[-1.0], [-1.0]]), jnp.array(0.0))  # class 1 where x1 + x2 < 0
     x = jnp.array([[1.0, 1.0], [-1.0, -2.0], [3.0, -1.0], [0.5, -1.0]])  # (4, 2)
-    np.testing.assert_allclose(probe.predict(params, x)[:, 0],
-                               1 / (1 + np.exp([2.0, -3.0, 2.0, -0.5])), rtol=1e-6)
+    np.testing.assert_allclose(
+        probe.predict(params, x)[:, 0], 1 / (1 + np.exp([2.0, -3.0, 2.0, -0.5])), rtol=1e-6
+    )
     y = jnp.array([[0.0], [1.0], [1.0], [1.0]])  # (4, 1) the third is wrong
     assert float(probe.accuracy(params, x, y)) == 0.75
 

@@ -4,6 +4,8 @@ import re
 
 from conftest import LESSONS, ROOT
 
+from trinity_foundations import catalogue as lessons
+
 
 def catalogue() -> dict[str, str]:
     text = (ROOT / "README.md").read_text()
@@ -22,7 +24,15 @@ def test_nothing_missing_is_listed_as_available():
         assert (status == "available") == (LESSONS / f"{name}.py").exists(), name
 
 
-def test_catalogue_matches_makefile_order():
+def test_readme_lists_the_package_catalogue_in_its_order():
+    assert list(catalogue()) == list(lessons.STEMS)
+
+
+def test_every_lesson_file_is_in_the_package_catalogue():
+    assert {p.stem for p in LESSONS.glob("*.py")} <= set(lessons.STEMS)
+
+
+def test_makefile_reads_the_order_from_the_package_catalogue():
     makefile = (ROOT / "Makefile").read_text()
-    block = makefile.split("LESSONS :=")[1].split("\n\n")[0]
-    assert re.findall(r"\w+", block.replace("\\", " ")) == list(catalogue())
+    assert "-m trinity_foundations.catalogue" in makefile
+    assert "LESSONS :=" not in makefile

@@ -58,8 +58,12 @@ def test_wider_z_wider_interval_and_arrays():
     assert low95 < low90 < 0.8 < high90 < high95
     lows, highs = wilson_interval(np.arange(11), 10)  # (11,), (11,)
     assert lows.shape == highs.shape == (11,)
-    np.testing.assert_allclose(np.stack([lows, highs], axis=1),
-                               [wilson_reference(k, 10) for k in range(11)], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        np.stack([lows, highs], axis=1),
+        [wilson_reference(k, 10) for k in range(11)],
+        rtol=1e-5,
+        atol=1e-7,
+    )
 
 
 @settings(max_examples=50, deadline=None)

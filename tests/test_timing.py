@@ -25,6 +25,7 @@ def _counting_sleeper(ms):
     def f():
         calls.append(1)
         time.sleep(ms / 1e3)
+
     return f, calls
 
 
@@ -41,7 +42,7 @@ def test_warmup_zero_skips_the_warm_up():
 
 
 def test_compile_timing_returns_working_executable():
-    f = jax.jit(lambda a, b: a ** 2 + b)
+    f = jax.jit(lambda a, b: a**2 + b)
     a = jnp.arange(4.0)
     ct = timing.compile_timing(f, a, a)
     assert ct.lower_ms > 0 and ct.compile_ms > 0

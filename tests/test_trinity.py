@@ -8,7 +8,14 @@ import pytest
 from jax.test_util import check_grads
 
 from trinity_foundations.trinity import (
-    ROUTING, check_receipts, differences, read_receipts, route, run_case, verify, warp,
+    ROUTING,
+    check_receipts,
+    differences,
+    read_receipts,
+    route,
+    run_case,
+    verify,
+    warp,
     write_receipts,
 )
 
@@ -38,11 +45,14 @@ def test_route_is_stable_for_large_tasks():
     assert np.all(np.isfinite(probs)) and int(choice) == 0
 
 
-@pytest.mark.parametrize("expert, task, want", [
-    (0, [2.0, 0.1], [-0.5, 0.1]),
-    (1, [1.0, 4.0], [1.0, 1.5]),
-    (2, [7.0, -3.0], [-0.5, 2.0]),
-])
+@pytest.mark.parametrize(
+    "expert, task, want",
+    [
+        (0, [2.0, 0.1], [-0.5, 0.1]),
+        (1, [1.0, 4.0], [1.0, 1.5]),
+        (2, [7.0, -3.0], [-0.5, 2.0]),
+    ],
+)
 def test_warp(expert, task, want):
     np.testing.assert_allclose(warp(jnp.array(task), jnp.array(expert)), want, rtol=1e-6)
 
@@ -84,25 +94,31 @@ def test_wordy_math_case_is_quarantined_after_three_turns():
 
 @pytest.fixture
 def receipts():
-    cases = [run_case("creative", "creative", [0.1, 0.15]),
-             run_case("wordy math", "math", [1.0, 4.0])]
+    cases = [
+        run_case("creative", "creative", [0.1, 0.15]),
+        run_case("wordy math", "math", [1.0, 4.0]),
+    ]
     return json.loads(json.dumps({"cases": cases}))  # as read back from a file
 
 
 def test_replay_of_an_unchanged_receipt_differs_nowhere(receipts):
     for case in check_receipts(receipts):
-        assert differences(case, run_case(case["name"], case["task_type"],
-                                          case["task_vector"])) == []
+        assert (
+            differences(case, run_case(case["name"], case["task_type"], case["task_vector"])) == []
+        )
 
 
-@pytest.mark.parametrize("tamper, expect", [
-    (lambda c: c["turns"][0].update(expert=0), "turn 1, expert"),
-    (lambda c: c["turns"][1].update(feedback="fine"), "turn 2, feedback"),
-    (lambda c: c["turns"][0]["probabilities"].__setitem__(0, 0.5), "turn 1, probabilities"),
-    (lambda c: c.update(total_cost=0.08), "total_cost"),
-    (lambda c: c.update(status="quarantined"), "status"),
-    (lambda c: c["turns"].pop(), "only the replayed run has this turn"),
-])
+@pytest.mark.parametrize(
+    "tamper, expect",
+    [
+        (lambda c: c["turns"][0].update(expert=0), "turn 1, expert"),
+        (lambda c: c["turns"][1].update(feedback="fine"), "turn 2, feedback"),
+        (lambda c: c["turns"][0]["probabilities"].__setitem__(0, 0.5), "turn 1, probabilities"),
+        (lambda c: c.update(total_cost=0.08), "total_cost"),
+        (lambda c: c.update(status="quarantined"), "status"),
+        (lambda c: c["turns"].pop(), "only the replayed run has this turn"),
+    ],
+)
 def test_a_tampered_receipt_is_caught(receipts, tamper, expect):
     recorded = copy.deepcopy(receipts["cases"][0])
     tamper(recorded)
@@ -110,19 +126,22 @@ def test_a_tampered_receipt_is_caught(receipts, tamper, expect):
     assert len(found) == 1 and expect in found[0]
 
 
-@pytest.mark.parametrize("edit, reason", [
-    (lambda d: d.clear(), "non-empty list 'cases'"),
-    (lambda d: d["cases"].append(3), "case 2 is not a JSON object"),
-    (lambda d: d["cases"][0].pop("turns"), "lacks a valid 'turns'"),
-    (lambda d: d["cases"][0].update(task_type="poetry"), "task_type must be one of"),
-    (lambda d: d["cases"][0].update(task_vector=[1.0]), "task_vector must be 2 numbers"),
-    (lambda d: d["cases"][0].update(task_vector=[1e300, 0.0]), "task_vector must be 2 numbers"),
-    (lambda d: d["cases"][0]["turns"][0].update(expert="1"), "turn 1 lacks a valid 'expert'"),
-    (lambda d: d["cases"][0]["turns"][0].update(probabilities=[1, 0]), "probabilities"),
-    (lambda d: d["cases"][0].update(total_cost=float("nan")), "lacks a valid 'total_cost'"),
-    (lambda d: d["cases"][0]["turns"][0].update(cost=float("inf")), "lacks a valid 'cost'"),
-    (lambda d: d["cases"][0]["turns"][0].update(cost=1e308), "lacks a valid 'cost'"),
-])
+@pytest.mark.parametrize(
+    "edit, reason",
+    [
+        (lambda d: d.clear(), "non-empty list 'cases'"),
+        (lambda d: d["cases"].append(3), "case 2 is not a JSON object"),
+        (lambda d: d["cases"][0].pop("turns"), "lacks a valid 'turns'"),
+        (lambda d: d["cases"][0].update(task_type="poetry"), "task_type must be one of"),
+        (lambda d: d["cases"][0].update(task_vector=[1.0]), "task_vector must be 2 numbers"),
+        (lambda d: d["cases"][0].update(task_vector=[1e300, 0.0]), "task_vector must be 2 numbers"),
+        (lambda d: d["cases"][0]["turns"][0].update(expert="1"), "turn 1 lacks a valid 'expert'"),
+        (lambda d: d["cases"][0]["turns"][0].update(probabilities=[1, 0]), "probabilities"),
+        (lambda d: d["cases"][0].update(total_cost=float("nan")), "lacks a valid 'total_cost'"),
+        (lambda d: d["cases"][0]["turns"][0].update(cost=float("inf")), "lacks a valid 'cost'"),
+        (lambda d: d["cases"][0]["turns"][0].update(cost=1e308), "lacks a valid 'cost'"),
+    ],
+)
 def test_malformed_receipts_are_rejected_with_a_reason(receipts, edit, reason):
     edit(receipts)
     with pytest.raises(ValueError, match=reason):

@@ -10,8 +10,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_linear_probe_runs_as_a_script():
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    done = subprocess.run([sys.executable, "lessons/05_linear_probe.py"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "lessons/05_linear_probe.py"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "backend: cpu" in out

@@ -78,8 +78,7 @@ class HeadStages(NamedTuple):
 
 
 @jax.jit
-def attention_head(x: jax.Array, w_q: jax.Array, w_k: jax.Array,
-                   w_v: jax.Array) -> HeadStages:
+def attention_head(x: jax.Array, w_q: jax.Array, w_k: jax.Array, w_v: jax.Array) -> HeadStages:
     """One self-attention head, softmax(Q Kᵀ / sqrt(d_k)) V, stage by stage.
 
     Dividing by sqrt(d_k) keeps the scores' spread near 1 whatever the width:

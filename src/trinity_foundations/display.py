@@ -7,7 +7,7 @@ check it and lessons can put it in a table cell or print it as it is.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from rich.console import Console
@@ -67,9 +67,11 @@ def bar(value: float, *, lo: float = 0.0, hi: float = 1.0, width: int = 30) -> s
     return FULL * filled + EMPTY * (width - filled)
 
 
-def dispersion_bar(mean: float, std: float, *, lo: float = -1.0, hi: float = 1.0,
-                   width: int = 41) -> str:
+def dispersion_bar(
+    mean: float, std: float, *, lo: float = -1.0, hi: float = 1.0, width: int = 41
+) -> str:
     """A strip over [lo, hi] filled across mean ± 2·std, with a mark at the mean."""
+
     def column(x: float) -> int:
         return round(_fraction(x, lo, hi) * (width - 1))
 
@@ -79,9 +81,16 @@ def dispersion_bar(mean: float, std: float, *, lo: float = -1.0, hi: float = 1.0
     return "".join(cells)
 
 
-def bar_chart(labels: Sequence[str], values: Sequence[float], *, title: str = "",
-              width: int = 40, lo: float = 0.0, hi: float | None = None,
-              fmt: str = "{:.4f}") -> Table:
+def bar_chart(
+    labels: Sequence[str],
+    values: Sequence[float],
+    *,
+    title: str = "",
+    width: int = 40,
+    lo: float = 0.0,
+    hi: float | None = None,
+    fmt: str = "{:.4f}",
+) -> Table:
     """One row per value: label, a bar scaled to [lo, hi] (hi = largest value), number."""
     hi = max(values) if hi is None else hi
     table = Table(title=title or None, show_header=False, box=None, pad_edge=False)
@@ -90,8 +99,14 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], *, title: str = ""
     return table
 
 
-def matrix_table(title: str, matrix, *, rows: Sequence[str] | None = None,
-                 cols: Sequence[str] | None = None, fmt: str = "{:.4f}") -> Table:
+def matrix_table(
+    title: str,
+    matrix,
+    *,
+    rows: Sequence[str] | None = None,
+    cols: Sequence[str] | None = None,
+    fmt: str = "{:.4f}",
+) -> Table:
     """A 2-D array as a table, rows and columns named (by index if not given)."""
     m = np.atleast_2d(np.asarray(matrix))
     rows = rows or [str(i) for i in range(m.shape[0])]
@@ -105,8 +120,15 @@ def matrix_table(title: str, matrix, *, rows: Sequence[str] | None = None,
     return table
 
 
-def line_chart(series: dict[str, Sequence[float]], *, height: int = 12, width: int = 50,
-               log_y: bool = False, x_label: str = "step", y_label: str = "") -> str:
+def line_chart(
+    series: dict[str, Sequence[float]],
+    *,
+    height: int = 12,
+    width: int = 50,
+    log_y: bool = False,
+    x_label: str = "step",
+    y_label: str = "",
+) -> str:
     """Plot one or more series as text: `height` rows by `width` columns.
 
     Each series is sampled at `width` evenly spaced points of its own length
@@ -137,7 +159,7 @@ def line_chart(series: dict[str, Sequence[float]], *, height: int = 12, width: i
                 grid[row][col] = marker
 
     def label(v: float) -> str:
-        return f"{10 ** v:.3g}" if log_y else f"{v:.3g}"
+        return f"{10**v:.3g}" if log_y else f"{v:.3g}"
 
     ticks = {0: label(top), (height - 1) // 2: label((top + bottom) / 2), height - 1: label(bottom)}
     pad = max(len(t) for t in ticks.values())

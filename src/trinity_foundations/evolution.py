@@ -21,8 +21,9 @@ noisy ones use the key, the deterministic ones ignore it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import partial
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -108,8 +109,9 @@ def log_rank_weights(mu: int) -> jax.Array:
     return jnp.asarray(raw / raw.sum(), jnp.float32)  # (μ,)
 
 
-def sample_population(key: jax.Array, mean: jax.Array, sigma: jax.Array,
-                      population: int) -> jax.Array:
+def sample_population(
+    key: jax.Array, mean: jax.Array, sigma: jax.Array, population: int
+) -> jax.Array:
     """`population` points from N(mean, σ² I).
 
     Args:
@@ -135,8 +137,7 @@ def best_indices(losses: jax.Array, mu: int) -> jax.Array:
     return jnp.argsort(losses)[:mu]  # (μ,)
 
 
-def recombine(points: jax.Array, losses: jax.Array,
-              weights: jax.Array) -> jax.Array:
+def recombine(points: jax.Array, losses: jax.Array, weights: jax.Array) -> jax.Array:
     """The weighted mean of the μ best points (μ = len(weights)).
 
     Args:
@@ -172,13 +173,13 @@ class ESState(NamedTuple):
 
 def es_init(mean, sigma: float) -> ESState:
     """The state before the first generation."""
-    return ESState(jnp.asarray(mean, jnp.float32), jnp.float32(sigma),
-                   jnp.int32(0), jnp.float32(jnp.inf))
+    return ESState(
+        jnp.asarray(mean, jnp.float32), jnp.float32(sigma), jnp.int32(0), jnp.float32(jnp.inf)
+    )
 
 
 @partial(jax.jit, static_argnames=("objective", "config"))
-def es_step(state: ESState, key: jax.Array, *, objective: Objective,
-            config: ESConfig) -> ESState:
+def es_step(state: ESState, key: jax.Array, *, objective: Objective, config: ESConfig) -> ESState:
     """One generation of the simple ES.
 
     Sample λ points around the mean, evaluate them, move the mean to the
@@ -194,8 +195,7 @@ def es_step(state: ESState, key: jax.Array, *, objective: Objective,
       the state after this generation.
     """
     k_sample, k_noise = jax.random.split(key)
-    points = sample_population(k_sample, state.mean, state.sigma,
-                               config.population)  # (λ, D)
+    points = sample_population(k_sample, state.mean, state.sigma, config.population)  # (λ, D)
     losses = objective(points, k_noise)  # (λ,)
     mean = recombine(points, losses, log_rank_weights(config.mu))  # (D,)
     generation = state.generation + 1
@@ -276,8 +276,15 @@ def sep_cma_init(mean, sigma: float) -> SepCMAState:
     """The state before the first generation: C = I, both paths at zero."""
     mean = jnp.asarray(mean, jnp.float32)  # (D,)
     zeros = jnp.zeros_like(mean)  # (D,)
-    return SepCMAState(mean, jnp.float32(sigma), jnp.ones_like(mean), zeros,
-                       zeros, jnp.int32(0), jnp.float32(jnp.inf))
+    return SepCMAState(
+        mean,
+        jnp.float32(sigma),
+        jnp.ones_like(mean),
+        zeros,
+        zeros,
+        jnp.int32(0),
+        jnp.float32(jnp.inf),
+    )
 
 
 def adapt_step_size(state: SepCMAState, z_w: jax.Array, c: SepCMAConstants):
@@ -299,7 +306,8 @@ def adapt_step_size(state: SepCMAState, z_w: jax.Array, c: SepCMAConstants):
       fast while σ catches up.
     """
     p_sigma = (1 - c.c_sigma) * state.p_sigma + math.sqrt(
-        c.c_sigma * (2 - c.c_sigma) * c.mu_eff) * z_w  # (D,)
+        c.c_sigma * (2 - c.c_sigma) * c.mu_eff
+    ) * z_w  # (D,)
     norm = jnp.linalg.norm(p_sigma)  # ()
     change = c.c_sigma / c.d_sigma * (norm / c.chi_n - 1)  # ()
     sigma = state.sigma * jnp.exp(change)  # ()
@@ -310,8 +318,13 @@ def adapt_step_size(state: SepCMAState, z_w: jax.Array, c: SepCMAConstants):
     return p_sigma, sigma, h_sigma
 
 
-def adapt_variances(state: SepCMAState, y_best: jax.Array, weights: jax.Array,
-                     h_sigma: jax.Array, c: SepCMAConstants):
+def adapt_variances(
+    state: SepCMAState,
+    y_best: jax.Array,
+    weights: jax.Array,
+    h_sigma: jax.Array,
+    c: SepCMAConstants,
+):
     """Rank-one and rank-μ updates of the diagonal of C.
 
     Rank one: p_c, the smoothed path of mean steps, stretches C along the
@@ -330,13 +343,15 @@ def adapt_variances(state: SepCMAState, y_best: jax.Array, weights: jax.Array,
     """
     y_w = weights @ y_best  # (D,)
     p_c = (1 - c.c_c) * state.p_c + h_sigma * math.sqrt(
-        c.c_c * (2 - c.c_c) * c.mu_eff) * y_w  # (D,)
+        c.c_c * (2 - c.c_c) * c.mu_eff
+    ) * y_w  # (D,)
     # while p_c stalls, δ makes up for the variance it would have carried
     delta = (1 - h_sigma) * c.c_c * (2 - c.c_c)  # ()
     rank_one = p_c**2  # (D,)
     rank_mu = weights @ y_best**2  # (D,)
-    variances = ((1 - c.c_1 - c.c_mu + c.c_1 * delta) * state.variances
-                 + c.c_1 * rank_one + c.c_mu * rank_mu)  # (D,)
+    variances = (
+        (1 - c.c_1 - c.c_mu + c.c_1 * delta) * state.variances + c.c_1 * rank_one + c.c_mu * rank_mu
+    )  # (D,)
     return variances, p_c
 
 
@@ -360,8 +375,9 @@ def rebalance(sigma: jax.Array, variances: jax.Array, p_c: jax.Array):
 
 
 @partial(jax.jit, static_argnames=("objective", "population"))
-def sep_cma_step(state: SepCMAState, key: jax.Array, *, objective: Objective,
-                 population: int) -> SepCMAState:
+def sep_cma_step(
+    state: SepCMAState, key: jax.Array, *, objective: Objective, population: int
+) -> SepCMAState:
     """One generation of sep-CMA-ES (Ros & Hansen 2008).
 
     Sample x = m + σ·√C ⊙ z with z ~ N(0, I); recombine the μ best into
@@ -392,8 +408,7 @@ def sep_cma_step(state: SepCMAState, key: jax.Array, *, objective: Objective,
     p_sigma, sigma, h_sigma = adapt_step_size(state, weights @ z[best], c)
     variances, p_c = adapt_variances(state, y[best], weights, h_sigma, c)
     sigma, variances, p_c = rebalance(sigma, variances, p_c)
-    return SepCMAState(mean, sigma, variances, p_sigma, p_c,
-                       state.generation + 1, jnp.min(losses))
+    return SepCMAState(mean, sigma, variances, p_sigma, p_c, state.generation + 1, jnp.min(losses))
 
 
 # ----------------------------------------------------------------------------
@@ -402,9 +417,11 @@ def sep_cma_step(state: SepCMAState, key: jax.Array, *, objective: Objective,
 
 def _scan(step, state, key, generations: int):
     """`generations` steps in one lax.scan: (final state, stacked states)."""
+
     def body(state, _):
         state = step(state, jax.random.fold_in(key, state.generation))
         return state, state
+
     return lax.scan(body, state, None, length=generations)
 
 
@@ -430,8 +447,9 @@ def _until(step, state, key, threshold, max_generations: int):
 
 
 @partial(jax.jit, static_argnames=("generations", "objective", "config"))
-def es_run(state: ESState, key: jax.Array, *, generations: int,
-           objective: Objective, config: ESConfig):
+def es_run(
+    state: ESState, key: jax.Array, *, generations: int, objective: Objective, config: ESConfig
+):
     """`generations` simple-ES generations compiled as one lax.scan.
 
     Args:
@@ -446,8 +464,15 @@ def es_run(state: ESState, key: jax.Array, *, generations: int,
 
 
 @partial(jax.jit, static_argnames=("max_generations", "objective", "config"))
-def es_run_until(state: ESState, key: jax.Array, threshold, *,
-                 max_generations: int, objective: Objective, config: ESConfig):
+def es_run_until(
+    state: ESState,
+    key: jax.Array,
+    threshold,
+    *,
+    max_generations: int,
+    objective: Objective,
+    config: ESConfig,
+):
     """Simple-ES generations in one lax.while_loop until best loss < threshold.
 
     Args: as es_run, with `threshold` (traced) and the budget `max_generations`.
@@ -460,8 +485,9 @@ def es_run_until(state: ESState, key: jax.Array, threshold, *,
 
 
 @partial(jax.jit, static_argnames=("generations", "objective", "population"))
-def sep_cma_run(state: SepCMAState, key: jax.Array, *, generations: int,
-                objective: Objective, population: int):
+def sep_cma_run(
+    state: SepCMAState, key: jax.Array, *, generations: int, objective: Objective, population: int
+):
     """`generations` sep-CMA-ES generations compiled as one lax.scan.
 
     Args: as es_run, with `population` (λ) for `config`; start from
@@ -473,11 +499,16 @@ def sep_cma_run(state: SepCMAState, key: jax.Array, *, generations: int,
     return _scan(step, state, key, generations)
 
 
-@partial(jax.jit,
-         static_argnames=("max_generations", "objective", "population"))
-def sep_cma_run_until(state: SepCMAState, key: jax.Array, threshold, *,
-                      max_generations: int, objective: Objective,
-                      population: int):
+@partial(jax.jit, static_argnames=("max_generations", "objective", "population"))
+def sep_cma_run_until(
+    state: SepCMAState,
+    key: jax.Array,
+    threshold,
+    *,
+    max_generations: int,
+    objective: Objective,
+    population: int,
+):
     """sep-CMA-ES generations in one lax.while_loop until best loss < threshold.
 
     Args: as sep_cma_run, with `threshold` and the budget `max_generations`.
@@ -494,8 +525,7 @@ def sep_cma_run_until(state: SepCMAState, key: jax.Array, threshold, *,
 
 
 @partial(jax.jit, static_argnames=("generations", "objective"))
-def gd_run(x0: jax.Array, key: jax.Array, *, generations: int,
-           objective: Objective, lr: float):
+def gd_run(x0: jax.Array, key: jax.Array, *, generations: int, objective: Objective, lr: float):
     """Plain gradient descent x ← x − lr ∇f(x), compiled as one lax.scan.
 
     Step t evaluates f with the noise key the ES uses in its generation t
@@ -512,6 +542,7 @@ def gd_run(x0: jax.Array, key: jax.Array, *, generations: int,
       (losses (G,): f at the point each step started from,
        positions (G, D): the point after each step).
     """
+
     def step(x, t):
         _, k_noise = jax.random.split(jax.random.fold_in(key, t))
         loss, grad = jax.value_and_grad(objective)(x, k_noise)  # (), (D,)

@@ -119,9 +119,14 @@ def sample_dots_per_dim(seed: int, dims: list[int], pairs: int) -> tuple[list, l
         run_ms, dots = timing.time_once(compiled.compiled, k)  # (pairs,) float32
         samples.append(np.asarray(dots, np.float64))  # (pairs,) summed in float64
         chunk, n_chunks = chunking(dim, pairs)
-        timings.append({"dim": dim, "run_ms": run_ms,
-                        "compile_ms": compiled.lower_ms + compiled.compile_ms,
-                        "numbers_drawn": 2 * chunk * n_chunks * dim})
+        timings.append(
+            {
+                "dim": dim,
+                "run_ms": run_ms,
+                "compile_ms": compiled.lower_ms + compiled.compile_ms,
+                "numbers_drawn": 2 * chunk * n_chunks * dim,
+            }
+        )
     return samples, timings
 
 

@@ -115,8 +115,7 @@ class Adapters(NamedTuple):
 
 
 @jax.jit
-def lora_forward(x: jax.Array, w0: jax.Array, adapters: Adapters,
-                 alpha: float = 1.0) -> jax.Array:
+def lora_forward(x: jax.Array, w0: jax.Array, adapters: Adapters, alpha: float = 1.0) -> jax.Array:
     """The adapted layer on a batch of rows: Y = X W₀ᵀ + (α/r) (X Aᵀ) B.
 
     This is W = W₀ + (α/r) Bᵀ A applied to every row x as W x. Computing
@@ -140,16 +139,22 @@ def lora_forward(x: jax.Array, w0: jax.Array, adapters: Adapters,
     return x @ w0.T + (alpha / r) * (down @ adapters.b)  # (N, D)
 
 
-def lora_loss(adapters: Adapters, w0: jax.Array, x: jax.Array,
-              target: jax.Array, alpha: float = 1.0) -> jax.Array:
+def lora_loss(
+    adapters: Adapters, w0: jax.Array, x: jax.Array, target: jax.Array, alpha: float = 1.0
+) -> jax.Array:
     """MSE between the adapted layer's output (N, D) and target (N, D)."""
     return mse(lora_forward(x, w0, adapters, alpha), target)
 
 
 @jax.jit
-def lora_step(adapters: Adapters, w0: jax.Array, x: jax.Array,
-              target: jax.Array, lr: float,
-              alpha: float = 1.0) -> tuple[jax.Array, Adapters]:
+def lora_step(
+    adapters: Adapters,
+    w0: jax.Array,
+    x: jax.Array,
+    target: jax.Array,
+    lr: float,
+    alpha: float = 1.0,
+) -> tuple[jax.Array, Adapters]:
     """One gradient-descent step on the adapters: (loss before, new adapters).
 
     `value_and_grad` differentiates with respect to its first argument only,
@@ -162,9 +167,15 @@ def lora_step(adapters: Adapters, w0: jax.Array, x: jax.Array,
 
 
 @functools.partial(jax.jit, static_argnames=("optimizer", "steps"))
-def fit_lora(optimizer: optax.GradientTransformation, adapters: Adapters,
-             w0: jax.Array, x: jax.Array, target: jax.Array, steps: int,
-             alpha: float = 1.0) -> tuple[jax.Array, Adapters]:
+def fit_lora(
+    optimizer: optax.GradientTransformation,
+    adapters: Adapters,
+    w0: jax.Array,
+    x: jax.Array,
+    target: jax.Array,
+    steps: int,
+    alpha: float = 1.0,
+) -> tuple[jax.Array, Adapters]:
     """`steps` optimiser updates of the adapters, compiled as one `lax.scan`.
 
     Returns:

@@ -94,6 +94,7 @@ def rebalance(router: jax.Array, tokens: jax.Array, *, lr: float, steps: int):
       (router (E, D) after the last step, losses (steps,) and f (steps, E)
       measured after each step).
     """
+
     def step(w, _):
         w = w - lr * jax.grad(router_loss)(w, tokens)  # (E, D)
         _, f, p = route(tokens, w)  # (E,), (E,)

@@ -129,6 +129,7 @@ def train(params: Params, x: jax.Array, y: jax.Array, lr, l2, *, epochs: int):
       step started from; path holds the params after each step, w
       (epochs, D, 1) and b (epochs,).
     """
+
     def step(p, _):
         new, value = train_step(p, x, y, lr, l2)
         return new, (value, new)

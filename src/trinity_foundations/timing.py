@@ -12,8 +12,9 @@ from __future__ import annotations
 import resource
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import jax
 
@@ -49,8 +50,14 @@ def _drain(out: Any) -> None:
         out.block_until_ready()
 
 
-def time_call(fn: Callable, *args: Any, repeats: int = 7, warmup: int = 1,
-              sync: bool = True, warmup_ms: float = WARMUP_MS) -> Timing:
+def time_call(
+    fn: Callable,
+    *args: Any,
+    repeats: int = 7,
+    warmup: int = 1,
+    sync: bool = True,
+    warmup_ms: float = WARMUP_MS,
+) -> Timing:
     """Median time of `fn(*args)` after an untimed warm-up.
 
     The warm-up makes at least `warmup` calls and goes on until they have
@@ -80,8 +87,7 @@ def time_call(fn: Callable, *args: Any, repeats: int = 7, warmup: int = 1,
     if not sync:
         _drain(out)  # before anything else is timed
     faults = minor_faults() - faults
-    return Timing(statistics.median(samples), min(samples), max(samples), repeats,
-                  faults / repeats)
+    return Timing(statistics.median(samples), min(samples), max(samples), repeats, faults / repeats)
 
 
 def time_once(fn: Callable, *args: Any) -> tuple[float, Any]:

@@ -101,29 +101,53 @@ def run_case(name: str, task_type: str, task_vector: list[float]) -> dict:
         expert = EXPERTS[int(choice)]
         accepted, feedback = verify(expert.output_kind, expert.output, task_type)
         cents += expert.cost_cents
-        turns.append({
-            "turn": turn, "task_vector": task.tolist(), "expert": int(choice),
-            "expert_name": expert.name, "probabilities": probs.tolist(),
-            "output": f"{expert.output_kind}: {expert.output}",
-            "status": "accepted" if accepted else "rejected",
-            "cost": expert.cost_cents / 100, "feedback": feedback,
-        })
+        turns.append(
+            {
+                "turn": turn,
+                "task_vector": task.tolist(),
+                "expert": int(choice),
+                "expert_name": expert.name,
+                "probabilities": probs.tolist(),
+                "output": f"{expert.output_kind}: {expert.output}",
+                "status": "accepted" if accepted else "rejected",
+                "cost": expert.cost_cents / 100,
+                "feedback": feedback,
+            }
+        )
         if accepted:
             status = "solved"
             break
         task = warp(task, choice)  # (2,)
-    return {"name": name, "task_type": task_type, "task_vector": list(task_vector),
-            "status": status, "total_cost": cents / 100, "turns": turns}
+    return {
+        "name": name,
+        "task_type": task_type,
+        "task_vector": list(task_vector),
+        "status": status,
+        "total_cost": cents / 100,
+        "turns": turns,
+    }
 
 
 # ----------------------------------------------------------------------------
 # Receipts on disk: checking a file's shape, and comparing a replay.
 
 _NUMBER = (int, float)
-CASE_FIELDS = {"name": str, "task_type": str, "task_vector": list, "status": str,
-               "total_cost": _NUMBER, "turns": list}
-TURN_FIELDS = {"task_vector": list, "expert": int, "probabilities": list, "status": str,
-               "cost": _NUMBER, "feedback": str}
+CASE_FIELDS = {
+    "name": str,
+    "task_type": str,
+    "task_vector": list,
+    "status": str,
+    "total_cost": _NUMBER,
+    "turns": list,
+}
+TURN_FIELDS = {
+    "task_vector": list,
+    "expert": int,
+    "probabilities": list,
+    "status": str,
+    "cost": _NUMBER,
+    "feedback": str,
+}
 TOLERANCE = 1e-5  # for float comparisons: the router runs in float32
 MAX_ABS = 1e6  # larger task vectors would overflow float32 logits
 
@@ -133,15 +157,19 @@ def _fields(obj: Any, fields: dict, where: str) -> None:
         raise ValueError(f"{where} is not a JSON object")
     for key, kind in fields.items():
         value = obj.get(key)
-        if (isinstance(value, bool) or not isinstance(value, kind)
-                or kind is _NUMBER and not abs(value) <= MAX_ABS):  # NaN fails too
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, kind)
+            or kind is _NUMBER
+            and not abs(value) <= MAX_ABS
+        ):  # NaN fails too
             raise ValueError(f"{where} lacks a valid '{key}'")
 
 
 def _vector(value: list, size: int, where: str) -> None:
     if len(value) != size or not all(
-            isinstance(v, _NUMBER) and not isinstance(v, bool) and abs(v) <= MAX_ABS
-            for v in value):
+        isinstance(v, _NUMBER) and not isinstance(v, bool) and abs(v) <= MAX_ABS for v in value
+    ):
         raise ValueError(f"{where} must be {size} numbers within ±{MAX_ABS:g}")
 
 
@@ -204,8 +232,9 @@ def differences(recorded: dict, replayed: dict) -> list[str]:
         old, new = recorded["turns"][j], replayed["turns"][j]
         for key in TURN_FIELDS:
             if not _same(old[key], new[key]):
-                found.append(f"{name}, turn {j + 1}, {key}: "
-                             f"recorded {old[key]!r}, replayed {new[key]!r}")
+                found.append(
+                    f"{name}, turn {j + 1}, {key}: recorded {old[key]!r}, replayed {new[key]!r}"
+                )
     for key in ("status", "total_cost"):
         if not _same(recorded[key], replayed[key]):
             found.append(f"{name}, {key}: recorded {recorded[key]!r}, replayed {replayed[key]!r}")

@@ -1,0 +1,114 @@
+"""Every numeric flag of every lesson, swept with values a user could type.
+
+Huge, negative, non-finite and malformed values must end in argparse's
+one-line usage error (exit 2); tiny values (0, 1, 1e-300) must either be
+refused the same way or run to a clean JSON result. The flags are read from
+each lesson's own parser, so a new flag is swept without editing this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+from conftest import LESSONS, load_lesson
+
+from trinity_foundations import catalogue
+
+STEMS = [s for s in catalogue.STEMS if (LESSONS / f"{s}.py").exists()]
+
+REFUSED = ["1e18", "1000000000000000000", "-1", "nan", "inf", "-inf", "abc", ""]
+TINY = ["0", "1", "1e-300"]
+
+# Values a flag accepts on purpose: (lesson, flag) -> values left out of REFUSED.
+ACCEPTED: dict[tuple[str, str], set[str]] = {
+    ("14_mini_trinity", "--task"): {"-1"},  # a task's coordinates may be negative
+}
+
+# Flags that keep a tiny-value run short (the other flags at their defaults).
+FAST: dict[str, list[str]] = {}
+
+
+class _Captured(Exception):
+    def __init__(self, parser: argparse.ArgumentParser):
+        self.parser = parser
+
+
+def lesson_parser(stem: str, monkeypatch) -> argparse.ArgumentParser:
+    """The parser a lesson's main() builds, caught as it is about to parse."""
+
+    def capture(self, *args, **kwargs):
+        raise _Captured(self)
+
+    with monkeypatch.context() as m:
+        m.setattr(argparse.ArgumentParser, "parse_args", capture)
+        try:
+            load_lesson(stem).main([])
+        except _Captured as caught:
+            return caught.parser
+    raise AssertionError(f"{stem}.main() never called parse_args")
+
+
+def numeric_flags(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    """Options that take a value and parse it with a type (every numeric flag)."""
+    return [
+        a
+        for a in parser._actions
+        if a.option_strings and a.type is not None and a.nargs != 0 and a.type is not str
+    ]
+
+
+def argv_for(action: argparse.Action, value: str) -> list[str]:
+    n = action.nargs if isinstance(action.nargs, int) else 1
+    return [action.option_strings[0], *([value] * n)]
+
+
+def sweep() -> list[tuple[str, argparse.Action]]:
+    with pytest.MonkeyPatch.context() as mp:
+        return [(s, a) for s in STEMS for a in numeric_flags(lesson_parser(s, mp))]
+
+
+FLAGS = sweep()
+IDS = [f"{stem}{action.option_strings[0]}" for stem, action in FLAGS]
+
+
+def exit_status(stem: str, argv: list[str], capsys) -> tuple[int, str, str]:
+    capsys.readouterr()
+    try:
+        load_lesson(stem).main(argv)
+        code = 0
+    except SystemExit as done:
+        code = done.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_every_lesson_has_a_swept_flag_or_none_to_sweep():
+    assert STEMS, "no lesson found"
+    assert len({stem for stem, _ in FLAGS}) >= 10  # most lessons have size flags
+
+
+@pytest.mark.parametrize(("stem", "action"), FLAGS, ids=IDS)
+def test_refused_values_end_in_one_usage_line(stem, action, capsys):
+    for value in REFUSED:
+        if value in ACCEPTED.get((stem, action.option_strings[0]), set()):
+            continue
+        code, out, err = exit_status(stem, argv_for(action, value), capsys)
+        lines = err.strip().splitlines()
+        assert code == 2, f"{stem} {action.option_strings[0]} {value!r}: exit {code}"
+        assert "error:" in lines[-1] and "Traceback" not in err, (value, err)
+        assert out == "", (value, out)
+
+
+@pytest.mark.parametrize(("stem", "action"), FLAGS, ids=IDS)
+def test_tiny_values_are_refused_cleanly_or_run(stem, action, capsys):
+    for value in TINY:
+        code, out, err = exit_status(
+            stem, [*FAST.get(stem, []), *argv_for(action, value), "--json"], capsys
+        )
+        if code == 2:
+            assert "error:" in err.strip().splitlines()[-1], (value, err)
+            continue
+        assert code == 0, f"{stem} {action.option_strings[0]} {value!r}: exit {code}\n{err}"
+        json.loads(out)  # exactly one JSON object
