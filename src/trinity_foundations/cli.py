@@ -345,8 +345,10 @@ def entry(main: Callable[[], Any]) -> None:
         sys.stdout.flush()
     except KeyboardInterrupt:
         _quiet_stdout()
-        print("\ninterrupted", file=sys.stderr)
-        sys.exit(130)
+        print("\ninterrupted", file=sys.stderr, flush=True)
+        # Leave at once: a normal exit would tear the interpreter down while
+        # XLA's threads may still run, which can end in a C++ abort.
+        os._exit(130)
     except BrokenPipeError:
         _quiet_stdout()
         sys.exit(141)
