@@ -1,0 +1,22 @@
+"""The shipped corpus is the file data/README.md describes, byte for byte."""
+
+import hashlib
+
+from conftest import ROOT
+
+MACBETH = ROOT / "data" / "macbeth.txt"
+SHA256 = "54e1d8055ffa2aec7e831ec43044dd646cacdfce5bf333fa81e6af9c0363c3b7"
+
+
+def test_macbeth_checksum_and_size():
+    data = MACBETH.read_bytes()
+    assert len(data) == 103_427
+    assert hashlib.sha256(data).hexdigest() == SHA256
+
+
+def test_readme_states_the_same_checksum():
+    assert SHA256 in (ROOT / "data" / "README.md").read_text()
+
+
+def test_macbeth_is_plain_ascii():
+    assert max(MACBETH.read_bytes()) < 128
