@@ -48,12 +48,6 @@ def train_step(params: dict, x: jax.Array, target: jax.Array, lr: float):
     return loss, grads, new
 
 
-def signed_percent(x: float) -> str:
-    """'+12.3%', with more digits when a non-zero change would print as ±0.0%."""
-    text = f"{x:+.1%}"
-    return f"{100 * x:+.2g}%" if x != 0 and text in ("+0.0%", "-0.0%") else text
-
-
 def run(lr: float) -> dict:
     x, target = jnp.array(X), jnp.array(TARGET)  # (T, d_model), (T, d_v)
     params = {"w_q": jnp.array(W_Q), "w_k": jnp.array(W_K), "w_v": jnp.array(W_V)}  # (4, 4) each
@@ -151,7 +145,7 @@ def report(r: dict, console) -> None:
     else:
         verdict = "NOT lower: the step overshot; try a smaller --lr"
     console.print(
-        f"Loss before {before:.6f}, after {after:.6f} ({signed_percent(change)}): {verdict}."
+        f"Loss before {before:.6f}, after {after:.6f} ({display.share(change, 1, signed=True)}): {verdict}."
     )
 
 

@@ -112,9 +112,9 @@ def run(dim: int, tokens: int, seed: int) -> dict:
 def largest_share(probs: list[float], digits: int) -> str:
     """'41.6%', or '100.0000% (the other 4 keys share 1.1e-14%)' when the rest rounds away."""
     top = max(probs)
-    text = f"{top:.{digits}%}"
+    text = display.share(top, digits)
     others = len(probs) - 1
-    if others and text == f"{1:.{digits}%}":
+    if others and top == 1:
         rest = sum(sorted(probs)[:-1])
         who = "the other key has" if others == 1 else f"the other {others} keys share"
         text += f" ({who} {100 * rest:.3g}%)"

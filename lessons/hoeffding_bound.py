@@ -71,17 +71,11 @@ def run(seed: int, dims: list[int], pairs: int, epsilon: float) -> dict:
 
 
 def pct(x: float, *, underflow: bool = False) -> str:
-    """A percentage; `underflow` marks a 0 that is a positive value too small for float64."""
-    if x >= 10:  # more decimals where 99.9999 would print as 100.00
-        digits = 2
-        while x < 100 and float(f"{x:.{digits}f}") == 100 and digits < 12:
-            digits += 1
-        return f"{x:.{digits}f} %"
-    if x >= 1e-3:
-        return f"{x:.4f} %"
-    if x > 0:
-        return f"{x:.2e} %"
-    return "< 1e-300 %" if underflow else "0 %"
+    """A percentage `x` (4 decimals below 10 %, 2 above); `underflow` marks a 0 that
+    is a positive value too small for float64."""
+    if x == 0 and underflow:
+        return "< 1e-300%"
+    return display.share(x / 100, 2 if x >= 10 else 4)
 
 
 def _dims(rows: list[dict]) -> str:

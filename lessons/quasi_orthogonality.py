@@ -53,11 +53,8 @@ def run(seed: int, dims: list[int], pairs: int, epsilon: float) -> dict:
 
 
 def share(pct: float, digits: int = 2) -> str:
-    """A percentage with `digits` decimals, or more where rounding would print a
-    share that is neither 0 nor 100 % as 0.00 or 100.00 (one pair in 100,000)."""
-    while 0 < pct < 100 and float(f"{pct:.{digits}f}") in (0, 100) and digits < 12:
-        digits += 1
-    return f"{pct:.{digits}f} %"
+    """A percentage `pct` that never rounds to 0 or 100 % (see display.share)."""
+    return display.share(pct / 100, digits)
 
 
 def reading(row: dict, pairs: int, epsilon: float) -> str:

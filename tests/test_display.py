@@ -110,3 +110,28 @@ def test_count_agrees_the_noun():
         "2 steps",
         "1,000 steps",
     ]
+
+
+@pytest.mark.parametrize(
+    ("p", "digits", "signed", "text"),
+    [
+        (0.416, 1, False, "41.6%"),
+        (0.0, 2, False, "0.00%"),
+        (1.0, 2, False, "100.00%"),
+        (1e-5, 2, False, "0.001%"),
+        (3.1e-16, 1, False, "3.1e-14%"),
+        (1 - 3e-7, 2, False, "99.99997%"),
+        (0.123, 1, True, "+12.3%"),
+        (-0.123, 1, True, "-12.3%"),
+        (-2e-6, 1, True, "-0.0002%"),
+        (-1.0, 1, True, "-100.0%"),
+    ],
+)
+def test_share_cases(p, digits, signed, text):
+    assert display.share(p, digits, signed=signed) == text
+
+
+@given(st.floats(0, 1, exclude_min=True, exclude_max=True), st.integers(0, 6))
+def test_share_never_reads_0_or_100_for_a_share_that_is_neither(p, digits):
+    shown = float(display.share(p, digits).rstrip("%"))
+    assert 0 < shown < 100

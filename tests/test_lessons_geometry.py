@@ -94,7 +94,7 @@ def test_hoeffding_report(capsys):
     load_lesson("hoeffding_bound").main([*SMALL])
     out = capsys.readouterr().out
     assert out.splitlines()[0].count("Lesson 1.6") == 1
-    assert "199.25 %" in out and "184.62 %" in out and "95.00 %" in out
+    assert "199.25%" in out and "184.62%" in out and "95.00%" in out
     assert out.count("vacuous") >= 2 and "says nothing" in out
     assert "The bound held at every D." in out
     assert "nan" not in out.lower()
@@ -153,11 +153,11 @@ def quasi_row(dim: int, std: float, count: int, pairs: int) -> dict:
 @pytest.mark.parametrize(
     "pct, text",
     [
-        (95.3, "95.30 %"),
-        (0.0, "0.00 %"),
-        (100.0, "100.00 %"),
-        (0.001, "0.001 %"),
-        (99.998, "99.998 %"),  # one pair in 100,000: not 0.00 nor 100.00
+        (95.3, "95.30%"),
+        (0.0, "0.00%"),
+        (100.0, "100.00%"),
+        (0.001, "0.001%"),
+        (99.998, "99.998%"),  # one pair in 100,000: not 0.00 nor 100.00
     ],
 )
 def test_quasi_orthogonality_share_never_rounds_to_0_or_100(pct, text):
@@ -177,7 +177,7 @@ def test_quasi_orthogonality_report_reads_its_own_numbers(capsys):
         capsys,
     )
     assert "fell" not in out and "instead of falling √(64/3) = 4.6 times" in out
-    assert "99.998 %" in out and "0.001 %" in out and "0.00 %" not in out
+    assert "99.998%" in out and "0.001%" in out and "0.00%" not in out
     assert "only 1 of 100,000 pairs misses" in out
     assert "compile 2 ms, run 2 ms" in out and "0.00 s" not in out  # two 1 ms runs
     assert "Sampling: 2,000 Gaussian numbers" in out
@@ -185,8 +185,8 @@ def test_quasi_orthogonality_report_reads_its_own_numbers(capsys):
 
 def test_hoeffding_pct_does_not_round_a_partial_share_to_100():
     pct = load_lesson("hoeffding_bound").pct
-    assert pct(100 * (1 - 6.366e-7)) == "99.9999 %"  # exact tail at D = 2, ε = 1e-6
-    assert pct(100.0) == "100.00 %" and pct(95.0) == "95.00 %" and pct(199.25) == "199.25 %"
+    assert pct(100 * (1 - 6.366e-7)) == "99.9999%"  # exact tail at D = 2, ε = 1e-6
+    assert pct(100.0) == "100.00%" and pct(95.0) == "95.00%" and pct(199.25) == "199.25%"
 
 
 def test_sampling_times_are_not_rounded_to_zero_seconds():

@@ -32,6 +32,27 @@ def count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
+def share(p: float, digits: int = 1, *, signed: bool = False) -> str:
+    """'41.6%': a fraction `p` as a percentage that never rounds to 0 % or 100 %.
+
+    `digits` decimals as a rule; a share that is not 0 but would print as 0
+    gets two significant digits instead ('0.0012%', '3.1e-14%'), and one that
+    is not 1 but would print as 100 gets as many decimals as it takes
+    ('99.99997%'). `signed` writes '+' before a positive value (a change).
+    """
+    pct = 100 * p
+    fmt = "+" if signed else ""
+    if not math.isfinite(pct) or p == 0 or abs(p) == 1:
+        return f"{pct:{fmt}.{digits}f}%"
+    text = f"{pct:{fmt}.{digits}f}"
+    if float(text) == 0:
+        return f"{pct:{fmt}.2g}%"
+    while abs(float(text)) == 100 and digits < 17:
+        digits += 1
+        text = f"{pct:{fmt}.{digits}f}"
+    return f"{text}%"
+
+
 def how_much(ms: float, than_ms: float, than: str) -> str:
     """'4.6× faster than {than}', '12× slower than {than}', or 'about as fast
     as {than}' when the ratio prints as 1.0: a time `ms` against `than_ms`."""
