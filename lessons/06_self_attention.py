@@ -145,7 +145,8 @@ def report(r: dict, console) -> None:
     else:
         verdict = "NOT lower: the step overshot; try a smaller --lr"
     console.print(
-        f"Loss before {before:.6f}, after {after:.6f} ({display.share(change, 1, signed=True)}): {verdict}."
+        f"Loss before {before:.6f}, after {after:.6f} "
+        f"({display.share(change, 1, signed=True)}): {verdict}."
     )
 
 
