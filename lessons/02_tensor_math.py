@@ -24,7 +24,16 @@ from trinity_foundations import cli, display, timing
 from trinity_foundations.baselines import float_list, list_multiply
 
 SIZE = 1_000_000
+MAX_SIZE = 10**9  # arrays; memory decides first (see bytes_needed)
+MAX_LIST_SIZE = 10**8  # the list baseline: about 5 s per timed call at the top, as in 01
 REPEATS = 51  # sub-millisecond calls: many repeats cost little and steady the median
+
+
+def bytes_needed(size: int, skip_list: bool) -> int:
+    """Memory the run holds at its peak: nine float32 arrays (inputs, copies, results,
+    timing's), three float64 temporaries for the comparison, and without
+    --skip-list four lists of Python floats (8-byte pointer + 24-byte object each)."""
+    return size * (9 * 4 + 3 * 8 + (0 if skip_list else 4 * 32))
 
 
 def multiply(a, b):
@@ -45,8 +54,7 @@ def run(size: int, skip_list: bool) -> dict:
     eager_t = timing.time_call(jnp.multiply, a, b, repeats=REPEATS)
     eager = jnp.multiply(a, b)  # (N,)
 
-    jax.clear_caches()  # a cold first call, even when run() runs twice in one process
-    jitted = jax.jit(multiply)
+    jitted = jax.jit(timing.cold(multiply))  # a new function: its first call compiles
     first_ms, out = timing.time_once(jitted, a, b)  # (N,)
     cached_t = timing.time_call(jitted, a, b, repeats=REPEATS)
     unsynced_t = timing.time_call(jitted, a, b, repeats=REPEATS, sync=False)
@@ -68,6 +76,7 @@ def run(size: int, skip_list: bool) -> dict:
     }
     return {
         "size": size,
+        "dtype": str(out.dtype),
         "repeats": REPEATS,
         "numpy_ms": numpy_t.median_ms,
         "transfer_ms": transfer_t.median_ms,
@@ -123,13 +132,13 @@ def page_faults(faults: dict, pages: int) -> str:
     )
 
 
-def report(r: dict, console) -> None:
+def table_section(r: dict, console) -> None:
     n, numpy_ms = r["size"], r["numpy_ms"]
-    table = Table(title=f"{n:,} float32 product{'s' if n != 1 else ''}, step by step")
+    table = Table(title=f"{display.count(n, r['dtype'] + ' product')}, step by step")
     table.add_column("step")
-    table.add_column("ms", justify="right")
-    table.add_column("× NumPy", justify="right")
-    table.add_column("page faults / call", justify="right")
+    table.add_column("ms", justify="right", no_wrap=True)
+    table.add_column("× NumPy", justify="right", no_wrap=True)
+    table.add_column("page faults / call", justify="right", no_wrap=True)
     faults = r["faults_per_call"]
     rows = [
         ("NumPy multiply (host)", numpy_ms, faults["numpy"]),
@@ -152,78 +161,107 @@ def report(r: dict, console) -> None:
         "first call is timed once, as it happens once.[/]\n"
     )
 
-    mb, ms = 4 * n / 1e6, r["transfer_ms"]  # float32: 4 bytes per element
-    if r["transfer_copied"]:
+
+def transfer_sentence(n: int, ms: float, copied: bool, itemsize: int = 4) -> str:
+    """What device_put did: a copy at some bandwidth, or (CPU) an alias of the buffer."""
+    mb = itemsize * n / 1e6
+    if copied:
         how = f"copied {mb:.3g} MB in {ms:.3f} ms ({mb / ms:.3g} GB/s)"
     else:
         how = (
             f"took {ms:.3f} ms for {mb:.3g} MB and copied nothing: on this CPU backend it "
             "aliased the NumPy buffer, which happened to be aligned as XLA needs (zero-copy)"
         )
-    console.print(
+    return (
         f"Transfer: jax.device_put {how}. On a discrete GPU it crosses the host–device "
         "link (PCIe): keep data on the device between steps."
     )
+
+
+def trap_sentence(synced: float, unsynced: float) -> str:
+    """The async-dispatch trap: how much less an unsynced timer claims."""
+    if unsynced < synced / 2:
+        return (
+            f"The trap: without block_until_ready the same call seemed to take "
+            f"{unsynced:.4f} ms, {synced / unsynced:.0f}× less than the {synced:.3f} ms it "
+            "really takes. JAX returns as soon as the work is queued (async dispatch) and "
+            "the numbers arrive later: a timer that does not wait for them times the queueing."
+        )
+    return (
+        f"Without block_until_ready the call took {unsynced:.3f} ms against "
+        f"{synced:.3f} ms synced: at this size dispatching is most of the cost. "
+        "Still, JAX returns as soon as the work is queued: wait for the result "
+        "before you stop a timer."
+    )
+
+
+def timings_section(r: dict, console) -> None:
+    numpy_ms = r["numpy_ms"]
+    console.print(transfer_sentence(r["size"], r["transfer_ms"], r["transfer_copied"]))
     console.print(
         f"Compute: the cached jit call took {r['jit_cached_ms'] / numpy_ms:.2f}× NumPy's time "
         f"and eager jnp.multiply {r['eager_ms'] / numpy_ms:.2f}×. One multiply per element "
         "leaves the compiler nothing to fuse: both are a single pass over the arrays. "
         "jit pays off when several operations fuse into one pass (lesson 1.3)."
     )
-    console.print(page_faults(faults, r["result_pages"]))
+    console.print(page_faults(r["faults_per_call"], r["result_pages"]))
     console.print(
         f"Compile: the first jit call took {r['jit_first_ms']:.1f} ms, "
         f"{r['jit_first_ms'] / r['jit_cached_ms']:.0f}× the cached call. JAX keeps the "
         "compiled kernel for this input shape and dtype, so later calls only run it."
     )
-    synced, unsynced = r["jit_cached_ms"], r["unsynced_ms"]
-    if unsynced < synced / 2:
-        trap = (
-            f"The trap: without block_until_ready the same call seemed to take "
-            f"{unsynced:.4f} ms, {synced / unsynced:.0f}× less than the {synced:.3f} ms it "
-            "really takes. JAX returns as soon as the work is queued (async dispatch) and "
-            "the numbers arrive later: a timer that does not wait for them times the queueing."
-        )
-    else:
-        trap = (
-            f"Without block_until_ready the call took {unsynced:.3f} ms against "
-            f"{synced:.3f} ms synced: at this size dispatching is most of the cost. "
-            "Still, JAX returns as soon as the work is queued: wait for the result "
-            "before you stop a timer."
-        )
-    console.print(trap)
+    console.print(trap_sentence(r["jit_cached_ms"], r["unsynced_ms"]))
 
-    agree = "exactly" if r["max_abs_diff"] == 0 else f"to within {r['max_abs_diff']:g}"
+
+def agreement_sentence(n: int, diff: float) -> str:
+    agree = "exactly" if diff == 0 else f"to within {diff:g}"
     products = (
         f"All {n:,} products from eager and jit agree"
         if n != 1
         else "The product from eager and jit agrees"
     )
-    console.print(f"\n{products} with NumPy's {agree} (largest difference {r['max_abs_diff']:g}).")
-    exact_last = n * n
-    if r["last_product"] != exact_last:
-        float64_note = " (lesson 1.1's float64 list held it exactly)" if exact_last < 2**53 else ""
-        console.print(
-            f"float32 keeps 24 significant bits: the last product, {exact_last:,} exactly, "
-            f"is stored as {r['last_product']:,.0f}{float64_note}."
-        )
+    return f"{products} with NumPy's {agree} (largest difference {diff:g})."
+
+
+def rounding_note(n: int, last: float, dtype: str) -> str | None:
+    """Why the last product is not n² (float32 keeps 24 significant bits), if it is not."""
+    exact = n * n
+    if last == exact:
+        return None
+    held = " (lesson 1.1's float64 list held it exactly)" if exact < 2**53 else ""
+    bits = {"float32": 24, "float64": 53}.get(dtype)
+    keeps = f"{dtype} keeps {bits} significant bits" if bits else f"{dtype} rounds"
+    return f"{keeps}: the last product, {exact:,} exactly, is stored as {last:,.0f}{held}."
+
+
+def results_section(r: dict, console) -> None:
+    console.print("\n" + agreement_sentence(r["size"], r["max_abs_diff"]))
+    note = rounding_note(r["size"], r["last_product"], r["dtype"])
+    if note:
+        console.print(note)
     if r["list_ms"] is not None:
         console.print(
             f"At the same size the Python list took {r['list_ms']:.3g} ms: the cached jit "
             f"call is [bold]{display.how_much(r['jit_cached_ms'], r['list_ms'], 'the list')}"
-            f"[/], NumPy {display.how_much(numpy_ms, r['list_ms'], 'the list')}."
+            f"[/], NumPy {display.how_much(r['numpy_ms'], r['list_ms'], 'the list')}."
         )
     else:
         console.print("(The list timing was skipped: --skip-list.)")
+
+
+def report(r: dict, console) -> None:
+    table_section(r, console)
+    timings_section(r, console)
+    results_section(r, console)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=None)
     parser.add_argument(
         "--size",
-        type=cli.positive_int,
+        type=cli.int_in(1, MAX_SIZE),
         default=SIZE,
-        help="elements per array (default: %(default)s)",
+        help=f"elements per array, at most {MAX_SIZE:,} (default: %(default)s)",
     )
     parser.add_argument(
         "--skip-list",
@@ -231,6 +269,15 @@ def main(argv: list[str] | None = None) -> None:
         help="do not time the Python list baseline (speedup_vs_list is null)",
     )
     args = parser.parse_args(argv)
+    if not args.skip_list and args.size > MAX_LIST_SIZE:
+        parser.error(
+            f"argument --size: the list baseline stops at {MAX_LIST_SIZE:,} elements "
+            "(about 5 s per timed call); add --skip-list for larger arrays"
+        )
+    lists = "" if args.skip_list else " and four float lists"
+    cli.require_memory(
+        parser, bytes_needed(args.size, args.skip_list), f"--size {args.size:,} (arrays{lists})"
+    )
     cli.finish(
         args, __file__, run(args.size, args.skip_list), report, kernels=(multiply,), title=__doc__
     )

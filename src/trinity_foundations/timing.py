@@ -9,6 +9,7 @@ of several repeats, which one slow outlier cannot move.
 
 from __future__ import annotations
 
+import functools
 import resource
 import statistics
 import time
@@ -112,3 +113,60 @@ def compile_timing(jitted: Callable, *args: Any, **kwargs: Any) -> CompileTiming
     start = time.perf_counter()
     compiled = lowered.compile()
     return CompileTiming(lower_ms, _ms(start), compiled)
+
+
+def cold(fn: Callable) -> Callable:
+    """A new function object that calls `fn`: JAX's trace and compile caches are
+    keyed on the function, so `jax.jit(cold(fn))` compiles from scratch while
+    every other compiled kernel of the process stays cached (unlike
+    `jax.clear_caches()`)."""
+
+    @functools.wraps(fn)
+    def copy(*args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+    return copy
+
+
+MIN_REPEATS, MAX_REPEATS = 5, 201
+ROUNDS = 3  # passes over the calls compared, so that they share the machine's slow spells
+
+
+def time_side_by_side(
+    calls: dict[str, tuple[Callable, tuple, bool]],
+    budget_ms: float,
+    *,
+    rounds: int = ROUNDS,
+    warmup_ms: float = WARMUP_MS,
+) -> dict[str, Timing]:
+    """Median time of each call, the calls measured side by side.
+
+    Each call is warmed up (for `warmup_ms`, as in `time_call`) and timed
+    once to size its repeats: as many as fit `budget_ms`, from MIN_REPEATS to
+    MAX_REPEATS. Then `rounds` passes over all the calls share those repeats
+    out, so a slow spell of a busy machine falls on every call alike instead
+    of on whichever ran during it.
+
+    Args:
+      calls: name -> (fn, args, sync); sync as in `time_call`.
+      budget_ms: time to spend on each call's repeats.
+    Returns:
+      name -> Timing over all its repeats (median, min, max, page faults per call).
+    """
+    per_round = {}
+    for name, (fn, args, sync) in calls.items():
+        first = time_call(fn, *args, repeats=1, warmup=1, sync=sync, warmup_ms=warmup_ms)
+        fit = int(budget_ms / max(first.median_ms, 1e-3))
+        per_round[name] = -(-min(MAX_REPEATS, max(MIN_REPEATS, fit)) // rounds)  # ceil
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    faults = dict.fromkeys(calls, 0.0)
+    for _ in range(rounds):
+        for name, (fn, args, sync) in calls.items():
+            for _ in range(per_round[name]):
+                t = time_call(fn, *args, repeats=1, warmup=0, sync=sync)
+                samples[name].append(t.median_ms)
+                faults[name] += t.faults_per_call
+    return {
+        name: Timing(statistics.median(ms), min(ms), max(ms), len(ms), faults[name] / len(ms))
+        for name, ms in samples.items()
+    }
