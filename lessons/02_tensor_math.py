@@ -154,7 +154,7 @@ def table_section(r: dict, console) -> None:
         table.add_row(
             label, f"{ms:.3f}", f"{ms / numpy_ms:.2f}", "" if fault is None else _count(fault)
         )
-    console.print(table)
+    console.print(display.fit(table, console))
     lists = f" (the list: {r['list_repeats']})" if r["list_ms"] is not None else ""
     console.print(
         f"[dim]Medians of {r['repeats']} timed runs after a warm-up{lists}; the "

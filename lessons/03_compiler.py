@@ -128,7 +128,7 @@ def table_section(r: dict, console) -> None:
     ]
     for label, ms in rows:
         table.add_row(label, f"{ms:.3f}")
-    console.print(table)
+    console.print(display.fit(table, console))
     console.print(
         f"[dim]Medians of {r['repeats']} timed runs after a warm-up (lists: "
         f"{r['list_repeats']}); the first call's stages timed once each, from a "

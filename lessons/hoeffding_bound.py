@@ -5,10 +5,13 @@ How likely is a random pair of unit vectors in D dimensions to be further than
   measured  the share of sampled pairs (the same sampling as lesson 1.5),
   exact     the true probability: (1 + u·v)/2 follows a Beta((D-1)/2, (D-1)/2)
             law, whose tail jax.scipy.special.betainc evaluates,
-  bound     the concentration bound 2·exp(-D·ε²/2), which needs no
-            distribution at all, only the dimension.
-A bound above 100 % is true and useless (vacuous); once D·ε² is large it
-becomes a real guarantee, and the exact tail shows how much room it leaves.
+  bound     the concentration bound P(|u·v| > ε) ≤ 2·exp(-D·ε²/2).
+The bound is not free of assumptions: it holds for u and v drawn independently
+and uniformly from the unit sphere (or any law whose u·v is as concentrated).
+For other laws it can fail: u = v gives |u·v| = 1 > ε with probability 1 in
+every dimension. Above 100 % it is true and useless (vacuous), which it is
+for every D up to 2·ln 2/ε²; past that it is a real guarantee, and the exact
+tail shows how much room it leaves.
 
 Run:  python lessons/hoeffding_bound.py [--dims 3 64 512 4096 8192]
       [--pairs 10000] [--epsilon 0.05] [--seed 0] [--json] [--show-code]
@@ -24,21 +27,52 @@ import numpy as np
 from rich import box
 from rich.table import Table
 
-from trinity_foundations import cli, display
+from trinity_foundations import cli, display, timing
 from trinity_foundations.geometry import (
+    dim_key,
     exact_tail,
     hoeffding_bound,
+    numbers_drawn,
     random_pair_dots,
-    sample_dots_per_dim,
+    sample_bytes,
 )
 
 DIMS = [3, 64, 512, 4096, 8192]
 PAIRS = 10_000
 EPSILON = 0.05
+MAX_DIM = 2**24  # one vector of 2**24 float32 is 64 MiB; past 2**32 keys overflow uint32
+MAX_PAIRS = 10**7
+MAX_DIMS = 20  # rows of the table
+MAX_NUMBERS = 4 * 10**9  # Gaussian numbers in all: about a minute or two on a CPU
+
+
+def sample(seed: int, dims: list[int], pairs: int) -> tuple[list, list]:
+    """Each D's (pairs,) dots, float64 on the host, and how long they took:
+    one kernel per D, compiled apart and run once."""
+    samples, timings = [], []
+    for dim in dims:
+        key = dim_key(seed, dim)
+        compile_ms, run_ms, dots = timing.compile_and_run(
+            random_pair_dots, key, dim=dim, pairs=pairs
+        )
+        samples.append(np.asarray(dots, np.float64))  # (pairs,) summed in float64
+        drawn = numbers_drawn(dim, pairs)
+        timings.append(
+            {"dim": dim, "compile_ms": compile_ms, "run_ms": run_ms, "numbers_drawn": drawn}
+        )
+    return samples, timings
+
+
+def first_useful_dim(epsilon: float) -> float:
+    """The smallest D at which 2·exp(-D·ε²/2) < 1: D > 2·ln 2/ε² (inf past float64)."""
+    log10_edge = math.log10(2 * math.log(2)) - 2 * math.log10(epsilon)
+    if log10_edge > 300:
+        return math.inf
+    return math.floor(2 * math.log(2) / epsilon**2) + 1
 
 
 def run(seed: int, dims: list[int], pairs: int, epsilon: float) -> dict:
-    samples, timings = sample_dots_per_dim(seed, dims, pairs)
+    samples, timings = sample(seed, dims, pairs)
     counts = [int(np.sum(np.abs(dots) > epsilon)) for dots in samples]
 
     # The theory in float64: in float32 the exact tail is off by ~0.7 % at
@@ -51,6 +85,7 @@ def run(seed: int, dims: list[int], pairs: int, epsilon: float) -> dict:
     rows = []
     for dim, count, bound, exact in zip(dims, counts, bounds.tolist(), exacts.tolist()):
         empirical = count / pairs
+        exact = min(1.0, max(0.0, exact))  # betainc's rounding can leave [0, 1] by an ulp
         std_error = math.sqrt(exact * (1 - exact) / pairs)  # of the measured share
         rows.append(
             {
@@ -63,11 +98,19 @@ def run(seed: int, dims: list[int], pairs: int, epsilon: float) -> dict:
                 "vacuous": bound >= 1,
                 "gap_pct": 100 * (bound - empirical),
                 "looseness": bound / exact if exact > 0 else None,
+                # the Gaussian tail's leading term: exact ≈ 2·exp(-Dε²/2)/(ε·√(2πD))
+                "looseness_estimate": epsilon * math.sqrt(2 * math.pi * dim),
                 "z": (empirical - exact) / std_error if std_error > 0 else None,
                 "expected_count": exact * pairs,
             }
         )
-    return {"pairs": pairs, "epsilon": epsilon, "dims": rows, "timing": timings}
+    return {
+        "pairs": pairs,
+        "epsilon": epsilon,
+        "dims": rows,
+        "first_useful_dim": first_useful_dim(epsilon),
+        "timing": timings,
+    }
 
 
 def pct(x: float, *, underflow: bool = False) -> str:
@@ -82,7 +125,39 @@ def _dims(rows: list[dict]) -> str:
     return ", ".join(str(row["dim"]) for row in rows)
 
 
+def formula_section(r: dict, console) -> None:
+    edge = r["first_useful_dim"]
+    useful = (
+        f"below 1 (useful) from D = {edge:,} on"
+        if math.isfinite(edge)
+        else "above 1 (vacuous) for every D float64 can count"
+    )
+    console.print(
+        "[bold]The bound[/]: P(|u·v| > ε) ≤ 2·exp(−D·ε²/2), for u and v independent "
+        "and uniform on the unit sphere in D dimensions (ε: the threshold). It assumes "
+        "that law: u = v would give |u·v| = 1 > ε always."
+    )
+    console.print(
+        f"At ε = {r['epsilon']:g} it is {useful}: 2·exp(−D·ε²/2) < 1 exactly when D > 2·ln 2/ε².\n"
+    )
+
+
+def looseness_sentence(useful: list[dict]) -> str:
+    """How far above the exact tail the useful bound sits, and why."""
+    ratios = [row["looseness"] for row in useful if row["looseness"] is not None]
+    head = f"At D = {_dims(useful)} the bound is a real guarantee"
+    if not ratios:
+        return head + "."
+    estimates = [row["looseness_estimate"] for row in useful if row["looseness"] is not None]
+    return (
+        f"{head}, yet {display.span(ratios)} times the exact tail. The exact tail is about "
+        "2·exp(−D·ε²/2)/(ε·√(2πD)) (a Gaussian tail); the bound keeps its exponential "
+        f"and drops the factor ε·√(2πD) = {display.span(estimates)}, which grows with D."
+    )
+
+
 def report(r: dict, console) -> None:
+    formula_section(r, console)
     table = Table(
         title=f"P(|u·v| > {r['epsilon']:g}) for random unit vectors (pairs per D: {r['pairs']:,})",
         box=box.SIMPLE_HEAD,
@@ -101,7 +176,7 @@ def report(r: dict, console) -> None:
             holds,
             ratio,
         )
-    console.print(table)
+    console.print(display.fit(table, console))
     console.print("[dim]gap: bound minus measured, in percentage points[/]\n")
 
     rows = r["dims"]
@@ -114,17 +189,7 @@ def report(r: dict, console) -> None:
             "exceeds 100 %, but it says nothing."
         )
     if useful:
-        ratios = [row["looseness"] for row in useful if row["looseness"] is not None]
-        console.print(
-            f"At D = {_dims(useful)} the bound is a real guarantee"
-            + (
-                f", yet {display.span(ratios)} times the exact tail: a bound "
-                "built from D and ε alone must cover the worst case, the exact tail is the "
-                "truth for this one law."
-                if ratios
-                else "."
-            )
-        )
+        console.print(looseness_sentence(useful))
     console.print(
         "The bound held at every D."
         if not failed
@@ -162,18 +227,31 @@ def report(r: dict, console) -> None:
     )
 
 
+def check_sizes(parser, dims: list[int], pairs: int) -> None:
+    """Usage errors for a sample too long to draw or too large to hold."""
+    if len(dims) > MAX_DIMS:
+        parser.error(f"argument --dims: at most {MAX_DIMS} dimensions, got {len(dims)}")
+    total = sum(numbers_drawn(dim, pairs) for dim in dims)
+    if total > MAX_NUMBERS:
+        parser.error(
+            f"--dims and --pairs: {total:.3g} Gaussian numbers to draw, more than the "
+            f"{MAX_NUMBERS:.0e} this lesson allows (about a minute or two on a CPU)"
+        )
+    cli.require_memory(parser, sample_bytes(dims, pairs), f"--pairs {pairs:,} over these --dims")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=0)
     parser.add_argument(
         "--dims",
-        type=cli.positive_int,
+        type=cli.int_in(1, MAX_DIM),
         nargs="+",
         default=DIMS,
         help="dimensions D to sample (default: %(default)s)",
     )
     parser.add_argument(
         "--pairs",
-        type=cli.positive_int,
+        type=cli.int_in(1, MAX_PAIRS),
         default=PAIRS,
         help="random pairs per dimension (default: %(default)s)",
     )
@@ -184,6 +262,7 @@ def main(argv: list[str] | None = None) -> None:
         help="the threshold ε on |u·v| (default: %(default)s)",
     )
     args = parser.parse_args(argv)
+    check_sizes(parser, args.dims, args.pairs)
     results = run(args.seed, args.dims, args.pairs, args.epsilon)
     cli.finish(
         args,

@@ -19,21 +19,44 @@ import math
 import numpy as np
 from rich.table import Table
 
-from trinity_foundations import cli, display
+from trinity_foundations import cli, display, timing
 from trinity_foundations.geometry import (
+    dim_key,
     normalize,
+    numbers_drawn,
     random_pair_dots,
     random_unit_vectors,
-    sample_dots_per_dim,
+    sample_bytes,
 )
 
 DIMS = [3, 64, 512, 4096, 8192]
 PAIRS = 10_000
 EPSILON = 0.05
+MAX_DIM = 2**24  # one vector of 2**24 float32 is 64 MiB; past 2**32 keys overflow uint32
+MAX_PAIRS = 10**7
+MAX_DIMS = 20  # rows of the table and the chart
+MAX_NUMBERS = 4 * 10**9  # Gaussian numbers in all: about a minute or two on a CPU
+
+
+def sample(seed: int, dims: list[int], pairs: int) -> tuple[list, list]:
+    """Each D's (pairs,) dots, float64 on the host, and how long they took:
+    one kernel per D, compiled apart and run once."""
+    samples, timings = [], []
+    for dim in dims:
+        key = dim_key(seed, dim)
+        compile_ms, run_ms, dots = timing.compile_and_run(
+            random_pair_dots, key, dim=dim, pairs=pairs
+        )
+        samples.append(np.asarray(dots, np.float64))  # (pairs,) summed in float64
+        drawn = numbers_drawn(dim, pairs)
+        timings.append(
+            {"dim": dim, "compile_ms": compile_ms, "run_ms": run_ms, "numbers_drawn": drawn}
+        )
+    return samples, timings
 
 
 def run(seed: int, dims: list[int], pairs: int, epsilon: float) -> dict:
-    samples, timings = sample_dots_per_dim(seed, dims, pairs)
+    samples, timings = sample(seed, dims, pairs)
     rows = []
     for dim, dots in zip(dims, samples):
         mean, std = float(dots.mean()), float(dots.std())
@@ -46,7 +69,6 @@ def run(seed: int, dims: list[int], pairs: int, epsilon: float) -> dict:
                 "theory_std": 1 / math.sqrt(dim),
                 "pct_not_orthogonal": 100 * count / pairs,
                 "count_not_orthogonal": count,
-                "bar": display.dispersion_bar(mean, std),
             }
         )
     return {"pairs": pairs, "epsilon": epsilon, "dims": rows, "timing": timings}
@@ -90,13 +112,15 @@ def report(r: dict, console) -> None:
             f"{row['theory_std']:.4f}",
             share(row["pct_not_orthogonal"]),
         )
-    console.print(table)
+    console.print(display.fit(table, console))
 
-    width = len(r["dims"][0]["bar"])
+    width = max(11, min(41, console.width - 12))  # the console's width, odd: 0 in the middle
+    width -= 1 - width % 2
     console.print(f"\nWhere u·v falls: mean ± 2 std filled, {display.MARK} at the mean")
     console.print(f"{'':>10}-1{'0':^{width - 3}}+1")
     for row in r["dims"]:
-        console.print(f"D = {row['dim']:>5} {row['bar']}")
+        bar = display.dispersion_bar(row["mean"], row["std"], width=width)
+        console.print(f"D = {row['dim']:>5} {bar}")
 
     console.print(f"\nWhat each dimension says (ε = {r['epsilon']:g}):")
     for row in r["dims"]:
@@ -151,18 +175,31 @@ def report(r: dict, console) -> None:
     )
 
 
+def check_sizes(parser, dims: list[int], pairs: int) -> None:
+    """Usage errors for a sample too long to draw or too large to hold."""
+    if len(dims) > MAX_DIMS:
+        parser.error(f"argument --dims: at most {MAX_DIMS} dimensions, got {len(dims)}")
+    total = sum(numbers_drawn(dim, pairs) for dim in dims)
+    if total > MAX_NUMBERS:
+        parser.error(
+            f"--dims and --pairs: {total:.3g} Gaussian numbers to draw, more than the "
+            f"{MAX_NUMBERS:.0e} this lesson allows (about a minute or two on a CPU)"
+        )
+    cli.require_memory(parser, sample_bytes(dims, pairs), f"--pairs {pairs:,} over these --dims")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=0)
     parser.add_argument(
         "--dims",
-        type=cli.positive_int,
+        type=cli.int_in(1, MAX_DIM),
         nargs="+",
         default=DIMS,
         help="dimensions D to sample (default: %(default)s)",
     )
     parser.add_argument(
         "--pairs",
-        type=cli.positive_int,
+        type=cli.int_in(2, MAX_PAIRS, "a spread needs at least 2 pairs"),
         default=PAIRS,
         help="random pairs per dimension (default: %(default)s)",
     )
@@ -173,8 +210,7 @@ def main(argv: list[str] | None = None) -> None:
         help="|u·v| above ε counts as not orthogonal (default: %(default)s)",
     )
     args = parser.parse_args(argv)
-    if args.pairs < 2:
-        parser.error("argument --pairs: a spread needs at least 2 pairs")
+    check_sizes(parser, args.dims, args.pairs)
     results = run(args.seed, args.dims, args.pairs, args.epsilon)
     cli.finish(
         args,

@@ -135,3 +135,39 @@ def test_share_cases(p, digits, signed, text):
 def test_share_never_reads_0_or_100_for_a_share_that_is_neither(p, digits):
     shown = float(display.share(p, digits).rstrip("%"))
     assert 0 < shown < 100
+
+
+def _table():
+    from rich.table import Table
+
+    table = Table(title="weights")
+    table.add_column("")
+    for j in range(4):
+        table.add_column(f"d{j}", justify="right", no_wrap=True)
+    table.add_row("The", *["-0.0123"] * 4)
+    return table
+
+
+@pytest.mark.parametrize("width", [30, 40, 200])
+def test_fit_never_cuts_a_number(width):
+    from rich.console import Console
+
+    out = Console(width=width, record=True)
+    out.print(display.fit(_table(), out))
+    text = out.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= width
+    if width >= 40:  # room for every number on one line, once the borders go
+        assert text.count("-0.0123") == 4
+
+
+def test_console_treats_zero_columns_as_unset(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "0")
+    assert display.console().width == 80
+
+
+def test_chart_width_follows_the_console():
+    from rich.console import Console
+
+    assert display.chart_width(Console(width=40), 12) == 28
+    assert display.chart_width(Console(width=300), 12) == 50
+    assert display.chart_width(Console(width=15), 12) == 10

@@ -10,15 +10,22 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
 FULL, EMPTY, MARK = "█", "·", "┃"
 
 
 def console() -> Console:
-    return Console(highlight=False)
+    """The console lessons print to; a COLUMNS of 0 (or less) counts as unset,
+    since rich would take it literally and print nothing."""
+    out = Console(highlight=False)
+    if out.width <= 0:
+        out = Console(highlight=False, width=80)
+    return out
 
 
 def vector(values: Sequence[float], fmt: str = "{:g}") -> str:
@@ -139,6 +146,27 @@ def matrix_table(
     for name, row in zip(rows, m):
         table.add_row(name, *(fmt.format(v) for v in row))
     return table
+
+
+def fit(table: Table, console: Console) -> Table:
+    """The table, made to show every digit at the console's width.
+
+    rich shrinks a table that is too wide by cutting its cells ('1.02…');
+    here the cells fold onto more lines instead, and a table still too wide
+    loses its outer edge and keeps one space of padding.
+    """
+    for column in table.columns:
+        column.overflow, column.no_wrap = "fold", False
+    unbounded = console.options.update(max_width=10**6)
+    if Measurement.get(console, unbounded, table).maximum > console.width:
+        table.box, table.show_edge, table.pad_edge = box.SIMPLE_HEAD, False, False
+        table.padding, table.collapse_padding = (0, 1), True
+    return table
+
+
+def chart_width(console: Console, room: int, *, most: int = 50, least: int = 10) -> int:
+    """Columns a chart may take: the console's width less `room` for its labels."""
+    return max(least, min(most, console.width - room))
 
 
 def line_chart(

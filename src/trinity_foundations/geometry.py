@@ -7,10 +7,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.scipy.special import betainc
-
-from trinity_foundations import timing
 
 EPS = 1e-10  # the norm is clamped below at EPS, so the zero vector stays zero
 
@@ -101,33 +98,25 @@ def random_pair_dots(key: jax.Array, *, dim: int, pairs: int) -> jax.Array:
         return jax.lax.map(chunk_dots, keys).reshape(-1)[:pairs]  # (pairs,)
 
 
-def sample_dots_per_dim(seed: int, dims: list[int], pairs: int) -> tuple[list, list]:
-    """random_pair_dots for each D, compiled and run apart, on the host in float64.
+def dim_key(seed: int, dim: int) -> jax.Array:
+    """The key of dimension D's sample, fold_in(key(seed), D): a row's numbers
+    never depend on which other dimensions are listed."""
+    return jax.random.fold_in(jax.random.key(seed), dim)
 
-    Each D draws from its own stream, fold_in(key(seed), D), so a row's
-    numbers never depend on which other dimensions are listed.
 
-    Returns:
-      ([(pairs,) float64 array per D],
-       [{dim, compile_ms, run_ms, numbers_drawn (Gaussian numbers)} per D]).
-    """
-    key = jax.random.key(seed)
-    samples, timings = [], []
-    for dim in dims:
-        k = jax.random.fold_in(key, dim)
-        compiled = timing.compile_timing(random_pair_dots, k, dim=dim, pairs=pairs)
-        run_ms, dots = timing.time_once(compiled.compiled, k)  # (pairs,) float32
-        samples.append(np.asarray(dots, np.float64))  # (pairs,) summed in float64
-        chunk, n_chunks = chunking(dim, pairs)
-        timings.append(
-            {
-                "dim": dim,
-                "run_ms": run_ms,
-                "compile_ms": compiled.lower_ms + compiled.compile_ms,
-                "numbers_drawn": 2 * chunk * n_chunks * dim,
-            }
-        )
-    return samples, timings
+def numbers_drawn(dim: int, pairs: int) -> int:
+    """Gaussian numbers random_pair_dots draws for (dim, pairs), the dropped extra
+    pairs of its last chunk included: its cost in time."""
+    chunk, n_chunks = chunking(dim, pairs)
+    return 2 * chunk * n_chunks * dim
+
+
+def sample_bytes(dims: list[int], pairs: int) -> int:
+    """Peak memory of sampling every D: each D's (pairs,) float32 dots and float64
+    copy kept, plus the largest chunk's two (chunk, D) float32 vector sets, with
+    room for the normal sampler's temporaries (three times that)."""
+    chunks = max(2 * chunking(dim, pairs)[0] * dim * 4 * 3 for dim in dims)
+    return len(dims) * pairs * (4 + 8) + chunks
 
 
 @jax.jit

@@ -170,3 +170,11 @@ def time_side_by_side(
         name: Timing(statistics.median(ms), min(ms), max(ms), len(ms), faults[name] / len(ms))
         for name, ms in samples.items()
     }
+
+
+def compile_and_run(jitted: Callable, *args: Any, **static: Any) -> tuple[float, float, Any]:
+    """(compile ms, run ms, result) of one cold call: lowered and compiled apart
+    (trace, lower and XLA compile together), then run once and waited for."""
+    stages = compile_timing(jitted, *args, **static)
+    run_ms, out = time_once(stages.compiled, *args)
+    return stages.lower_ms + stages.compile_ms, run_ms, out
