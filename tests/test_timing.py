@@ -3,6 +3,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from trinity_foundations import timing
 
@@ -65,3 +66,44 @@ def test_time_call_counts_the_page_faults_of_fresh_memory():
     t = timing.time_call(touch_fresh_pages, sync=False, repeats=5, warmup_ms=0)
     assert t.faults_per_call >= 64
     assert timing.time_call(lambda: None, sync=False, repeats=5).faults_per_call < 8
+
+
+def test_side_by_side_takes_at_least_the_minimum_of_repeats():
+    calls = {"a": (sum, (range(100),), False), "b": (max, (range(100),), False)}
+    timings = timing.time_side_by_side(calls, budget_ms=1e-6, warmup_ms=0)
+    assert set(timings) == {"a", "b"}
+    for t in timings.values():
+        # the minimum, rounded up to whole rounds
+        assert timing.MIN_REPEATS <= t.repeats < timing.MIN_REPEATS + timing.ROUNDS
+        assert 0 < t.min_ms <= t.median_ms <= t.max_ms
+
+
+def test_side_by_side_fits_the_repeats_to_the_budget():
+    f, calls = _counting_sleeper(1)  # about 1 ms a call: a 30 ms budget fits about 30
+    t = timing.time_side_by_side({"sleep": (f, (), False)}, budget_ms=30, warmup_ms=0)["sleep"]
+    assert timing.MIN_REPEATS < t.repeats <= 30 + timing.ROUNDS
+    assert len(calls) == 2 + t.repeats  # one warm-up, one sizing call, then the repeats
+
+
+def test_side_by_side_interleaves_the_calls_in_rounds():
+    order = []
+    calls = {name: (order.append, (name,), False) for name in ("a", "b")}
+    timing.time_side_by_side(calls, budget_ms=1e-6, warmup_ms=0, rounds=3)
+    timed = order[4:]  # after each call's warm-up and sizing call
+    per_round = timing.MIN_REPEATS // 3 + 1  # ceil(5 / 3) = 2
+    assert timed == (["a"] * per_round + ["b"] * per_round) * 3
+
+
+def test_side_by_side_counts_the_page_faults_of_fresh_memory():
+    n = 16 * 2**20  # 64 MiB of float32: past glibc's largest mmap threshold, so always fresh
+    reused = np.empty(n, np.float32)
+    timings = timing.time_side_by_side(
+        {
+            "fresh": (np.ones, (n, np.float32), False),
+            "refill": (reused.fill, (1.0,), False),
+        },
+        budget_ms=1,
+        warmup_ms=0,
+    )
+    assert timings["fresh"].faults_per_call >= 1  # 2 MiB huge pages or 4 KiB pages
+    assert timings["refill"].faults_per_call < 1
