@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import json
@@ -70,3 +71,23 @@ def usage_error(capsys):
         return err[-1]
 
     return run
+
+
+@contextlib.contextmanager
+def compilations():
+    """Collect the names of the functions XLA compiles inside the block.
+
+    Reads jax.monitoring's backend-compile event (a public API), so a test can
+    say "the second call compiled nothing" without jit's private cache size.
+    """
+    names: list[str] = []
+
+    def listener(event: str, duration: float, **kwargs) -> None:
+        if event == "/jax/core/compile/backend_compile_duration":
+            names.append(kwargs.get("fun_name", "?"))
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield names
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)

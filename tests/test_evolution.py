@@ -5,11 +5,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import compilations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax.test_util import check_grads
 
 from trinity_foundations import evolution as ev
+from trinity_foundations import sep_cma as sc
 
 ROSENBROCK_ES = ev.ESConfig(population=40, mu=8, decay=0.98, decay_after=50)
 
@@ -92,29 +94,33 @@ def test_es_step_is_deterministic_for_a_key_and_compiles_once():
     def step(k):
         return ev.es_step(state, k, objective=ev.noisy_sphere, config=ev.ESConfig())
 
-    a, b = step(jax.random.key(3)), step(jax.random.key(3))
+    (a, losses), (b, _) = step(jax.random.key(3)), step(jax.random.key(3))
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
-    assert not np.array_equal(a.mean, step(jax.random.key(4)).mean)
-    assert ev.es_step._cache_size() == 1
+    with compilations() as compiled:
+        other, _ = step(jax.random.key(4))
+    assert compiled == [] and not np.array_equal(a.mean, other.mean)
+    assert losses.shape == (20,) and float(a.best_loss) == float(losses.min())
     assert int(a.generation) == 1 and float(a.best_loss) < float(ev.sphere(state.mean))
 
 
 def test_run_until_follows_the_same_trajectory_as_the_scan():
     state, key = ev.es_init([-1.0, 2.0], 0.5), jax.random.key(5)
-    kwargs = dict(objective=ev.rosenbrock, config=ROSENBROCK_ES)
-    final, hist = ev.es_run(state, key, generations=200, **kwargs)
+    kwargs = dict(step=ev.es_step, objective=ev.rosenbrock, config=ROSENBROCK_ES)
+    final, hist = ev.run(state, key, generations=200, **kwargs)
     # a threshold below every reachable loss: the loop runs the whole budget
-    final_until, losses = ev.es_run_until(state, key, -1.0, max_generations=200, **kwargs)
+    final_until, until = ev.run_until(state, key, -1.0, max_generations=200, **kwargs)
     np.testing.assert_array_equal(final_until.mean, final.mean)
-    np.testing.assert_array_equal(losses, hist.best_loss)
+    for got, want in zip(until, hist):  # the same history, field by field
+        np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(hist.generation, np.arange(1, 201))
 
 
 def test_es_sigma_schedule():
-    _, hist = ev.es_run(
+    _, hist = ev.run(
         ev.es_init([-1.0, 2.0], 0.5),
         jax.random.key(5),
+        step=ev.es_step,
         generations=200,
         objective=ev.rosenbrock,
         config=ROSENBROCK_ES,
@@ -128,18 +134,63 @@ def test_es_sigma_schedule():
 
 @pytest.mark.parametrize("seed", range(5))
 def test_es_reaches_the_2d_rosenbrock_threshold(seed):
-    final, losses = ev.es_run_until(
+    final, hist = ev.run_until(
         ev.es_init([-1.0, 2.0], 0.5),
         jax.random.key(seed),
         0.01,
+        step=ev.es_step,
         max_generations=200,
         objective=ev.rosenbrock,
         config=ROSENBROCK_ES,
     )
-    g = int(final.generation)
+    g, losses = int(final.generation), np.asarray(hist.best_loss)
     assert g < 200 and float(final.best_loss) < 0.01
     assert float(losses[g - 1]) == float(final.best_loss)
-    assert np.all(np.asarray(losses[: g - 1]) >= 0.01) and np.all(np.isnan(losses[g:]))
+    assert np.all(losses[: g - 1] >= 0.01) and np.all(np.isnan(losses[g:]))
+    np.testing.assert_array_equal(hist.mean[g - 1], final.mean)
+    assert np.all(np.isnan(hist.mean[g:])) and np.all(np.asarray(hist.generation[g:]) == 0)
+
+
+def test_a_new_threshold_does_not_recompile_the_run():
+    kwargs = dict(step=ev.es_step, objective=ev.rosenbrock, config=ROSENBROCK_ES)
+    state, key = ev.es_init([-1.0, 2.0], 0.5), jax.random.key(0)
+    ev.run_until(state, key, 0.01, max_generations=50, **kwargs)
+    with compilations() as compiled:
+        ev.run_until(state, key, 0.5, max_generations=50, **kwargs)
+    assert compiled == []
+
+
+@pytest.mark.parametrize(
+    "init, step, config",
+    [
+        (ev.es_init, ev.es_step, ROSENBROCK_ES),
+        (sc.sep_cma_init, sc.sep_cma_step, sc.SepCMAConfig(6)),
+    ],
+    ids=["es", "sep_cma"],
+)
+def test_both_es_run_in_float64_under_x64(init, step, config):
+    # JAX_ENABLE_X64=1 once crashed both: a float32 carry met float64 samples in the scan
+    with jax.enable_x64(True):
+        state = init([-1.0, 2.0], 0.5)
+        final, hist = ev.run(
+            state,
+            jax.random.key(0),
+            step=step,
+            objective=ev.rosenbrock,
+            config=config,
+            generations=5,
+        )
+        until, _ = ev.run_until(
+            state,
+            jax.random.key(0),
+            1e-9,
+            step=step,
+            objective=ev.rosenbrock,
+            config=config,
+            max_generations=5,
+        )
+    assert state.mean.dtype == final.mean.dtype == hist.sigma.dtype == jnp.float64
+    np.testing.assert_array_equal(until.mean, final.mean)
 
 
 # ----------------------------------------------------------------------------
@@ -148,7 +199,7 @@ def test_es_reaches_the_2d_rosenbrock_threshold(seed):
 
 def test_sep_cma_constants():
     dim, lam = 10, 10
-    c = ev.sep_cma_constants(dim, lam)
+    c = sc.sep_cma_constants(dim, lam)
     w = np.log(5.5) - np.log(np.arange(1, 6))
     w /= w.sum()
     mu_eff = 1 / np.sum(w**2)
@@ -157,13 +208,23 @@ def test_sep_cma_constants():
     assert c.c_1 == pytest.approx(2 / ((dim + 1.3) ** 2 + mu_eff) * (dim + 2) / 3)
     full_c_mu = 2 * (mu_eff - 2 + 1 / mu_eff) / ((dim + 2) ** 2 + mu_eff)
     assert c.c_mu == pytest.approx(full_c_mu * (dim + 2) / 3)
-    assert ev.default_population(dim) == 10 and ev.default_population(2) == 6
+    assert sc.default_population(dim) == 10 and sc.default_population(2) == 6
+
+
+@pytest.mark.parametrize("lam", [7, 9, 10])
+def test_sep_cma_weights_follow_the_tutorials_equation_49(lam):
+    # ln((λ + 1)/2) − ln i, not ln(μ + 1/2) − ln i: the two differ for odd λ
+    c = sc.sep_cma_constants(5, lam)
+    raw = np.log((lam + 1) / 2) - np.log(np.arange(1, lam // 2 + 1))
+    np.testing.assert_allclose(c.weights, raw / raw.sum(), rtol=1e-12)
+    simple = np.asarray(ev.log_rank_weights(lam // 2), np.float64)
+    assert np.allclose(c.weights, simple, rtol=1e-6) == (lam % 2 == 0)
 
 
 @given(st.integers(2, 2000), st.integers(2, 200))
 @settings(deadline=None, max_examples=50)
 def test_sep_cma_rates_are_valid(dim, population):
-    c = ev.sep_cma_constants(dim, population)
+    c = sc.sep_cma_constants(dim, population)
     assert 0 < c.c_1 and 0 <= c.c_mu and c.c_1 + c.c_mu <= 1 + 1e-12
     assert 0 < c.c_sigma < 1 and 0 < c.c_c <= 1 and c.d_sigma >= 1
 
@@ -173,7 +234,7 @@ def _numpy_generation(state, z, f, population):
     m, sigma, C, p_s, p_c, g = (np.asarray(v, np.float64) for v in state[:6])
     dim = m.size
     mu = population // 2
-    w = np.log(mu + 0.5) - np.log(np.arange(1, mu + 1))
+    w = np.log((population + 1) / 2) - np.log(np.arange(1, mu + 1))
     w /= w.sum()
     mu_eff = 1 / np.sum(w**2)
     cs = (mu_eff + 2) / (dim + mu_eff + 5)
@@ -200,9 +261,14 @@ def _numpy_generation(state, z, f, population):
 @functools.cache
 def sphere_run(seed: int):
     """200 generations of sep-CMA-ES (λ = 10) on the 10-D sphere from [3, ..., 3], σ 1."""
-    init = ev.sep_cma_init(jnp.full(10, 3.0), 1.0)
-    _, hist = ev.sep_cma_run(
-        init, jax.random.key(seed), generations=200, objective=ev.sphere, population=10
+    init = sc.sep_cma_init(jnp.full(10, 3.0), 1.0)
+    _, hist = ev.run(
+        init,
+        jax.random.key(seed),
+        step=sc.sep_cma_step,
+        generations=200,
+        objective=ev.sphere,
+        config=sc.SepCMAConfig(10),
     )
     return init, hist
 
@@ -224,9 +290,9 @@ def test_sep_cma_generations_match_numpy():
     assert h_seen == {0.0, 1.0}  # both branches of the stall indicator were compared
 
 
-def test_rebalance_keeps_the_distribution_and_centres_the_variances():
+def test_moving_the_scale_keeps_the_distribution_and_centres_the_variances():
     sigma, var, p_c = jnp.float32(3.0), jnp.array([1e-6, 4e-6, 2e-6]), jnp.array([1e-3, 0.0, -2e-3])
-    s, v, p = ev.rebalance(sigma, var, p_c)
+    s, v, p = sc.move_scale_into_sigma(sigma, var, p_c)
     assert float(jnp.mean(v)) == pytest.approx(1.0, rel=1e-6)
     np.testing.assert_allclose(s**2 * v, sigma**2 * var, rtol=1e-5)  # σ²C: the sampling covariance
     np.testing.assert_allclose(s * p, sigma * p_c, rtol=1e-5)  # σ·p_c: the path in x units
@@ -246,13 +312,14 @@ def test_sep_cma_reaches_1e_minus_6_on_the_10d_sphere_as_sigma_shrinks(seed):
 
 
 def test_sep_cma_learns_the_scales_of_a_separable_ellipsoid():
-    final, _ = ev.sep_cma_run_until(
-        ev.sep_cma_init(jnp.ones(10), 1.0),
+    final, _ = ev.run_until(
+        sc.sep_cma_init(jnp.ones(10), 1.0),
         jax.random.key(0),
         1e-8,
+        step=sc.sep_cma_step,
         max_generations=400,
         objective=ellipsoid,
-        population=10,
+        config=sc.SepCMAConfig(10),
     )
     assert float(final.best_loss) < 1e-8
     var = np.asarray(final.variances)  # ideal: ∝ 1 / scale, a ratio of 1e6 end to end
@@ -267,9 +334,12 @@ def test_sep_cma_learns_the_scales_of_a_separable_ellipsoid():
 def test_gradient_descent_on_the_sphere_is_x0_times_0_8_to_the_t():
     x0 = jnp.array([5.0, -5.0])
     key = jax.random.key(0)
-    losses, positions = ev.gd_run(x0, key, generations=20, objective=ev.noisy_sphere, lr=0.1)
+    final, (losses, positions) = ev.gd_run(
+        x0, key, generations=20, objective=ev.noisy_sphere, lr=0.1
+    )
     t = np.arange(1, 21)[:, None]  # (G, 1)
     np.testing.assert_allclose(positions, np.array([5.0, -5.0]) * 0.8**t, rtol=1e-5)
+    np.testing.assert_array_equal(final, positions[-1])
     # the loss of step t is f at x_{t-1}, with the noise key the ES uses in generation t
     _, k_noise = jax.random.split(jax.random.fold_in(key, 4))
     assert float(losses[4]) == pytest.approx(

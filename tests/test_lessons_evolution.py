@@ -1,20 +1,36 @@
+"""Lessons 10 and 11: results against closed forms, the report's decisions, bounds, x64."""
+
 import math
 
+import jax
 import numpy as np
 import pytest
 from conftest import load_lesson
 
-ES_SMALL = ("--generations", "20", "--population", "12", "--mu", "4")
+from trinity_foundations import cli
+from trinity_foundations import evolution as ev
+
+ES_SMALL = ("--generations", "60", "--population", "12", "--mu", "4")  # one compile for all
 ROSEN_SMALL = ("--dim", "3", "--cma-max-generations", "300")
 RUN_KEYS = {
     "converged",
     "generation",
     "final_mean",
     "best_loss",
+    "mean_loss",
     "history",
+    "sigma_history",
     "evaluations",
     "population",
 }
+
+
+def es_lesson():
+    return load_lesson("10_evolution_strategy")
+
+
+def rosen_lesson():
+    return load_lesson("11_rosenbrock_es")
 
 
 # ----------------------------------------------------------------------------
@@ -24,11 +40,10 @@ RUN_KEYS = {
 def test_evolution_strategy_results(run_json):
     env = run_json("10_evolution_strategy", *ES_SMALL)
     r = env["results"]
-    assert env["lesson"] == "10_evolution_strategy"
-    assert env["params"] == {"seed": 0, "generations": 20, "population": 12, "mu": 4, "lr": 0.1}
-    assert [e["generation"] for e in r["es_history"]] == [10, 20]
-    assert [e["generation"] for e in r["gd_history"]] == [10, 20]
+    assert env["params"] == {"seed": 0, "generations": 60, "population": 12, "mu": 4, "lr": 0.1}
+    assert [e["generation"] for e in r["es_history"]] == [10, 20, 30, 40, 50, 60]
     assert r["es_final"] == r["es_history"][-1] and r["gd_final"] == r["gd_history"][-1]
+    assert r["dtype"] == "float32"
 
     # gradient descent on the sphere: x_t = x_0 · 0.8^t
     for e in r["gd_history"]:
@@ -36,73 +51,85 @@ def test_evolution_strategy_results(run_json):
             e["position"], np.array([5.0, -5.0]) * 0.8 ** e["generation"], rtol=1e-5
         )
     assert r["gd_factor"] == pytest.approx(0.8) and r["gd_closed_form_max_rel_error"] < 1e-5
-    assert r["gd_distance"] == pytest.approx(5 * math.sqrt(2) * 0.8**20, rel=1e-5)
-
-    # every reported number is consistent with its position
     for e in r["es_history"] + r["gd_history"]:
         assert e["true_loss"] == pytest.approx(sum(v * v for v in e["position"]), rel=1e-5)
     assert r["es_distance"] == pytest.approx(math.hypot(*r["es_final"]["position"]), rel=1e-5)
-    assert len(r["es_true_loss"]) == len(r["gd_true_loss"]) == 20
-    assert r["es_true_loss"][19] == pytest.approx(r["es_final"]["true_loss"], rel=1e-5)
-
-    # the ES made real progress from f = 50 without a gradient
     assert r["start_loss"] == 50.0 and r["es_final"]["true_loss"] < 1.0
-    assert r["noise_std"] == pytest.approx(0.1 * math.sqrt(2))
-    assert r["es_evaluations"] == 20 * 12 and r["gd_evaluations"] == 20
-    assert sum(r["weights"]) == pytest.approx(1.0) and len(r["weights"]) == 4
+    assert r["es_evaluations"] == 60 * 12 and r["gd_evaluations"] == 60
+
+    # the printed hyper-parameters and the σ each generation sampled with
+    assert (r["sigma0"], r["decay"], r["decay_after"], r["lr"]) == (2.0, 0.95, 30, 0.1)
+    g = np.arange(1, 61)
+    np.testing.assert_allclose(r["es_sigma"], 2.0 * 0.95 ** np.maximum(0, g - 30), rtol=1e-5)
+
+    # the noise-free reference: the same ES, the same sampling keys, objective without noise
+    _, clean = ev.run(
+        ev.es_init([5.0, -5.0], 2.0),
+        jax.random.key(0),
+        step=ev.es_step,
+        objective=ev.sphere,
+        config=ev.ESConfig(12, 4, 0.95, 30),
+        generations=60,
+    )
+    want = np.sum(np.asarray(clean.mean, np.float64) ** 2, axis=1)
+    np.testing.assert_allclose(r["clean_true_loss"], want, rtol=1e-6)
+    p = r["plateau"]
+    assert p["generations"] == [11, 30]
+    assert p["noisy_median"] == pytest.approx(np.median(r["es_true_loss"][10:30]))
+    assert p["clean_median"] == pytest.approx(np.median(want[10:30]))
+
+
+def test_plateau_is_blamed_on_what_the_noise_free_run_shows():
+    lesson = es_lesson()
+    assert lesson.plateau_cause({"noisy_median": 0.093, "clean_median": 0.069}) == "sigma"
+    assert lesson.plateau_cause({"noisy_median": 0.093, "clean_median": 0.01}) == "noise"
+    assert lesson.plateau(np.ones(10), np.ones(10)) is None  # no generation past the 10th
+
+
+def test_schedule_and_table_truncation():
+    lesson = es_lesson()
+    r = {"sigma0": 2.0, "decay": 0.95, "decay_after": 30, "es_sigma": [2.0] * 30 + [1.9, 1.805]}
+    assert lesson.schedule(r) == (
+        "σ₀ = 2 for generations 1–30, then × 0.95 each: 1.8 in generation 32"
+    )
+    assert lesson.schedule({**r, "es_sigma": [2.0] * 5}) == "σ₀ = 2 for generations 1–5"
+    rows, hidden = lesson.table_rows(list(range(100)), limit=20)
+    assert rows == [*range(19), 99] and hidden == 80
+    assert lesson.table_rows([1, 2], limit=20) == ([1, 2], 0)
+
+
+def test_evolution_strategy_report(run_report):
+    out = " ".join(run_report("10_evolution_strategy", *ES_SMALL).split())
+    assert "σ₀ = 2 for generations 1–30, then × 0.95 each" in out and "lr = 0.1" in out
+    assert "ES without noise" in out and "nan" not in out.lower()
+
+
+def test_evolution_strategy_gd_at_zero_or_underflowing(run_json):
+    # lr = 0.5 is a Newton step: GD sits exactly at 0 after one step (lr is traced:
+    # these reuse ES_SMALL's compiled runs)
+    r = run_json("10_evolution_strategy", *ES_SMALL, "--lr", "0.5")["results"]
+    assert r["gd_distance"] == 0 and r["gd_factor"] == 0
+    # lr = 0.4: x0·0.2^t leaves float32's normal range after step 55, then flushes to 0
+    r = run_json("10_evolution_strategy", *ES_SMALL, "--lr", "0.4")["results"]
+    assert r["gd_underflow_generation"] == 56 and r["gd_closed_form_max_rel_error"] < 1e-5
+    assert r["gd_true_loss"][39] == pytest.approx(50 * 0.04**40, rel=1e-5)  # x² is 1e-55
+
+
+def test_evolution_strategy_runs_in_float64_under_x64(run_json):
+    # JAX_ENABLE_X64=1 crashed the scan (float32 carry, float64 samples)
+    with jax.enable_x64(True):
+        r = run_json(
+            "10_evolution_strategy", "--generations", "3", "--population", "4", "--mu", "2"
+        )
+    r = r["results"]
+    assert r["plateau"] is None  # too short for one
+    assert r["dtype"] == "float64" and r["gd_closed_form_max_rel_error"] < 1e-12
 
 
 def test_evolution_strategy_is_deterministic(run_json):
     a = run_json("10_evolution_strategy", *ES_SMALL)["results"]
     b = run_json("10_evolution_strategy", *ES_SMALL)["results"]
-    c = run_json("10_evolution_strategy", *ES_SMALL, "--seed", "1")["results"]
     assert a == b
-    assert a["es_history"] != c["es_history"]
-    assert a["gd_history"][0]["position"] == c["gd_history"][0]["position"]  # GD ignores noise
-
-
-def test_evolution_strategy_report(capsys):
-    load_lesson("10_evolution_strategy").main(list(ES_SMALL))
-    out = capsys.readouterr().out
-    assert "log scale" in out and "gradient descent" in out and "x₀·0.8^t" in out
-    assert "nan" not in out.lower()
-    assert out.rstrip().endswith("Next: python lessons/11_rosenbrock_es.py")
-
-
-def test_evolution_strategy_gd_at_zero_or_underflowing(run_json, capsys):
-    # lr = 0.5 is a Newton step: GD sits exactly at 0 after one step (once a ZeroDivisionError)
-    lesson = load_lesson("10_evolution_strategy")
-    lesson.main(["--lr", "0.5", "--generations", "3", "--population", "6", "--mu", "2"])
-    out = " ".join(capsys.readouterr().out.split())
-    assert "one step lands on the optimum" in out and "at the optimum itself" in out
-    assert "nan" not in out.lower()
-    # lr = 0.4: x0·0.2^t leaves float32's normal range after step 55, then flushes to 0; the
-    # closed-form check covers the normal range (it read 1.0 or NaN), true losses stay > 0
-    r = run_json(
-        "10_evolution_strategy",
-        "--lr",
-        "0.4",
-        "--generations",
-        "60",
-        "--population",
-        "6",
-        "--mu",
-        "2",
-    )["results"]
-    assert r["gd_underflow_generation"] == 56 and r["gd_closed_form_max_rel_error"] < 1e-5
-    assert r["gd_true_loss"][39] == pytest.approx(50 * 0.04**40, rel=1e-5)  # x² is 1e-55
-    lesson.main(["--lr", "0.4", "--generations", "60", "--population", "6", "--mu", "2"])
-    out = " ".join(capsys.readouterr().out.split())
-    assert "up to step 55" in out and "exactly 0" in out and "nan" not in out.lower()
-
-
-def test_evolution_strategy_singular_and_plural(capsys):
-    load_lesson("10_evolution_strategy").main(
-        ["--generations", "1", "--population", "1", "--mu", "1", "--lr", "0.9"]
-    )
-    out = " ".join(capsys.readouterr().out.split())
-    assert "After 1 step it is" in out and "1 noisy evaluation brought" in out
-    assert "x₀·(-0.8)^t" in out and "Generation 1:" in out
 
 
 @pytest.mark.parametrize(
@@ -110,8 +137,9 @@ def test_evolution_strategy_singular_and_plural(capsys):
     [
         (("--mu", "30"), "must not exceed --population"),
         (("--lr", "1.5"), "strictly between 0 and 1"),
-        (("--generations", "0"), "positive integer"),
-        (("--population", "many"), "not a valid int"),
+        (("--generations", "100000000"), "from 1 to 100,000"),
+        (("--population", "1000000000"), "from 1 to 100,000"),
+        (("--generations", "100000", "--population", "10000"), "at most 100,000,000"),
     ],
 )
 def test_evolution_strategy_rejects_bad_input(usage_error, argv, reason):
@@ -123,73 +151,95 @@ def test_evolution_strategy_rejects_bad_input(usage_error, argv, reason):
 
 
 def test_rosenbrock_es_results(run_json):
-    env = run_json("11_rosenbrock_es", *ROSEN_SMALL)
-    r = env["results"]
-    assert env["lesson"] == "11_rosenbrock_es"
-    assert r["threshold"] == 0.01 and r["dim"] == 3
+    r = run_json("11_rosenbrock_es", *ROSEN_SMALL)["results"]
+    assert r["threshold"] == 0.01 and r["dim"] == 3 and r["dtype"] == "float32"
     runs = {"es": r, "sep_cma": r["sep_cma"], "es_nd": r["es_nd"], "sep_cma_nd": r["sep_cma_nd"]}
     for name, run in runs.items():
         assert RUN_KEYS <= set(run), name
-        assert len(run["history"]) == run["generation"]
+        assert len(run["history"]) == len(run["sigma_history"]) == run["generation"]
         assert run["history"][-1] == run["best_loss"]
         assert run["evaluations"] == run["generation"] * run["population"]
         assert run["converged"] == (run["best_loss"] < 0.01)
-        # the loop stops at the first generation under the threshold, not later
-        assert all(v >= 0.01 for v in run["history"][:-1])
-        if not run["converged"]:
-            limit = 200 if name.startswith("es") else 300
-            assert run["generation"] == limit
-
-    # the simple ES of the original reaches the 2-D threshold within 200 generations
+        assert all(v >= 0.01 for v in run["history"][:-1])  # stops at the first one below
+        x = np.asarray(run["final_mean"])  # f at the mean, like with like
+        f = np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+        assert run["mean_loss"] == pytest.approx(f, rel=1e-9)
+        assert run["distance"] == pytest.approx(np.linalg.norm(x - 1), rel=1e-9)
+        assert run["distance_history"][-1] == pytest.approx(run["distance"], rel=1e-9)
     assert r["converged"] and r["generation"] < 200 and r["population"] == 40
-    assert len(r["final_mean"]) == 2
-    # sep-CMA-ES uses CMA's default population 4 + ⌊3 ln D⌋
+    np.testing.assert_allclose(r["mean_history"][-1], r["final_mean"])
+    # sep-CMA-ES: default population 4 + ⌊3 ln D⌋ (7 for D = 3, odd: eq. 49's weights)
     assert r["sep_cma"]["population"] == 6 and r["sep_cma_nd"]["population"] == 7
-    assert len(r["sep_cma_nd"]["final_mean"]) == 3
+    raw = np.log(4) - np.log([1, 2, 3])  # ln((λ + 1)/2) − ln i, λ = 7
+    np.testing.assert_allclose(r["cma_weights"], raw / raw.sum(), rtol=1e-9)
+    assert r["local_minimum"] is None  # D = 3 has none
+
+
+def test_local_minimum_is_found_and_a_mean_there_is_flagged():
+    lesson = rosen_lesson()
+    local = lesson.local_minimum(10)
+    assert local["loss"] == pytest.approx(3.98658, abs=1e-4)  # near [-1, 1, ..., 1]
+    assert local["point"][0] == pytest.approx(-0.9933, abs=1e-3)
+    assert lesson.local_minimum(3) is None
+    stuck = np.asarray(local["point"]) + 0.01
+    assert lesson.basin(stuck, local) == "local"
+    assert lesson.basin(np.ones(10) - 0.01, local) == "global"
+    assert lesson.basin(np.zeros(10), local) is None
+    r = {"es_nd": {"basin": None}, "sep_cma_nd": {"basin": "local"}}
+    assert lesson.stuck_runs(r) == ["sep-CMA-ES"]
+
+
+def test_closer_mean_compares_means():
+    lesson = rosen_lesson()
+    assert lesson.closer_mean({"mean_loss": 0.545}, {"mean_loss": 0.0099}) == "sep_cma"
+    assert lesson.closer_mean({"mean_loss": 0.001}, {"mean_loss": 0.0099}) == "es"
+    assert lesson.closer_mean({"mean_loss": 0.01}, {"mean_loss": 0.01}) == "tie"
+
+
+def test_rosenbrock_es_report(run_report):
+    out = " ".join(run_report("11_rosenbrock_es", *ROSEN_SMALL).split())
+    assert "Like with like, mean against mean" in out and "Step size σ per generation" in out
+    assert "eq. (49)" in out and "on its way along the valley" not in out
+
+
+def test_rosenbrock_es_stopped_runs_say_last_and_lowest(run_json):
+    r = run_json("11_rosenbrock_es", *ROSEN_SMALL, "--threshold", "1e-6")["results"]
+    for run in (r, r["sep_cma"], r["es_nd"], r["sep_cma_nd"]):
+        assert run["lowest_loss"] == min(run["history"]) <= run["best_loss"]
+    assert "lowest seen" in rosen_lesson()._best({"best_loss": 0.12, "lowest_loss": 0.03})
+
+
+def test_rosenbrock_es_runs_in_float64_under_x64(run_json):
+    with jax.enable_x64(True):
+        r = run_json(
+            "11_rosenbrock_es", "--dim", "2", "--max-generations", "5", "--cma-max-generations", "5"
+        )["results"]
+    assert r["dtype"] == "float64"
 
 
 def test_rosenbrock_es_is_deterministic(run_json):
-    a = run_json("11_rosenbrock_es", *ROSEN_SMALL)["results"]
-    b = run_json("11_rosenbrock_es", *ROSEN_SMALL)["results"]
-    assert a == b
-
-
-def test_rosenbrock_es_report(capsys):
-    load_lesson("11_rosenbrock_es").main(list(ROSEN_SMALL))
-    out = capsys.readouterr().out
-    assert "sep-CMA-ES" in out and "In 2-D:" in out and "In 3-D:" in out
-    assert "nan" not in out.lower()
-    assert out.rstrip().endswith("Next: python lessons/12_moe_gating.py")
-
-
-def test_rosenbrock_es_stopped_runs_say_last_and_lowest(run_json, capsys):
-    argv = (
-        "--dim",
-        "2",
-        "--max-generations",
-        "30",
-        "--cma-max-generations",
-        "1",
-        "--threshold",
-        "1e-6",
+    argv = ("--dim", "2", "--cma-max-generations", "50")
+    assert (
+        run_json("11_rosenbrock_es", *argv)["results"]
+        == run_json("11_rosenbrock_es", *argv)["results"]
     )
-    r = run_json("11_rosenbrock_es", *argv)["results"]
-    for run in (r, r["sep_cma"], r["es_nd"], r["sep_cma_nd"]):
-        assert run["lowest_loss"] == min(run["history"]) <= run["best_loss"]
-    load_lesson("11_rosenbrock_es").main(list(argv))
-    out = " ".join(capsys.readouterr().out.split())
-    assert "best loss: of the last generation" in out
-    assert "in the last generation" in out and "In 2-D again, with other keys:" in out
-    assert "in 1 generations" not in out
 
 
 @pytest.mark.parametrize(
     "argv, reason",
     [
         (("--dim", "1"), "at least 2 coordinates"),
+        (("--dim", "1001"), "from 1 to 1,000"),
         (("--threshold", "0"), "positive number"),
-        (("--cma-max-generations", "-5"), "positive integer"),
+        (("--threshold", "1e18"), "must be at most 1e+09"),
+        (("--max-generations", "1000000000"), "from 1 to 100,000"),
+        (("--cma-max-generations", "-5"), "from 1 to 100,000"),
     ],
 )
 def test_rosenbrock_es_rejects_bad_input(usage_error, argv, reason):
     assert reason in usage_error("11_rosenbrock_es", *argv)
+
+
+def test_rosenbrock_es_refuses_histories_that_do_not_fit(usage_error, monkeypatch):
+    monkeypatch.setattr(cli, "available_bytes", lambda: 2**20)  # 1 MiB
+    assert "GiB available" in usage_error("11_rosenbrock_es", "--dim", "1000")
