@@ -1,0 +1,619 @@
+"""Lesson 8.3 — tokens, embeddings and positions.
+
+Text becomes integer ids (a tokenizer), ids become vectors (a row lookup in an
+embedding table, the same as one-hot times the table), and attention reads
+those vectors as a set: swap two tokens and, without positions, their outputs
+only swap. Adding sinusoidal position vectors (or rotating queries and keys,
+RoPE) breaks that symmetry.
+
+Part A re-creates the original: a 20-word vocabulary, a fixed 20 × 6 table
+E = 0.5·sin(iota), one attention head, and the swap of "cat" and "sat" with
+and without positions, in both layouts of the sinusoidal table. Beyond it: a
+byte-level BPE tokenizer trained from scratch on Macbeth, the closed forms
+behind positions (a shift is a rotation; RoPE scores depend only on the
+offset) and what the gradient does to rows of E whose tokens are absent.
+
+Run:  python lessons/17_tokenization_embeddings.py [--merges 512] [--seed 0] [--json]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from rich.columns import Columns
+from rich.markup import escape
+from rich.table import Table
+
+from trinity_foundations import cli, display
+from trinity_foundations import tokenizers as tk
+from trinity_foundations.attention import attention_head
+from trinity_foundations.positions import (
+    rope,
+    shift_rotation,
+    sinusoidal_half,
+    sinusoidal_interleaved,
+)
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "macbeth.txt"
+PROMPT = "The cat sat on the mat"
+SWAP = (1, 2)  # "cat" and "sat"
+OTHER_BATCH = "a dog bites the furry man"  # a second batch without "cat", for momentum
+D = 6  # hidden width of Part A
+LEARNED_VALUE = 0.05  # the original's constant "learned" position table
+MERGES = 512
+MAX_MERGES = 8192  # time only: about 10 s of plain Python on a 2-core CPU
+BPE_EXAMPLE, BPE_EXAMPLE_MERGES = "aaabdaaabac", 3
+FIRST_SHOWN = 12  # merges listed
+SENTENCE = "Fair is foul, and foul is fair"  # Act 1, scene 1
+NON_ASCII = "Glamis, Cawdor — « thane » 麦克白 ∂x/∂t 🗡"
+RECOUNT_BYTES, RECOUNT_MERGES = 20_000, 32  # the reference trainer's check, kept short
+SHIFTS = (1, 5, 20)  # PE(p + k) = PE(p) R(k)
+ROPE_D, ROPE_SHIFTS = 8, (1, 10, 100)
+LR, WEIGHT_DECAY = 1e-2, 1e-2
+
+
+# ----------------------------------------------------------------------------
+# Part A: the original's tables and head.
+
+
+def embedding_table(vocab: int, dim: int) -> jax.Array:
+    """E = 0.5·sin(iota): entry (r, c) is 0.5·sin(r·dim + c), (vocab, dim)."""
+    return 0.5 * jnp.sin(jnp.arange(vocab * dim, dtype=float).reshape(vocab, dim))  # (V, d)
+
+
+def projections(dim: int) -> dict[str, jax.Array]:
+    """W_q, W_k, W_v = 0.05, 0.03, 0.07 × iota({d, d}) (iota counts the flattened matrix)."""
+    iota = jnp.arange(dim * dim, dtype=float).reshape(dim, dim)  # (d, d)
+    return {"w_q": 0.05 * iota, "w_k": 0.03 * iota, "w_v": 0.07 * iota}
+
+
+@jax.jit
+def lookup_vs_one_hot(table: jax.Array, ids: jax.Array) -> jax.Array:
+    """max |one_hot(ids) @ E − E[ids]|: a lookup is a matrix product with one-hot rows."""
+    one_hot = jax.nn.one_hot(ids, table.shape[0], dtype=table.dtype)  # (T, V)
+    return jnp.max(jnp.abs(one_hot @ table - table[ids]))  # (T, d) compared
+
+
+def swap_outputs(table, ids, perm, pe, w) -> tuple[jax.Array, jax.Array]:
+    """The head's outputs on E[ids] + pe and on the permuted E[ids[perm]] + pe, (T, d) each.
+
+    The positions stay in place: the permuted sentence's first token still
+    gets pe[0], whatever word it is now.
+    """
+    out = attention_head(table[ids] + pe, **w).output  # (T, d)
+    out_swapped = attention_head(table[ids[perm]] + pe, **w).output  # (T, d)
+    return out, out_swapped
+
+
+PE_KINDS = ("none", "half", "interleaved", "constant")
+
+
+@jax.jit
+def part_a_arrays(ids: jax.Array, perm: jax.Array) -> dict[str, jax.Array]:
+    """Everything Part A measures, in one compiled call; ids, perm: (T,)."""
+    table = embedding_table(len(tk.WORDS), D)  # (V, d)
+    w = projections(D)
+    positions = jnp.arange(ids.shape[0], dtype=table.dtype)  # (T,)
+    pes = {
+        "none": jnp.zeros((ids.shape[0], D), table.dtype),
+        "half": sinusoidal_half(positions, dim=D),
+        "interleaved": sinusoidal_interleaved(positions, dim=D),
+        "constant": jnp.full((ids.shape[0], D), LEARNED_VALUE, table.dtype),
+    }  # (T, d) each
+    outs = {name: swap_outputs(table, ids, perm, pe, w) for name, pe in pes.items()}
+    return {
+        "table": table,
+        "pe_half": pes["half"],
+        "pe_interleaved": pes["interleaved"],
+        "out": jnp.stack([outs[k][0] for k in PE_KINDS]),  # (4, T, d)
+        "out_swapped": jnp.stack([outs[k][1] for k in PE_KINDS]),  # (4, T, d)
+        "swapped_weights": attention_head(table[ids[perm]], **w).weights,  # (T, T)
+        "onehot_max_diff": lookup_vs_one_hot(table, ids),
+    }
+
+
+def swap_distances(out: np.ndarray, out_swapped: np.ndarray) -> tuple[float, float]:
+    """(‖Δ‖ of the moved token: "sat" after the swap against "sat" before it,
+    largest ‖Δ‖ of a token that did not move), from (T, d) outputs."""
+    i, j = SWAP
+    untouched = [t for t in range(out.shape[0]) if t not in SWAP]
+    moved = float(np.linalg.norm(out_swapped[i] - out[j]))
+    return moved, float(np.linalg.norm(out_swapped[untouched] - out[untouched], axis=1).max())
+
+
+def part_a() -> dict:
+    ids_list = tk.word_encode(PROMPT)
+    t = len(ids_list)
+    order = [SWAP[1] if k == SWAP[0] else SWAP[0] if k == SWAP[1] else k for k in range(t)]
+    a = jax.tree.map(np.asarray, part_a_arrays(jnp.array(ids_list), jnp.array(order)))
+    dist = {k: swap_distances(a["out"][n], a["out_swapped"][n]) for n, k in enumerate(PE_KINDS)}
+    none, half = PE_KINDS.index("none"), PE_KINDS.index("half")
+    i, j = SWAP
+    return {
+        "dtype": str(a["table"].dtype),
+        "eps": float(np.finfo(a["table"].dtype).eps),
+        "prompt": PROMPT,
+        "words": PROMPT.split(),
+        "word_ids": ids_list,
+        "decoded": tk.word_decode(ids_list),
+        "vocab_size": len(tk.WORDS),
+        "table_shape": list(a["table"].shape),
+        "first_rows": a["table"][ids_list[:2]].tolist(),
+        "onehot_max_diff": float(a["onehot_max_diff"]),
+        "pe_half": a["pe_half"].tolist(),
+        "pe_interleaved": a["pe_interleaved"].tolist(),
+        "swapped_weights": a["swapped_weights"].tolist(),
+        "swapped_order": order,
+        "swap_diff_no_pos": dist["none"][0],
+        "swap_diff_pos": dist["half"][0],
+        "swap_diff_interleaved": dist["interleaved"][0],
+        "untouched_diff_no_pos": dist["none"][1],
+        "untouched_diff_pos": dist["half"][1],
+        "untouched_diff_interleaved": dist["interleaved"][1],
+        "constant_table_diff": dist["constant"][0],
+        "constant_untouched_diff": dist["constant"][1],
+        # The original's figure: "sat" swapped, with positions, against "sat" without.
+        "original_pos_vs_raw": float(np.linalg.norm(a["out_swapped"][half][i] - a["out"][none][j])),
+        # What that figure mostly measures: adding positions, no swap at all.
+        "positions_effect": float(np.linalg.norm(a["out"][half][j] - a["out"][none][j])),
+    }
+
+
+# ----------------------------------------------------------------------------
+# Beyond: byte-level BPE on Macbeth.
+
+
+def piece(table: dict[int, bytes], i: int) -> str:
+    """The text of one token (a partial UTF-8 character shows as �)."""
+    return table[i].decode("utf-8", errors="replace")
+
+
+def bpe(num_merges: int) -> dict:
+    data = CORPUS.read_bytes()
+    example = tk.train(BPE_EXAMPLE.encode(), BPE_EXAMPLE_MERGES)
+    merges = tk.train(data, num_merges)
+    table = tk.vocab(merges)
+    ids = tk.encode(data, merges)
+    sentence_ids = tk.encode(SENTENCE.encode(), merges)
+    non_ascii = NON_ASCII.encode()
+    non_ascii_ids = tk.encode(non_ascii, merges)
+    prefix = data[:RECOUNT_BYTES]
+    n_check = min(num_merges, RECOUNT_MERGES)
+    return {
+        "bpe_example": BPE_EXAMPLE,
+        "bpe_example_ids": tk.encode(BPE_EXAMPLE.encode(), example),
+        "bpe_example_merges": [[*m.pair, m.new_id, m.count] for m in example],
+        "bpe_corpus_bytes": len(data),
+        "bpe_merges_done": len(merges),
+        "bpe_first_merges": [
+            {
+                "pair": list(m.pair),
+                "halves": [piece(table, i) for i in m.pair],
+                "id": m.new_id,
+                "count": m.count,
+                "text": piece(table, m.new_id),
+            }
+            for m in merges[:FIRST_SHOWN]
+        ],
+        "bpe_tokens_by_merges": [len(data)] + [m.length for m in merges],
+        "bpe_encoded_tokens": len(ids),
+        "bpe_round_trip": {
+            "corpus": tk.decode(ids, merges) == data,
+            "non_ascii": tk.decode(non_ascii_ids, merges) == non_ascii,
+        },
+        "bpe_non_ascii": {"text": NON_ASCII, "bytes": len(non_ascii), "tokens": len(non_ascii_ids)},
+        "bpe_sentence": SENTENCE,
+        "bpe_sentence_tokens": [piece(table, i) for i in sentence_ids],
+        "bpe_sentence_ids": sentence_ids,
+        "bpe_recount_check": {
+            "bytes": len(prefix),
+            "merges": n_check,
+            "same": tk.train(prefix, n_check) == tk.train_recount(prefix, n_check),
+        },
+    }
+
+
+# ----------------------------------------------------------------------------
+# Closed forms: positions as rotations, RoPE's offsets, gradients of E.
+
+
+@jax.jit
+def rotation_errors(positions: jax.Array, offsets: jax.Array) -> jax.Array:
+    """max |PE(p + k) − PE(p) R(k)| over positions (P,), per layout and offset: (2, K)."""
+
+    def error(k, interleaved):
+        table_fn = sinusoidal_interleaved if interleaved else sinusoidal_half
+        shifted = table_fn(positions + k, dim=D)  # (P, d)
+        r = shift_rotation(k, dim=D, interleaved=interleaved)  # (d, d)
+        return jnp.max(jnp.abs(shifted - table_fn(positions, dim=D) @ r))  # (P, d) compared
+
+    return jnp.stack([jax.vmap(error, (0, None))(offsets, inter) for inter in (False, True)])
+
+
+def rotation_check() -> dict:
+    errors = np.asarray(rotation_errors(jnp.arange(50.0), jnp.array(SHIFTS, dtype=float)))
+    worst = {"half": float(errors[0].max()), "interleaved": float(errors[1].max())}
+    return {"rotation_max_diff": max(worst.values()), "rotation_by_layout": worst}
+
+
+@jax.jit
+def pair_scores(q, k, q_pos, k_pos) -> tuple[jax.Array, jax.Array]:
+    """q·k with q at q_pos and k at k_pos: after RoPE, and after adding sinusoidal
+    positions instead. q, k: (d,); q_pos, k_pos: (S,). Returns (S,) and (S,)."""
+    s, d = q_pos.shape[0], q.shape[0]
+    qs = rope(jnp.broadcast_to(q, (s, d)), q_pos)  # (S, d)
+    ks = rope(jnp.broadcast_to(k, (s, d)), k_pos)  # (S, d)
+    qa = q[None, :] + sinusoidal_interleaved(q_pos, dim=d)  # (S, d)
+    ka = k[None, :] + sinusoidal_interleaved(k_pos, dim=d)  # (S, d)
+    return jnp.sum(qs * ks, axis=1), jnp.sum(qa * ka, axis=1)  # (S,), (S,)
+
+
+def rope_check(q: jax.Array, k: jax.Array) -> dict:
+    """RoPE scores under shifts of both positions; q, k: (d,)."""
+    grid = np.arange(16.0)
+    m, n = (jnp.asarray(a.ravel()) for a in np.meshgrid(grid, grid, indexing="ij"))  # (S,) each
+    m, n = m.astype(q.dtype), n.astype(q.dtype)
+    base, add_base = (np.asarray(x) for x in pair_scores(q, k, m, n))  # (S,) each
+    rope_diff = add_diff = 0.0
+    for shift in ROPE_SHIFTS:
+        rope_s, add_s = (np.asarray(x) for x in pair_scores(q, k, m + shift, n + shift))
+        rope_diff = max(rope_diff, float(np.max(np.abs(rope_s - base))))
+        add_diff = max(add_diff, float(np.max(np.abs(add_s - add_base))))
+    offsets = jnp.arange(5, dtype=q.dtype)  # (5,)
+    starts = (0.0, 50.0)
+    by_offset = [  # score(n + offset, n) for each start n
+        pair_scores(q, k, offsets + n0, jnp.full_like(offsets, n0))[0].tolist() for n0 in starts
+    ]
+    return {
+        "rope_offset_max_diff": rope_diff,
+        "rope_score_scale": float(np.max(np.abs(base))),
+        "additive_offset_max_diff": add_diff,
+        "rope_by_offset": {"starts": list(starts), "scores": by_offset},
+    }
+
+
+def next_token_loss(table, w_out, ids, w, *, tied: bool) -> jax.Array:
+    """Cross-entropy of predicting ids[1:] from ids[:-1] through the head.
+
+    Untied: logits = h @ W_out. Tied: logits = h @ Eᵀ, the table itself.
+    """
+    x = table[ids] + sinusoidal_half(jnp.arange(ids.shape[0], dtype=table.dtype), dim=D)  # (T, d)
+    h = attention_head(x, **w).output  # (T, d)
+    logits = h @ (table.T if tied else w_out)  # (T, V)
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits[:-1], ids[1:]))
+
+
+def last_step_moves(table, w_out, batches, w, weight_decay: float) -> jax.Array:
+    """How far each row of E moved on the last of len(batches) AdamW steps (untied), (V,)."""
+    opt = optax.adamw(LR, weight_decay=weight_decay)
+    state, before = opt.init(table), table
+    for ids in batches:
+        before = table
+        grads = jax.grad(next_token_loss)(table, w_out, ids, w, tied=False)  # (V, d)
+        updates, state = opt.update(grads, state, table)
+        table = optax.apply_updates(table, updates)  # (V, d)
+    return jnp.linalg.norm(table - before, axis=1)  # (V,)
+
+
+@jax.jit
+def embedding_gradients(table, w_out, ids, other, w) -> dict[str, jax.Array]:
+    """∂L/∂E untied and tied, (V, d) each, and the rows' moves (V,) under AdamW
+    with decay, Adam without, and Adam on a second batch `other` after `ids`."""
+    return {
+        "grad": jax.grad(next_token_loss)(table, w_out, ids, w, tied=False),
+        "grad_tied": jax.grad(next_token_loss)(table, w_out, ids, w, tied=True),
+        "adamw": last_step_moves(table, w_out, [ids], w, WEIGHT_DECAY),
+        "adam": last_step_moves(table, w_out, [ids], w, 0.0),
+        "momentum": last_step_moves(table, w_out, [ids, other], w, 0.0),
+    }
+
+
+def gradient_check(w_out: jax.Array) -> dict:
+    table = embedding_table(len(tk.WORDS), D)  # (V, d)
+    ids, other = tk.word_encode(PROMPT), tk.word_encode(OTHER_BATCH)
+    out = embedding_gradients(table, w_out, jnp.array(ids), jnp.array(other), projections(D))
+    out = jax.tree.map(np.asarray, out)
+    present = np.isin(np.arange(len(tk.WORDS)), ids)  # (V,)
+    absent = ~present
+    cat = tk.WORD_IDS["cat"]
+    assert cat in ids and cat not in other  # the momentum example needs it so
+    row_norm = np.linalg.norm(out["grad"], axis=1)  # (V,)
+    tied_norm = np.linalg.norm(out["grad_tied"], axis=1)  # (V,)
+    row_l2s = np.linalg.norm(np.asarray(table), axis=1)  # (V,)
+    return {
+        "absent_rows": int(absent.sum()),
+        "absent_row_grad_max": float(np.max(np.abs(out["grad"][absent]))),
+        "present_row_grad_min": float(row_norm[present].min()),
+        "absent_row_adamw_move": float(out["adamw"][absent].max()),
+        "absent_row_adamw_predicted": float(LR * WEIGHT_DECAY * row_l2s[absent].max()),
+        "absent_row_adam_move": float(out["adam"][absent].max()),
+        "momentum_move": float(out["momentum"][cat]),
+        "tied_absent_row_grad_min": float(tied_norm[absent].min()),
+        "tied_zero_rows": int((tied_norm == 0).sum()),
+        "lr": LR,
+        "weight_decay": WEIGHT_DECAY,
+    }
+
+
+def run(merges: int = MERGES, seed: int = 0) -> dict:
+    # One draw for every random number (one compile of the sampler): q and k for
+    # RoPE, then the untied output matrix.
+    draws = jax.random.normal(jax.random.key(seed), (2 * ROPE_D + D * len(tk.WORDS),))
+    q, k = draws[:ROPE_D], draws[ROPE_D : 2 * ROPE_D]  # (d_rope,) each
+    w_out = 0.3 * draws[2 * ROPE_D :].reshape(D, len(tk.WORDS))  # (d, V)
+    return {
+        **part_a(),
+        **bpe(merges),
+        **rotation_check(),
+        **rope_check(q, k),
+        **gradient_check(w_out),
+    }
+
+
+# ----------------------------------------------------------------------------
+# Sentences: each choice is a small pure function.
+
+
+def zero_or_rounding(diff: float, eps: float, dtype: str, scale: float = 1.0) -> str:
+    """Say what a difference that should vanish measured: exactly 0, rounding, or real."""
+    if diff == 0.0:
+        return f"exactly 0 in {dtype}"
+    if diff <= 1e3 * eps * max(scale, 1.0):
+        return f"{diff:.2g}: not exactly 0, rounding error of {dtype} (ε = {eps:.2g})"
+    return f"{diff:.3g}: a real difference, far above {dtype} rounding (ε = {eps:.2g})"
+
+
+def symmetry_verdict(diff: float, eps: float) -> str:
+    """Whether a swap left the moved token's output in place (up to rounding) or changed it."""
+    if diff <= 1e3 * eps:
+        return "the output moved with the token: the head cannot tell the two orders apart"
+    return "the output changed: the head now tells the two orders apart"
+
+
+def original_figure_sentence(original: float, effect: float, meaningful: float) -> str:
+    """Why the original's 'pos 1 vs raw' number measures nothing about the swap."""
+    head = (
+        f"The original's “pos 1 vs raw” figure, {original:.4f}, compares “sat” swapped with "
+        "positions against “sat” without them. "
+    )
+    if original > 0 and effect >= 0.5 * original:
+        why = (
+            f"Adding positions to the unswapped sentence already moves that output by "
+            f"{effect:.4f} ({effect / original:.0%} of the figure): it measures the positions, "
+            "not the swap. "
+        )
+    else:
+        why = "It mixes the effect of the positions with that of the swap. "
+    return head + why + f"The meaningful comparison, both with positions, is {meaningful:.4f}."
+
+
+# ----------------------------------------------------------------------------
+# Report sections.
+
+
+def show_words(r: dict, console) -> None:
+    console.print("[bold]1. Words to ids[/] (a 20-word vocabulary, split on whitespace)")
+    pairs = ", ".join(f"{w}→{i}" for w, i in zip(r["words"], r["word_ids"]))
+    console.print(f"“{r['prompt']}” → {display.vector(r['word_ids'])}   ({pairs})")
+    console.print(f"Decoded back: “{r['decoded']}”. Vocabulary size {r['vocab_size']}.")
+
+
+def show_lookup(r: dict, console) -> None:
+    v, d = r["table_shape"]
+    console.print(f"\n[bold]2. Embedding lookup[/]: E is {v} × {d}, E = 0.5·sin(iota)")
+    rows = display.matrix_table("E[ids[:2]]", r["first_rows"], rows=r["words"][:2])
+    console.print(rows)
+    console.print(
+        escape("A lookup is a product with one-hot rows: max |one_hot(ids) @ E − E[ids]| = ")
+        + f"{zero_or_rounding(r['onehot_max_diff'], r['eps'], r['dtype'])}."
+    )
+
+
+def show_positions(r: dict, console) -> None:
+    console.print(
+        f"\n[bold]3. Sinusoidal positions[/], base 10,000, d = {D}: the original's code puts "
+        "all sines first, then all cosines (its comment says interleaved)"
+    )
+    cols = [f"d{j}" for j in range(D)]
+    rows = [f"p{p}" for p in range(len(r["pe_half"]))]
+    console.print(
+        Columns(
+            [
+                display.matrix_table("sin half | cos half", r["pe_half"], rows=rows, cols=cols),
+                display.matrix_table("interleaved", r["pe_interleaved"], rows=rows, cols=cols),
+            ]
+        )
+    )
+
+
+def show_swap(r: dict, console) -> None:
+    eps, dtype = r["eps"], r["dtype"]
+    console.print('\n[bold]4. Swap "cat" and "sat"[/], no positions')
+    console.print(
+        "‖out_swapped(sat) − out(sat)‖ = "
+        f"{zero_or_rounding(r['swap_diff_no_pos'], eps, dtype)}: "
+        f"{symmetry_verdict(r['swap_diff_no_pos'], eps)}."
+    )
+    console.print(
+        display.matrix_table(
+            "attention weights, swapped sentence",
+            r["swapped_weights"],
+            rows=[r["words"][k] for k in r["swapped_order"]],
+            cols=[r["words"][k] for k in r["swapped_order"]],
+        )
+    )
+    console.print("\n[bold]5. The same swap with positions added[/] (both outputs with positions)")
+    table = Table(box=None)
+    for col in ("position table", "moved token ‖Δ‖", "largest untouched ‖Δ‖"):
+        table.add_column(col, justify="right" if "‖" in col else "left")
+    for name, moved, untouched in (
+        ("none", r["swap_diff_no_pos"], r["untouched_diff_no_pos"]),
+        ("sin half | cos half", r["swap_diff_pos"], r["untouched_diff_pos"]),
+        ("interleaved", r["swap_diff_interleaved"], r["untouched_diff_interleaved"]),
+        (f"constant {LEARNED_VALUE:g}", r["constant_table_diff"], r["constant_untouched_diff"]),
+    ):
+        table.add_row(name, f"{moved:.3g}", f"{untouched:.3g}")
+    console.print(table)
+    console.print(
+        f"With the original's layout: {symmetry_verdict(r['swap_diff_pos'], eps)}; "
+        f"interleaved: {symmetry_verdict(r['swap_diff_interleaved'], eps)}. "
+        "The two layouts give different numbers and the same property."
+    )
+    untouched = zero_or_rounding(r["untouched_diff_no_pos"], eps, dtype)
+    console.print(
+        f"Untouched tokens without positions: {untouched}; with positions "
+        f"{r['untouched_diff_pos']:.3g}: their context is a different sequence now."
+    )
+    console.print(
+        f"A constant table (every entry {LEARNED_VALUE:g}) adds the same vector at every "
+        f"position: the moved token's ‖Δ‖ is "
+        f"{zero_or_rounding(r['constant_table_diff'], eps, dtype)}: "
+        f"{symmetry_verdict(r['constant_table_diff'], eps)}."
+    )
+    console.print(
+        original_figure_sentence(
+            r["original_pos_vs_raw"], r["positions_effect"], r["swap_diff_pos"]
+        )
+    )
+
+
+def show_bpe(r: dict, console) -> None:
+    console.print("\n[bold]6. Byte-level BPE[/] (minbpe's rules), trained from scratch")
+    ex = ", ".join(f"({a}, {b})→{c} ×{n}" for a, b, c, n in r["bpe_example_merges"])
+    console.print(
+        f"“{r['bpe_example']}” with {len(r['bpe_example_merges'])} merges [{ex}] encodes to "
+        f"{display.vector(r['bpe_example_ids'])}."
+    )
+    n, done = r["bpe_corpus_bytes"], r["bpe_merges_done"]
+    console.print(f"Macbeth: {n:,} bytes, {display.count(done, 'merge')} learned.")
+    table = Table(title=f"The first {len(r['bpe_first_merges'])} merges")
+    for col in ("id", "pair", "count", "token"):
+        table.add_column(col, justify="right" if col in ("id", "count") else "left")
+    for m in r["bpe_first_merges"]:
+        halves = " + ".join(repr(h) for h in m["halves"])
+        table.add_row(str(m["id"]), escape(halves), f"{m['count']:,}", escape(repr(m["text"])))
+    if table.rows:
+        console.print(table)
+    more = done - len(r["bpe_first_merges"])
+    if more > 0:
+        console.print(f"… {more:,} more")
+    tokens = r["bpe_tokens_by_merges"]
+    console.print(
+        display.line_chart(
+            {"bytes per token": [n / t for t in tokens]},
+            x_label="merges",
+            y_label="bytes per token",
+            height=8,
+            width=50,
+        )
+    )
+    console.print(
+        f"{n:,} bytes → {tokens[-1]:,} tokens: {n / tokens[-1]:.2f} bytes per token after "
+        f"{display.count(done, 'merge')}."
+    )
+    trip = r["bpe_round_trip"]
+    na = r["bpe_non_ascii"]
+    console.print(
+        f"Round trip decode(encode(text)) == text: whole corpus {trip['corpus']}, "
+        f"non-ASCII text “{na['text']}” ({na['bytes']} bytes, {na['tokens']} tokens) "
+        f"{trip['non_ascii']}."
+    )
+    pieces = " | ".join(escape(repr(t)) for t in r["bpe_sentence_tokens"])
+    console.print(
+        f"“{r['bpe_sentence']}” → {display.count(len(r['bpe_sentence_tokens']), 'token')}: {pieces}"
+    )
+    rc = r["bpe_recount_check"]
+    console.print(
+        f"Incremental pair counts against recounting the whole text per merge, first "
+        f"{rc['bytes']:,} bytes, {display.count(rc['merges'], 'merge')}: same merges {rc['same']} "
+        "(benchmarks/bpe.py times the two)."
+    )
+
+
+def show_closed_forms(r: dict, console) -> None:
+    eps, dtype = r["eps"], r["dtype"]
+    console.print("\n[bold]7. Closed forms[/]")
+    console.print(
+        f"PE(p + k) = PE(p) R(k), a fixed rotation per frequency pair, k in {list(SHIFTS)}: "
+        f"max error {r['rotation_max_diff']:.2g} ({dtype}), in both layouts."
+    )
+    scale = r["rope_score_scale"]
+    console.print(
+        f"RoPE: q·k at positions (m + s, n + s) against (m, n), s in {list(ROPE_SHIFTS)}: "
+        f"max change {zero_or_rounding(r['rope_offset_max_diff'], eps, dtype, scale)}; "
+        f"with added sinusoidal positions instead it changes by "
+        f"{r['additive_offset_max_diff']:.3g}."
+    )
+    by = r["rope_by_offset"]
+    console.print("RoPE score q·k at positions (n + offset, n):")
+    table = Table(box=None)
+    table.add_column("offset", justify="right")
+    for s0 in by["starts"]:
+        table.add_column(f"n = {s0:g}", justify="right")
+    for o, row in enumerate(zip(*by["scores"])):
+        table.add_row(str(o), *(f"{x:.5f}" for x in row))
+    console.print(table)
+    console.print(
+        f"Gradient of the next-token loss on “{PROMPT}” (untied output): the "
+        f"{r['absent_rows']} rows of E whose tokens are absent get "
+        f"{zero_or_rounding(r['absent_row_grad_max'], eps, dtype)}; the present rows "
+        f"at least {r['present_row_grad_min']:.3g}."
+    )
+    console.print(
+        f"Yet one AdamW step (lr {r['lr']:g}, weight decay {r['weight_decay']:g}) moves an "
+        f"absent row by up to {r['absent_row_adamw_move']:.3g} (lr·wd·‖row‖ = "
+        f"{r['absent_row_adamw_predicted']:.3g}); without decay, "
+        f"{r['absent_row_adam_move']:.3g}. Adam's momentum moves a row whose token left the "
+        f"batch: “cat”, absent from “{OTHER_BATCH}”, moves {r['momentum_move']:.3g} on that step."
+    )
+    console.print(
+        f"With the output tied to E (logits = h Eᵀ) every row gets a gradient: the smallest "
+        f"absent-row gradient norm is {r['tied_absent_row_grad_min']:.3g}, "
+        f"{display.count(r['tied_zero_rows'], 'row')} at zero. Doc 0022's “rows not in "
+        "the batch are not updated” holds only for plain SGD with an untied output."
+    )
+
+
+def report(r: dict, console) -> None:
+    show_words(r, console)
+    show_lookup(r, console)
+    show_positions(r, console)
+    show_swap(r, console)
+    show_bpe(r, console)
+    show_closed_forms(r, console)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = cli.parser(__doc__, seed=0)
+    parser.add_argument(
+        "--merges",
+        type=cli.int_in(0, MAX_MERGES, "time: plain-Python training"),
+        default=MERGES,
+        help=f"BPE merges to learn on Macbeth, 0 to {MAX_MERGES} (default: %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    cli.finish(
+        args,
+        __file__,
+        run(args.merges, args.seed),
+        report,
+        title=__doc__,
+        kernels=(
+            tk.train,
+            tk.encode,
+            sinusoidal_half,
+            sinusoidal_interleaved,
+            shift_rotation,
+            rope,
+            attention_head,
+            next_token_loss,
+        ),
+    )
+
+
+if __name__ == "__main__":
+    cli.entry(main)
