@@ -39,7 +39,14 @@ def test_params_and_shape_of_results(default_run):
     assert [e["epoch"] for e in r["log"]] == [20, 40, 60, 80, 100]
     assert np.array(r["w"]).shape == (2, 1) and r["w"] == [[v] for v in r["final"]["w"]]
     assert r["b"] == r["final"]["b"] and r["initial"]["b"] == 0.0
-    assert r["diverged_at"] is None
+    assert r["diverged_at"] is None and r["failure"] == ""
+    assert (r["lr"], r["l2"], r["seed"], r["val_seed"], r["init_seed"]) == (
+        0.1,
+        0.001,
+        42,
+        999,
+        100,
+    )
 
 
 def test_training_lowers_the_loss_and_reaches_99_percent(default_run):
@@ -83,6 +90,16 @@ def test_interval_best_accuracy_and_optax(default_run):
     assert r["bayes_accuracy"] == pytest.approx(50 * (1 + math.erf(2.0)), rel=1e-6)  # 99.77 %
     assert 99.0 < r["population_accuracy"] <= r["bayes_accuracy"] + 1e-4
     assert r["optax_matches"] is True and r["optax_max_diff"] <= 1e-6
+    # the interval's real miss rate at the true accuracy: about 6.5 %, not 5 %
+    from scipy.stats import binom
+
+    p, n = r["population_accuracy"] / 100, r["val_size"]
+    ks = np.arange(n + 1)
+    z2 = 1.96**2
+    centre = (ks / n + z2 / (2 * n)) / (1 + z2 / n)
+    half = 1.96 / (1 + z2 / n) * np.sqrt(ks / n * (1 - ks / n) / n + z2 / (4 * n * n))
+    missed = (centre - half > p) | (centre + half < p)
+    assert r["wilson_miss_pct"] == pytest.approx(100 * binom.pmf(ks[missed], n, p).sum(), rel=1e-3)
 
 
 def test_same_seed_same_results_other_seed_other_data(default_run, run_json):
@@ -94,42 +111,87 @@ def test_same_seed_same_results_other_seed_other_data(default_run, run_json):
     assert [e["epoch"] for e in c["log"]] == [20, 30]  # every 20th, and the last
 
 
-def test_divergence_is_reported_not_printed_as_nan(run_json, capsys):
+def test_divergence_is_reported_not_printed_as_nan(run_json):
     r = run_json(LESSON, "--lr", "1000", "--l2", "1")["results"]
     assert r["diverged_at"] is not None and r["penalty_factor"] == -1999
-    load_lesson(LESSON).main(["--lr", "1000", "--l2", "1"])
-    out = capsys.readouterr().out
-    assert "diverged" in out and "nan" not in out.lower()
+    assert r["failure"] == "diverged"
 
 
-def test_report(capsys):
-    load_lesson(LESSON).main(["--show-code"])
-    out = capsys.readouterr().out
+def test_a_finite_failed_run_is_detected(run_json):
+    r = run_json(LESSON, "--lr", "1000")["results"]  # finite, but the probe flips
+    assert r["diverged_at"] is None and r["failure"] == "loss rose"
+    assert r["loss_history"][-1] > r["loss_history"][0] and r["val_accuracy"] < 50
+
+
+@pytest.mark.parametrize(
+    ("losses", "accuracy", "diverged", "failure"),
+    [
+        ([0.7, 0.1], 99.0, None, ""),
+        ([0.7, 0.1], 99.0, 3, "diverged"),
+        ([0.07, 30.0], 1.0, None, "loss rose"),
+        ([0.7, 0.6], 40.0, None, "below chance"),
+        ([0.7], 99.0, None, ""),
+    ],
+)
+def test_training_failure(losses, accuracy, diverged, failure):
+    assert load_lesson(LESSON).training_failure(losses, accuracy, diverged) == failure
+
+
+def sentences_input(**extra) -> dict:
+    return {
+        "wilson_ci": [97.96, 99.69],
+        "val_accuracy": 99.2,
+        "val_size": 500,
+        "wilson_z": 1.96,
+        "population_accuracy": 99.70,
+        "wilson_miss_pct": 6.54,
+        **extra,
+    }
+
+
+def test_interval_sentence_shows_both_sides():
+    text = load_lesson(LESSON).interval_sentence(sentences_input())
+    assert "1.24 percentage points below the measured 99.2 % and 0.49 above, lopsided" in text
+
+
+def test_coverage_sentence_uses_the_computed_miss_rate():
+    lesson = load_lesson(LESSON)
+    text = lesson.coverage_sentence(sentences_input())
+    assert "misses it in 6.5% of validation samples" in text and "more than the nominal" in text
+    assert "1 run of 20" not in text and "This sample's interval misses it" in text
+    inside = lesson.coverage_sentence(sentences_input(population_accuracy=99.0, wilson_miss_pct=4))
+    assert "less than the nominal 5 %" in inside and "contains it" in inside
+
+
+def test_report(run_report):
+    out = run_report(LESSON, "--show-code")
     assert "Lesson 2.1" in out.splitlines()[0]
-    assert "Validation accuracy:" in out and "Wilson 95 % interval:" in out
-    assert "Best possible: 99.77 %" in out and "optax.sgd step gives the same parameters" in out
-    assert "epoch 100" in out and "def train_step" in out  # the chart's axis; --show-code
-    assert "nan" not in out.lower()
+    assert "Hyper-parameters: lr = 0.1, λ = 0.001, 100 epochs, 1,000 training points" in out
+    assert "def train_step" in out  # --show-code
     assert out.rstrip().endswith("Next: python lessons/06_self_attention.py")
+
+
+def test_report_of_a_failed_run_says_so(run_report):
+    out = " ".join(run_report(LESSON, "--lr", "1000").split())
+    assert "Training failed: the loss rose from" in out
+
+
+def test_chart_fits_a_narrow_console(run_report):
+    out = run_report(LESSON, "--epochs", "5", columns=40)
+    assert max(len(line) for line in out.splitlines()[1:]) <= 40
 
 
 @pytest.mark.parametrize(
     "argv, reason",
     [
-        (("--epochs", "0"), "--epochs: must be a positive integer"),
+        (("--epochs", "0"), "--epochs: must be from 1 to 1,000,000"),
+        (("--epochs", str(10**18)), "--epochs: must be from 1 to 1,000,000"),
         (("--lr", "-1"), "--lr: must be a positive number"),
-        (("--l2", "-0.5"), "--l2: must be zero or a positive number"),
-        (("--l2", "nan"), "--l2: must be zero or a positive number"),
-        (("--train-size", "0"), "--train-size: must be a positive integer"),
+        (("--l2", "-0.5"), "--l2: must be from 0 to 10000"),
+        (("--l2", "nan"), "--l2: 'nan' is not a finite number"),
+        (("--train-size", "0"), "--train-size: must be from 1"),
         (("--val-size", "x"), "--val-size: 'x' is not a valid int"),
     ],
 )
 def test_bad_input(usage_error, argv, reason):
     assert reason in usage_error(LESSON, *argv)
-
-
-def test_report_of_one_epoch_and_one_validation_point(capsys):
-    load_lesson(LESSON).main(["--epochs", "1", "--train-size", "2", "--val-size", "1"])
-    out = " ".join(capsys.readouterr().out.split())
-    assert "Training: 1 full-batch epoch, one" in out and "runs 1 epoch in" in out
-    assert "(1 of 1 point)" in out or "(0 of 1 point)" in out

@@ -1,3 +1,4 @@
+import contextlib
 import math
 
 import jax
@@ -93,26 +94,47 @@ def test_predict_and_accuracy():
     assert float(probe.accuracy(params, x, y)) == 0.75
 
 
+COMPILES: list[str] = []
+jax.monitoring.register_event_duration_secs_listener(
+    lambda event, _secs, **_: (
+        COMPILES.append(event) if event == "/jax/core/compile/backend_compile_duration" else None
+    )
+)
+
+
+@contextlib.contextmanager
+def no_new_compile():
+    """Fails unless the block compiles nothing (JAX's compile events, counted)."""
+    before = len(COMPILES)
+    yield
+    assert len(COMPILES) == before, "the block compiled again"
+
+
 def test_train_step_is_gradient_descent_and_compiles_once():
     params, x, y = sample()
-    new, value = probe.train_step(params, x, y, 0.1, 0.001)
+    new, value = probe.train_step(params, (x, y), config=probe.ProbeConfig(0.1, 0.001))
     ref_value, ref_gw, ref_gb = numpy_loss_and_grad(params.w, float(params.b), x, y, 0.001)
     assert float(value) == pytest.approx(ref_value, rel=1e-5)
     np.testing.assert_allclose(new.w, np.asarray(params.w) - 0.1 * ref_gw, rtol=1e-5)
     assert float(new.b) == pytest.approx(float(params.b) - 0.1 * ref_gb, rel=1e-5)
 
-    before = probe.train_step._cache_size()
-    probe.train_step(new, x, y, 0.05, 0.01)  # new values of lr and l2: traced, no new compile
-    assert probe.train_step._cache_size() == before
+    with no_new_compile():  # new values of lr and l2: traced, no new compile
+        probe.train_step(new, (x, y), config=probe.ProbeConfig(0.05, 0.01))
+
+
+def test_no_new_compile_catches_a_compile():
+    with pytest.raises(AssertionError, match="compiled again"), no_new_compile():
+        jax.jit(lambda v: v * 3.0)(jnp.ones(2))
 
 
 def test_scan_equals_a_python_loop_of_train_step():
     params, x, y = sample(n=100)
-    final, (losses, path) = probe.train(params, x, y, 0.1, 0.001, epochs=25)
+    config = probe.ProbeConfig(0.1, 0.001)
+    final, (losses, path) = probe.train(params, (x, y), config=config, epochs=25)
     assert losses.shape == (25,) and path.w.shape == (25, 2, 1) and path.b.shape == (25,)
     p, by_hand = params, []
     for _ in range(25):
-        p, value = probe.train_step(p, x, y, 0.1, 0.001)
+        p, value = probe.train_step(p, (x, y), config=config)
         by_hand.append(float(value))
     np.testing.assert_allclose(losses, by_hand, rtol=1e-6)
     np.testing.assert_allclose(final.w, p.w, rtol=1e-6)
@@ -120,9 +142,8 @@ def test_scan_equals_a_python_loop_of_train_step():
     np.testing.assert_array_equal(path.w[-1], final.w)
     assert np.all(np.diff(losses) < 0)  # a small step on a convex loss: every epoch lowers it
 
-    before = probe.train._cache_size()
-    probe.train(params, x, y, 0.2, 0.0, epochs=25)
-    assert probe.train._cache_size() == before
+    with no_new_compile():
+        probe.train(params, (x, y), config=probe.ProbeConfig(0.2, 0.0), epochs=25)
 
 
 def test_best_and_population_accuracy():

@@ -1,6 +1,7 @@
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -75,3 +76,18 @@ def test_properties(kn):
     mirror_low, mirror_high = interval(n - k, n)  # failures instead of successes
     assert low == pytest.approx(1 - mirror_high, abs=1e-6)
     assert high == pytest.approx(1 - mirror_low, abs=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_miss_rate_sums_the_binomial_outside_the_interval(dtype):
+    from scipy.stats import binom
+
+    from trinity_foundations.stats import wilson_miss_rate
+
+    with jax.enable_x64(dtype == jnp.float64):
+        miss = float(wilson_miss_rate(jnp.asarray(0.997, dtype), 500))
+    k = np.arange(501)
+    low, high = (np.asarray(v, np.float64) for v in wilson_interval(k, 500))
+    outside = (low > 0.997) | (high < 0.997)
+    assert miss == pytest.approx(binom.pmf(k[outside], 500, 0.997).sum(), rel=1e-3)
+    assert miss == pytest.approx(0.0654, abs=5e-4)  # not the nominal 5 %

@@ -95,33 +95,42 @@ def accuracy(params: Params, x: jax.Array, y: jax.Array) -> jax.Array:
     return jnp.mean(guess == y)
 
 
-@jax.jit
-def train_step(params: Params, x: jax.Array, y: jax.Array, lr, l2):
-    """One full-batch gradient-descent step: params - lr · ∇loss.
+class ProbeConfig(NamedTuple):
+    """Hyper-parameters of the probe's gradient descent (traced, not static:
+    new values reuse the compiled step)."""
 
-    lr and l2 are traced, not static, so new values reuse the compiled step.
+    lr: float | jax.Array  # step size
+    l2: float | jax.Array  # ridge weight λ on w
+
+
+@jax.jit
+def train_step(
+    params: Params, batch: tuple[jax.Array, jax.Array], *, config: ProbeConfig
+) -> tuple[Params, jax.Array]:
+    """One full-batch gradient-descent step: params - lr · ∇loss.
 
     Args:
       params: w (D, 1), b ().
-      x, y: inputs (n, D) and labels (n, 1).
-      lr, l2: step size and ridge weight.
+      batch: inputs x (n, D) and labels y (n, 1).
+      config: lr and l2.
 
     Returns:
       (new params, the loss at the params given).
     """
-    value, grads = jax.value_and_grad(loss)(params, x, y, l2)
-    new = jax.tree.map(lambda p, g: p - lr * g, params, grads)
+    x, y = batch
+    value, grads = jax.value_and_grad(loss)(params, x, y, config.l2)
+    new = jax.tree.map(lambda p, g: p - config.lr * g, params, grads)
     return new, value
 
 
 @partial(jax.jit, static_argnames="epochs")
-def train(params: Params, x: jax.Array, y: jax.Array, lr, l2, *, epochs: int):
+def train(params: Params, batch: tuple[jax.Array, jax.Array], *, config: ProbeConfig, epochs: int):
     """`epochs` steps of `train_step`, compiled as one lax.scan.
 
     Args:
       params: the starting point, w (D, 1), b ().
-      x, y: training inputs (n, D) and labels (n, 1).
-      lr, l2: step size and ridge weight.
+      batch: training inputs x (n, D) and labels y (n, 1).
+      config: lr and l2.
       epochs: number of steps (static: it fixes the scan length).
 
     Returns:
@@ -131,7 +140,7 @@ def train(params: Params, x: jax.Array, y: jax.Array, lr, l2, *, epochs: int):
     """
 
     def step(p, _):
-        new, value = train_step(p, x, y, lr, l2)
+        new, value = train_step(p, batch, config=config)
         return new, (value, new)
 
     return jax.lax.scan(step, params, length=epochs)

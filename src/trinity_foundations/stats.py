@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
+from jax.scipy.stats import binom
 
 Z_95 = 1.96  # the two-sided 95 % quantile of the standard normal
 
@@ -38,3 +41,26 @@ def wilson_interval(successes, n, z: float = Z_95) -> tuple:
     half = z * jnp.sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n)) / denom
     # exactly, low = 0 at k = 0 and high = 1 at k = n; rounding may miss
     return jnp.clip(centre - half, 0.0, 1.0), jnp.clip(centre + half, 0.0, 1.0)
+
+
+@partial(jax.jit, static_argnames="n")
+def wilson_miss_rate(p, n: int, z: float = Z_95) -> jax.Array:
+    """How often the Wilson interval misses the true proportion p: its real error rate.
+
+    The nominal 95 % holds only roughly: k ~ Binomial(n, p) takes few values
+    near p = 0 or 1, and the rate jumps as an interval edge passes p. Summing
+    the binomial probabilities of the k whose interval misses p gives it exactly.
+
+    Args:
+      p: the true proportion, in [0, 1] (float64 for a precise sum).
+      n: the number of trials (static: it fixes the sum's length).
+      z: the normal quantile of the interval.
+
+    Returns:
+      P(p outside wilson_interval(k, n)), a scalar.
+    """
+    p = jnp.asarray(p, dtype=float)  # float32 (float64 under x64)
+    k = jnp.arange(n + 1, dtype=p.dtype)  # (n + 1,) every possible count
+    low, high = wilson_interval(k, n, z)  # (n + 1,) each
+    pmf = jnp.exp(binom.logpmf(k, jnp.asarray(n, p.dtype), p))  # (n + 1,)
+    return jnp.sum(jnp.where((low <= p) & (p <= high), 0.0, pmf))
