@@ -225,7 +225,7 @@ def fit(
         fixed windows scored after every chunk; chunks: must divide config.steps;
         run_chunk: (state, key, tokens) -> (state, aux), by default `train_chunk`
         with these static arguments (pass an ahead-of-time compiled one to reuse it);
-        on_chunk: called as on_chunk(index, val_loss, last_batch_loss) after each chunk.
+        on_chunk: called as on_chunk(steps_done, val_loss, last_batch_loss) after each chunk.
     Returns:
         (final TrainState, History).
     """
@@ -245,7 +245,7 @@ def fit(
         if val_eval[-1] < best[0]:
             best = (val_eval[-1], steps[-1], state.params)
         if on_chunk is not None:
-            on_chunk(i, val_eval[-1], float(aux.loss[-1]))
+            on_chunk(steps[-1], val_eval[-1], float(aux.loss[-1]))
     joined = [np.concatenate([np.asarray(getattr(p, f)) for p in parts]) for f in StepAux._fields]
     history = History(*joined, steps, train_eval, val_eval, best[1], best[0], best[2])
     return state, history
@@ -328,6 +328,7 @@ def save_checkpoint(path: str | Path, params: dict, config: dict) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
