@@ -21,6 +21,7 @@ Import:  from sep_cma_vs_evosax import compare   (with benchmarks/ on sys.path)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 from functools import partial
@@ -31,16 +32,30 @@ from evosax.algorithms import Sep_CMA_ES
 from jax import lax
 from rich.table import Table
 
-from trinity_foundations import cli, display, timing
-from trinity_foundations.evolution import (
+from trinity_foundations import cli, display, evolution, timing
+from trinity_foundations.evolution import rosenbrock
+from trinity_foundations.sep_cma import (
+    SepCMAConfig,
     default_population,
-    rosenbrock,
     sep_cma_init,
-    sep_cma_run,
-    sep_cma_run_until,
+    sep_cma_step,
 )
 
 SIGMA0 = 0.5
+# Upper bounds of the flags: each costs time (the runs are compiled loops of
+# O(λ·D) work per generation) or memory (run_until keeps a (max_generations, D)
+# history of every state field).
+MAX_DIM = 1_000
+MAX_POPULATION = 1_000
+MAX_SEEDS = 50
+MAX_GENERATIONS = 20_000
+MAX_TIMING_GENERATIONS = 10_000
+STATE_VECTORS = 4  # (D,) fields of SepCMAState: mean, variances and the two paths
+
+
+def history_bytes(dim: int, max_generations: int, itemsize: int = 4) -> int:
+    """Bytes of run_until's history: every state field for each of max_generations."""
+    return max_generations * (STATE_VECTORS * dim + 3) * itemsize
 
 
 def start_point(dim: int) -> jax.Array:
@@ -49,6 +64,14 @@ def start_point(dim: int) -> jax.Array:
 
 # ----------------------------------------------------------------------------
 # evosax, driven the same way as ours: generation g uses fold_in(key, g).
+
+
+@contextlib.contextmanager
+def evosax_promotion():
+    """evosax broadcasts ranks and mixes dtypes implicitly: allow both inside it,
+    whatever the caller's setting (the tests raise on either)."""
+    with jax.numpy_rank_promotion("allow"), jax.numpy_dtype_promotion("standard"):
+        yield
 
 
 def _evosax_init(es: Sep_CMA_ES, key: jax.Array, dim: int):
@@ -68,52 +91,58 @@ def _evosax_step(es: Sep_CMA_ES, params, state, key):
 @partial(jax.jit, static_argnames=("dim", "population", "threshold", "max_generations"))
 def evosax_run_until(key, *, dim: int, population: int, threshold: float, max_generations: int):
     """Generations until the best loss < threshold; returns (generations, best loss)."""
-    es = Sep_CMA_ES(population_size=population, solution=jnp.zeros(dim))
-    params, state = _evosax_init(es, key, dim)
+    with evosax_promotion():
+        es = Sep_CMA_ES(population_size=population, solution=jnp.zeros(dim))
+        params, state = _evosax_init(es, key, dim)
 
-    def cond(carry):
-        state, best = carry
-        return (best >= threshold) & (state.generation_counter < max_generations)
+        def cond(carry):
+            state, best = carry
+            return (best >= threshold) & (state.generation_counter < max_generations)
 
-    def body(carry):
-        return _evosax_step(es, params, carry[0], key)
+        def body(carry):
+            return _evosax_step(es, params, carry[0], key)
 
-    state, best = lax.while_loop(cond, body, (state, jnp.float32(jnp.inf)))
+        best = jnp.asarray(jnp.inf, state.mean.dtype)
+        state, best = lax.while_loop(cond, body, (state, best))
     return state.generation_counter, best
 
 
 @partial(jax.jit, static_argnames=("dim", "population", "generations"))
 def evosax_run(key, *, dim: int, population: int, generations: int):
     """`generations` generations as one lax.scan; returns the final mean (D,)."""
-    es = Sep_CMA_ES(population_size=population, solution=jnp.zeros(dim))
-    params, state = _evosax_init(es, key, dim)
-    state, _ = lax.scan(
-        lambda s, _: _evosax_step(es, params, s, key), state, None, length=generations
-    )
+    with evosax_promotion():
+        es = Sep_CMA_ES(population_size=population, solution=jnp.zeros(dim))
+        params, state = _evosax_init(es, key, dim)
+        state, _ = lax.scan(
+            lambda s, _: _evosax_step(es, params, s, key), state, None, length=generations
+        )
     return state.mean
 
 
 @partial(jax.jit, static_argnames=("dim", "population", "generations"))
 def ours_run(key, *, dim: int, population: int, generations: int):
     """Our sep-CMA-ES for `generations` generations; returns the final mean (D,)."""
-    final, _ = sep_cma_run(
+    final, _ = evolution.run(
         sep_cma_init(start_point(dim), SIGMA0),
         key,
-        generations=generations,
+        step=sep_cma_step,
         objective=rosenbrock,
-        population=population,
+        config=SepCMAConfig(population),
+        generations=generations,
     )
     return final.mean  # the stacked history is unused, so XLA drops it
 
 
 def ours_run_until(key, *, dim: int, population: int, threshold: float, max_generations: int):
-    final, _ = sep_cma_run_until(
+    """Generations until the best loss < threshold; returns (generations, best loss)."""
+    final, _ = evolution.run_until(
         sep_cma_init(start_point(dim), SIGMA0),
         key,
         threshold,
-        max_generations=max_generations,
+        step=sep_cma_step,
         objective=rosenbrock,
-        population=population,
+        config=SepCMAConfig(population),
+        max_generations=max_generations,
     )
     return final.generation, final.best_loss
 
@@ -132,8 +161,8 @@ def compare(
 ) -> dict:
     """Evaluations to threshold and time per generation, ours against evosax.
 
-    Returns a dict with `dim`, `population`, `threshold`, `max_generations`,
-    `timing_generations`, and for "ours" and "evosax" each:
+    Returns a dict with `dim`, `dtype` (of both runs' arrays), `population`,
+    `threshold`, `max_generations`, `timing_generations`, and for "ours" and "evosax" each:
     `evaluations` (per seed, None where the budget ran out), `converged`
     (how many seeds), `median_evaluations` (over the converged seeds, None if
     none), `ms_per_generation` (median) and `first_call_ms` (trace, compile and run).
@@ -142,6 +171,7 @@ def compare(
     runners = {"ours": (ours_run_until, ours_run), "evosax": (evosax_run_until, evosax_run)}
     out = {
         "dim": dim,
+        "dtype": str(start_point(dim).dtype),
         "population": population,
         "threshold": threshold,
         "max_generations": max_generations,
@@ -174,10 +204,15 @@ def compare(
     return out
 
 
+def per_seed(evaluations: list[int | None]) -> str:
+    """'96, —, 120': each seed's evaluations, '—' where the budget ran out."""
+    return ", ".join("—" if e is None else f"{e:,}" for e in evaluations)
+
+
 def report(r: dict, console) -> None:
     table = Table(
         title=f"sep-CMA-ES on the {r['dim']}-D Rosenbrock, λ = {r['population']}, "
-        f"threshold {r['threshold']:g}"
+        f"threshold {r['threshold']:g}, {r['dtype']}"
     )
     for col in (
         "implementation",
@@ -199,8 +234,7 @@ def report(r: dict, console) -> None:
         )
     console.print(table)
     for name in ("ours", "evosax"):
-        seeds = ", ".join("—" if e is None else str(e) for e in r[name]["evaluations"])
-        console.print(f"{name} evaluations per seed: {seeds}")
+        console.print(f"{name} evaluations per seed: {per_seed(r[name]['evaluations'])}")
     console.print(
         f"'—': no threshold within {r['max_generations']} generations. Time per generation: "
         f"median of repeated {r['timing_generations']}-generation runs compiled as one "
@@ -208,24 +242,59 @@ def report(r: dict, console) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--dim", type=cli.positive_int, default=10)
     p.add_argument(
-        "--population", type=cli.positive_int, default=None, help="default: 4 + floor(3 ln D)"
+        "--dim",
+        type=cli.int_in(2, MAX_DIM, "time"),
+        default=10,
+        help=f"dimensions D, 2 to {MAX_DIM:,} (default: %(default)s)",
     )
-    p.add_argument("--seeds", type=cli.positive_int, default=5)
-    p.add_argument("--threshold", type=cli.positive_float, default=0.01)
-    p.add_argument("--max-generations", type=cli.positive_int, default=10_000)
-    p.add_argument("--timing-generations", type=cli.positive_int, default=500)
-    p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--population",
+        type=cli.int_in(2, MAX_POPULATION, "time"),
+        default=None,
+        help=f"λ, 2 to {MAX_POPULATION:,} (default: 4 + floor(3 ln D))",
+    )
+    p.add_argument(
+        "--seeds",
+        type=cli.int_in(1, MAX_SEEDS, "time"),
+        default=5,
+        help="runs to the threshold, seeds 0 … N-1 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=cli.positive_float,
+        default=0.01,
+        help="best loss that ends a run (default: %(default)s)",
+    )
+    p.add_argument(
+        "--max-generations",
+        type=cli.int_in(1, MAX_GENERATIONS, "time"),
+        default=10_000,
+        help="budget of each run to the threshold (default: %(default)s)",
+    )
+    p.add_argument(
+        "--timing-generations",
+        type=cli.int_in(1, MAX_TIMING_GENERATIONS, "time"),
+        default=500,
+        help="generations of each timed run (default: %(default)s)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = parser()
     args = p.parse_args(argv)
-    if args.dim < 2:
-        p.error("--dim must be at least 2")
-    if args.population is not None and args.population < 2:
-        p.error("--population must be at least 2")
+    itemsize = start_point(args.dim).dtype.itemsize
+    cli.require_memory(
+        p,
+        history_bytes(args.dim, args.max_generations, itemsize),
+        f"--dim {args.dim:,} with --max-generations {args.max_generations:,} (the run's history)",
+    )
     r = compare(
         args.dim,
         args.population,
@@ -243,4 +312,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.entry(main)
