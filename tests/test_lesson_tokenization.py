@@ -1,0 +1,160 @@
+"""Lesson 17: tokens, embeddings and positions — the contract's numbers and decisions."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import numpy as np
+import pytest
+from conftest import ROOT, load_lesson
+
+from trinity_foundations import tokenizers as tk
+
+NAME = "17_tokenization_embeddings"
+KEYS = {
+    "word_ids",
+    "swap_diff_no_pos",
+    "swap_diff_pos",
+    "swap_diff_interleaved",
+    "untouched_diff_no_pos",
+    "untouched_diff_pos",
+    "constant_table_diff",
+    "bpe_example_ids",
+    "bpe_first_merges",
+    "bpe_tokens_by_merges",
+    "bpe_round_trip",
+    "rotation_max_diff",
+    "rope_offset_max_diff",
+    "absent_row_grad_max",
+    "absent_row_adamw_move",
+}
+
+
+@pytest.fixture
+def lesson():
+    return load_lesson(NAME)
+
+
+def test_default_run_meets_the_contract(run_json):
+    env = run_json(NAME)
+    r = env["results"]
+    assert KEYS <= r.keys()
+    assert env["params"]["merges"] == 512
+    eps = r["eps"]
+    assert r["dtype"] == "float32" and eps == np.finfo(np.float32).eps
+    # Part A.
+    assert r["word_ids"] == [1, 2, 3, 4, 16, 5]
+    assert r["table_shape"] == [20, 6]
+    assert r["swap_diff_no_pos"] < 1e3 * eps and r["untouched_diff_no_pos"] < 1e3 * eps
+    assert r["constant_table_diff"] < 1e3 * eps
+    for key in ("swap_diff_pos", "swap_diff_interleaved", "untouched_diff_pos"):
+        assert r[key] > 1e-2, key
+    assert r["swap_diff_pos"] != pytest.approx(r["swap_diff_interleaved"], rel=1e-3)
+    assert r["onehot_max_diff"] == 0.0
+    assert r["original_pos_vs_raw"] > r["swap_diff_pos"]
+    # BPE on Macbeth.
+    assert r["bpe_example_ids"] == [258, 100, 258, 97, 99]
+    assert r["bpe_merges_done"] == 512
+    tokens = r["bpe_tokens_by_merges"]
+    assert len(tokens) == 513 and tokens[0] == r["bpe_corpus_bytes"] == 103_427
+    assert all(a > b for a, b in zip(tokens, tokens[1:]))
+    assert tokens[-1] == r["bpe_encoded_tokens"]
+    assert r["bpe_round_trip"] == {"corpus": True, "non_ascii": True}
+    first = r["bpe_first_merges"]
+    assert first[0]["id"] == 256 and first[0]["text"] == "e " and first[0]["count"] == 2527
+    assert [m["count"] for m in first] == sorted((m["count"] for m in first), reverse=True)
+    assert "".join(r["bpe_sentence_tokens"]) == r["bpe_sentence"]
+    assert r["bpe_recount_check"]["same"] is True
+    # Closed forms.
+    assert r["rotation_max_diff"] < 1e2 * eps
+    assert r["rope_offset_max_diff"] < 1e3 * eps * r["rope_score_scale"]
+    assert r["additive_offset_max_diff"] > 1e-2
+    assert r["absent_row_grad_max"] == 0.0 and r["present_row_grad_min"] > 0
+    assert r["absent_row_adamw_move"] == pytest.approx(r["absent_row_adamw_predicted"], rel=1e-3)
+    assert r["absent_row_adamw_move"] > 0 and r["absent_row_adam_move"] == 0.0
+    assert r["momentum_move"] > 0
+    assert r["tied_zero_rows"] == 0 and r["tied_absent_row_grad_min"] > 0
+
+
+def test_rope_scores_by_offset_repeat_at_another_start(run_json):
+    r = run_json(NAME, "--merges", "0")["results"]
+    at0, at50 = r["rope_by_offset"]["scores"]
+    np.testing.assert_allclose(at0, at50, atol=1e-4)
+    assert r["bpe_merges_done"] == 0 and r["bpe_first_merges"] == []
+    assert r["bpe_tokens_by_merges"] == [103_427]
+    assert r["bpe_round_trip"]["corpus"] is True
+
+
+def test_float64_gives_exact_equivariance(run_json):
+    with jax.enable_x64(True):
+        r = run_json(NAME, "--merges", "2")["results"]
+    assert r["dtype"] == "float64"
+    assert r["swap_diff_no_pos"] < 1e-12 and r["constant_table_diff"] < 1e-12
+    assert r["swap_diff_pos"] > 1e-2
+    assert r["rotation_max_diff"] < 1e-12
+
+
+def test_same_seed_same_numbers_other_seed_other_draws(run_json):
+    a = run_json(NAME, "--merges", "5", "--seed", "3")["results"]
+    b = run_json(NAME, "--merges", "5", "--seed", "3")["results"]
+    c = run_json(NAME, "--merges", "5", "--seed", "4")["results"]
+    assert a == b
+    assert a["rope_by_offset"] != c["rope_by_offset"]
+    assert a["swap_diff_pos"] == c["swap_diff_pos"]  # Part A draws nothing
+
+
+def test_bpe_part_matches_the_tokenizer_module(lesson):
+    r = lesson.bpe(30)
+    data = (ROOT / "data" / "macbeth.txt").read_bytes()
+    merges = tk.train(data, 30)
+    assert r["bpe_tokens_by_merges"][1:] == [m.length for m in merges]
+    assert [m["pair"] for m in r["bpe_first_merges"]] == [list(m.pair) for m in merges[:12]]
+
+
+def test_report_key_lines(run_report):
+    out = run_report(NAME, "--merges", "20")
+    assert "→ [1, 2, 3, 4, 16, 5]" in out
+    assert "encodes to [258, 100, 258, 97, 99]" in out
+    assert "… 8 more" in out
+    assert "Next: python lessons/18_shape_literacy.py" in out or "Next:" not in out
+
+
+@pytest.mark.parametrize("value", ["-1", "8193", "1e18", "abc"])
+def test_bad_merges_is_a_usage_error(usage_error, value):
+    assert "--merges" in usage_error(NAME, "--merges", value)
+
+
+def test_json_is_one_object(capsys, lesson):
+    lesson.main(["--merges", "1", "--json"])
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and json.loads(out)["lesson"] == NAME
+
+
+# ----------------------------------------------------------------------------
+# The sentence choices.
+
+
+def test_zero_or_rounding(lesson):
+    eps = float(np.finfo(np.float32).eps)
+    assert lesson.zero_or_rounding(0.0, eps, "float32") == "exactly 0 in float32"
+    assert "rounding error of float32" in lesson.zero_or_rounding(1.5e-8, eps, "float32")
+    assert "not exactly 0" in lesson.zero_or_rounding(1.5e-8, eps, "float32")
+    assert "real difference" in lesson.zero_or_rounding(0.2, eps, "float32")
+    # A larger scale allows a larger rounding error.
+    assert "rounding" in lesson.zero_or_rounding(1e-3, eps, "float32", scale=100.0)
+
+
+def test_symmetry_verdict(lesson):
+    eps = float(np.finfo(np.float32).eps)
+    assert "cannot tell" in lesson.symmetry_verdict(1e-8, eps)
+    assert "tells the two orders apart" in lesson.symmetry_verdict(0.2, eps)
+
+
+def test_original_figure_sentence(lesson):
+    mostly = lesson.original_figure_sentence(12.8, 12.6, 0.23)
+    assert "it measures the positions, not the swap" in mostly and "0.2300" in mostly
+    assert "98%" in mostly
+    mixed = lesson.original_figure_sentence(1.0, 0.1, 0.9)
+    assert "mixes" in mixed
+    assert "mixes" in lesson.original_figure_sentence(0.0, 0.0, 0.0)
