@@ -1,0 +1,591 @@
+"""Lesson 8.1 — next-token prediction, step by step.
+
+A language model reads token ids, looks each up in an embedding table, adds
+a position vector, lets every token attend to itself and its past (a causal
+mask), and turns each position's output into logits over the vocabulary:
+row t scores the token that comes after position t. Generation reads the
+last row, picks a token, appends it, and runs again.
+
+Part A re-creates the original's toy: a 20-word vocabulary, 8-wide
+embeddings, one causal head whose W_q, W_k and W_v are constant matrices,
+prompt "The cat sat", three greedy steps and the loss of "The cat sat"
+against "cat sat on". Then what the original did not say: with constant
+weights every logits row is a multiple of one vector, so the prediction
+cannot depend on the context; its loss is worse than a uniform guess; the
+ε in log(p + ε) caps the loss and kills its gradient; its "sampling with
+temperature" is an argmax. Beyond it: the same head with seeded random
+weights, teacher forcing (one pass = T prefix passes), causality bit for
+bit, and sampling with a temperature and top-k from an explicit key.
+
+Run:  python lessons/15_autoregressive_lm.py [--seed 0] [--temperature 1.0] [--top-k 0]
+                                             [--steps 3] [--json] [--show-code]
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from rich.table import Table
+
+from trinity_foundations import cli, display
+from trinity_foundations.attention import entropy, softmax
+from trinity_foundations.transformer import attend, causal_mask
+
+# --- the original's data (15_autoregressive_lm.exs) ----------------------------------
+
+VOCAB = ["<pad>", "The", "cat", "sat", "on", "mat", "dog", "bites", "man", "a", "is", "happy",
+         "furry", "friendly", "brown", "and", "the", "with", "sleeping", "<eos>"]  # fmt: skip
+E = [  # (20, 8) token embeddings, one row per word of VOCAB
+    [0.1, 0.0, -0.1, 0.2, 0.3, 0.0, 0.1, -0.2],
+    [0.9, 0.2, -0.4, 0.1, -0.1, 0.8, 0.3, 0.5],
+    [0.2, 0.8, 0.6, -0.2, 0.4, 0.1, 0.9, -0.1],
+    [-0.1, 0.1, 0.9, 0.7, -0.3, 0.2, 0.1, 0.8],
+    [0.0, 0.3, 0.1, -0.1, 0.8, 0.6, -0.2, 0.4],
+    [0.3, 0.4, -0.2, 0.9, 0.1, 0.3, 0.6, 0.0],
+    [0.25, 0.75, 0.5, -0.3, 0.3, 0.15, 0.85, -0.15],
+    [-0.15, 0.2, 0.85, 0.65, -0.25, 0.1, 0.05, 0.75],
+    [0.8, -0.1, 0.3, 0.4, 0.5, -0.2, 0.1, 0.3],
+    [0.45, -0.35, 0.1, 0.2, -0.15, 0.4, -0.3, 0.2],
+    [-0.2, 0.5, 0.1, 0.3, 0.1, 0.6, -0.4, 0.1],
+    [0.7, 0.6, 0.8, -0.1, 0.2, 0.5, 0.3, -0.2],
+    [0.15, 0.9, 0.4, -0.1, 0.5, 0.2, 0.7, -0.3],
+    [0.65, 0.55, 0.45, -0.2, 0.1, 0.35, 0.25, -0.1],
+    [0.3, 0.3, -0.4, 0.8, 0.2, 0.1, 0.4, 0.0],
+    [-0.3, -0.2, 0.1, 0.0, 0.5, 0.4, 0.6, 0.2],
+    [0.85, 0.15, -0.45, 0.05, -0.15, 0.75, 0.25, 0.45],
+    [0.1, 0.2, 0.3, 0.4, -0.4, -0.3, -0.2, -0.1],
+    [-0.1, -0.1, 0.5, 0.5, 0.2, 0.3, 0.1, 0.4],
+    [-1.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0],
+]
+P = [  # (10, 8) learned absolute positions; the last four rows are zero
+    [0.0, 0.1, 0.2, 0.0, 0.1, 0.2, 0.0, 0.1],
+    [0.1, 0.2, 0.0, 0.1, 0.2, 0.0, 0.1, 0.2],
+    [0.2, 0.0, 0.1, 0.2, 0.0, 0.1, 0.2, 0.0],
+    [0.05, 0.15, 0.25, 0.05, 0.15, 0.25, 0.05, 0.15],
+    [0.15, 0.25, 0.05, 0.15, 0.25, 0.05, 0.15, 0.25],
+    [0.25, 0.05, 0.15, 0.25, 0.05, 0.15, 0.25, 0.05],
+    *[[0.0] * 8 for _ in range(4)],
+]
+W_VOCAB = [  # (8, 20) output projection, hidden -> vocabulary (not tied to E)
+    [0.1, 0.8, 0.3, -0.1, 0.4, 0.2, 0.5, 0.1, -0.2, 0.3,
+     0.1, 0.6, 0.2, 0.3, 0.4, -0.3, 0.8, 0.1, -0.1, -0.9],
+    [0.0, 0.2, 0.9, 0.6, -0.1, 0.4, 0.7, 0.2, 0.1, -0.2,
+     0.3, 0.1, 0.8, 0.5, 0.2, 0.1, 0.2, 0.3, 0.4, -0.8],
+    [-0.2, 0.1, 0.5, 0.8, 0.9, -0.3, 0.1, 0.7, 0.4, 0.1,
+     0.2, 0.3, 0.5, 0.2, 0.1, -0.1, 0.1, 0.0, 0.2, -0.7],
+    [0.3, -0.1, 0.2, 0.1, 0.8, 0.7, -0.2, 0.4, 0.6, 0.2,
+     0.1, 0.5, 0.3, 0.1, 0.9, 0.2, -0.1, 0.4, -0.3, -0.6],
+    [0.1, 0.4, -0.3, 0.5, 0.2, 0.9, 0.1, 0.3, 0.2, 0.8,
+     0.4, 0.1, 0.2, 0.6, 0.1, 0.5, 0.4, -0.2, 0.1, -0.5],
+    [0.2, 0.3, 0.1, -0.2, 0.6, 0.5, 0.8, 0.9, -0.1, 0.3,
+     0.7, 0.2, 0.1, 0.4, 0.3, 0.1, 0.3, 0.2, 0.6, -0.4],
+    [-0.1, 0.9, 0.2, 0.4, -0.3, 0.1, 0.9, 0.8, 0.5, 0.2,
+     0.1, 0.7, 0.4, 0.1, 0.2, 0.3, 0.9, 0.1, -0.2, -0.3],
+    [0.0, 0.1, 0.4, 0.7, 0.2, 0.3, 0.1, 0.5, 0.9, 0.6,
+     -0.2, 0.3, 0.6, 0.8, 0.1, 0.4, 0.1, 0.2, 0.5, -0.2],
+]  # fmt: skip
+CONSTANTS = {"w_q": 0.5, "w_k": 0.3, "w_v": 0.8}  # every entry of the (8, 8) matrix
+PROMPT = ["The", "cat", "sat"]
+STEPS = 3
+TRAIN, TARGETS = ["The", "cat", "sat"], ["cat", "sat", "on"]  # targets = inputs shifted by one
+EPS = 1e-9  # the original's log(p + 1e-9)
+
+# --- this lesson's choices --------------------------------------------------------------
+
+SEED = 0
+TEMPERATURE, TOP_K = 1.0, 0  # top-k 0: no truncation
+TEMPERATURES = (0.5, 1.0, 2.0)
+OTHER_PROMPT = ["a", "dog", "sat"]  # ends in the same token as PROMPT
+EPS_DEMO_SCALE = 2.0  # logits times this, so that the least likely token's p falls below ε
+TOP_SHOWN = 5
+MAX_STEPS = len(P) - len(PROMPT)  # the position table has 10 rows
+
+
+def toy_params(key=None) -> dict:
+    """The original's tables; W_q, W_k, W_v constant, or normal(0, 1/d) from `key`."""
+    d = len(E[0])
+    params = {"tok": jnp.array(E), "pos": jnp.array(P), "w_vocab": jnp.array(W_VOCAB)}
+    if key is None:
+        dtype = params["tok"].dtype  # a Python scalar fill would make a weakly typed array
+        params |= {n: jnp.full((d, d), c, dtype) for n, c in CONSTANTS.items()}  # (8, 8) each
+    else:
+        k_q, k_k, k_v = jax.random.split(key, 3)
+        std = 1 / math.sqrt(d)  # Xavier-style: q, k, v come out about the size of x
+        params |= {
+            n: std * jax.random.normal(k, (d, d)) for n, k in zip(CONSTANTS, (k_q, k_k, k_v))
+        }
+    return params
+
+
+@jax.jit
+def head_forward(params: dict, ids: jax.Array):
+    """One causal head and the vocabulary projection: ids (T,) -> logits (T, V), weights (T, T).
+
+    The head has width d = 8, the embedding width, so its scores are divided
+    by sqrt(8); masked scores are set to the most negative float after scaling.
+    """
+    t = ids.shape[0]
+    x = params["tok"][ids] + params["pos"][:t]  # (T, d) token + position
+    q, k, v = (x @ params[n] for n in ("w_q", "w_k", "w_v"))  # (T, d) each
+    out, weights = attend(q[None, None], k[None, None], v[None, None], causal_mask(t))
+    return out[0, 0] @ params["w_vocab"], weights[0, 0]  # (T, V), (T, T)
+
+
+@jax.jit
+def original_mask_weights(params: dict, ids: jax.Array) -> jax.Array:
+    """The original's order: add −1e9 to the raw scores, then divide by sqrt(d). (T, T)"""
+    t = ids.shape[0]
+    x = params["tok"][ids] + params["pos"][:t]  # (T, d)
+    q, k = x @ params["w_q"], x @ params["w_k"]  # (T, d)
+    future = jnp.triu(jnp.ones((t, t), dtype=bool), 1)  # (T, T) j > i
+    masked = q @ k.T + jnp.where(future, -1e9, 0.0)  # (T, T)
+    return softmax(masked / math.sqrt(x.shape[1]))  # (T, T)
+
+
+@jax.jit
+def cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
+    """Mean of −log softmax(logits)[t, target_t], from log-softmax: exact for any p."""
+    logp = jax.nn.log_softmax(logits, axis=-1)  # (T, V)
+    return -jnp.mean(jnp.take_along_axis(logp, targets[:, None], axis=-1))
+
+
+@jax.jit
+def cross_entropy_eps(logits: jax.Array, targets: jax.Array) -> jax.Array:
+    """The original's −mean log(p + 1e-9): at most −log(1e-9), and flat below p ≈ 1e-9."""
+    p = softmax(logits, axis=-1)  # (T, V)
+    return -jnp.mean(jnp.log(jnp.take_along_axis(p, targets[:, None], axis=-1) + EPS))
+
+
+@functools.partial(jax.jit, static_argnames="top_k")
+def sample_next(key: jax.Array, logits: jax.Array, temperature: float, *, top_k: int) -> jax.Array:
+    """A token drawn from softmax(logits / τ), among the top_k largest (all when top_k = 0).
+
+    Args:
+      key: a JAX key, used once.
+      logits: (V,) next-token logits.
+      temperature: τ > 0; below 1 sharpens, above 1 flattens.
+      top_k: keep the k largest logits (ties at the k-th are kept); 0 keeps all.
+    Returns:
+      () int token id.
+    """
+    if top_k:
+        kth = jnp.sort(logits)[-top_k]  # the k-th largest
+        logits = jnp.where(logits >= kth, logits, jnp.finfo(logits.dtype).min)  # (V,)
+    return jax.random.categorical(key, logits / temperature)
+
+
+@jax.jit
+def entropy_at(logits: jax.Array, temperature: float) -> jax.Array:
+    """Entropy in nats of softmax(logits / τ); logits (V,) -> ()."""
+    return entropy(softmax(logits / temperature))
+
+
+@jax.jit
+def original_sample(logits: jax.Array, temperature: float):
+    """The original's `sample_token`: softmax(l/τ) and its argmax — no random draw at all."""
+    probs = softmax(logits / temperature)  # (V,)
+    return probs, jnp.argmax(probs)
+
+
+def numerical_rank(m) -> tuple[int, list[float], float]:
+    """(rank, singular values, tolerance): values above s_max · max(shape) · eps of the dtype."""
+    m = np.asarray(m)
+    s = np.linalg.svd(m, compute_uv=False)  # (min(T, V),) in m's own precision
+    tol = float(s[0]) * max(m.shape) * float(np.finfo(m.dtype).eps)
+    return int(np.sum(s > tol)), s.tolist(), tol
+
+
+def np_softmax(x: np.ndarray) -> np.ndarray:
+    """Bookkeeping on the host (the kernels' softmax is `attention.softmax`)."""
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, axis=-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+
+
+def logits_of(params: dict, ids) -> np.ndarray:
+    """(T, V) logits of a pass over `ids`, on the host."""
+    return np.asarray(head_forward(params, np.asarray(ids, np.int32))[0])
+
+
+def ids_of(words: list[str]) -> np.ndarray:
+    return np.array([VOCAB.index(w) for w in words], np.int32)
+
+
+def words_of(ids) -> list[str]:
+    return [VOCAB[int(i)] for i in ids]
+
+
+# --- Part A: the original's toy ---------------------------------------------------------
+
+
+def toy_generation(params: dict) -> tuple[list[dict], list[int], np.ndarray]:
+    """The original's three greedy steps: (steps, final ids, the step-1 weights)."""
+    ids, steps, first_weights = list(ids_of(PROMPT)), [], None
+    d = len(E[0])
+    for _ in range(STEPS):  # a Python loop on purpose: one forward pass per new token
+        logits, weights = head_forward(params, np.array(ids, np.int32))  # (T, V), (T, T)
+        logits = np.asarray(logits)
+        last = logits[-1]  # (V,) the only row that predicts a token not yet seen
+        probs = np_softmax(last)  # (V,)
+        chosen = int(np.argmax(last))
+        t = len(ids)
+        steps.append(
+            {
+                "ids": [int(i) for i in ids],
+                "tokens": words_of(ids),
+                "shapes": {
+                    "ids": [t],
+                    "embeddings": [t, d],
+                    "with_positions": [t, d],
+                    "logits": list(logits.shape),
+                    "last_row": list(last.shape),
+                },
+                "top": [
+                    {"id": int(i), "token": VOCAB[i], "p": float(probs[i])}
+                    for i in np.argsort(-probs, kind="stable")[:TOP_SHOWN]
+                ],
+                "chosen": chosen,
+                "chosen_token": VOCAB[chosen],
+            }
+        )
+        first_weights = np.asarray(weights) if first_weights is None else first_weights
+        ids.append(chosen)
+    return steps, [int(i) for i in ids], first_weights
+
+
+def eps_demo(params: dict) -> dict:
+    """Why log(p + ε) is wrong: a target so unlikely that p < ε, loss and gradient both ways."""
+    row = EPS_DEMO_SCALE * logits_of(params, ids_of(PROMPT))[-1:]  # (1, V)
+    target = np.argmin(row[0], keepdims=True).astype(np.int32)  # (1,) the least likely token
+    loss, grad = jax.value_and_grad(cross_entropy)(row, target)
+    loss_eps, grad_eps = jax.value_and_grad(cross_entropy_eps)(row, target)
+    logp = row[0] - row[0].max() - np.log(np.sum(np.exp(row[0] - row[0].max())))  # (V,)
+    return {
+        "scale": EPS_DEMO_SCALE,
+        "target": VOCAB[int(target[0])],
+        "p_target": float(np_softmax(row[0])[target[0]]),
+        "log_p_target": float(logp[target[0]]),
+        "eps": EPS,
+        "cap": -math.log(EPS),
+        "loss": float(loss),
+        "loss_eps": float(loss_eps),
+        "grad_norm": float(np.linalg.norm(grad)),
+        "grad_norm_eps": float(np.linalg.norm(grad_eps)),
+    }
+
+
+def part_a() -> dict:
+    params = toy_params()
+    steps, final_ids, weights1 = toy_generation(params)
+    logits = logits_of(params, final_ids)  # (T, V) over the final text
+    rank, singular, tol = numerical_rank(logits)
+    colsum = np.asarray(params["w_vocab"]).sum(axis=0)  # (V,) what every row is a multiple of
+    train_logits = logits_of(params, ids_of(TRAIN))  # (3, V)
+    targets = ids_of(TARGETS)
+    sampled = [int(original_sample(logits[-1], tau)[1]) for tau in TEMPERATURES]
+    original = np.asarray(original_mask_weights(params, ids_of(PROMPT)))  # (3, 3)
+    return {
+        "toy_steps": steps,
+        "toy_text": " ".join(words_of(final_ids)),
+        "toy_weights_step1": weights1.tolist(),
+        "toy_weights_upper_max": float(np.max(np.triu(weights1, 1))),
+        "mask_order_max_diff": float(np.max(np.abs(original - weights1))),
+        "toy_logits_rank": rank,
+        "toy_singular_values": singular,
+        "toy_rank_tolerance": tol,
+        "toy_colsum_min_abs_cosine": float(np.min(np.abs(cosine(logits, colsum[None])))),
+        "toy_colsum_argmax": VOCAB[int(np.argmax(colsum))],
+        "toy_loss": float(cross_entropy(train_logits, targets)),
+        "toy_loss_eps": float(cross_entropy_eps(train_logits, targets)),
+        "toy_target_probs": np_softmax(train_logits)[np.arange(len(targets)), targets].tolist(),
+        "uniform_loss": math.log(len(VOCAB)),
+        "eps_demo": eps_demo(params),
+        "original_sample_ids": sampled,
+        "original_sample_is_argmax": all(s == int(np.argmax(logits[-1])) for s in sampled),
+        "train": TRAIN,
+        "targets": TARGETS,
+    }
+
+
+# --- beyond: random weights, teacher forcing, causality, sampling -------------------------
+
+
+def context_demo(toy: dict, rnd: dict) -> dict:
+    """The last rows after two prompts that end in the same token, under both heads."""
+    rows = {}
+    for name, params in (("toy", toy), ("random", rnd)):
+        a, b = (logits_of(params, ids_of(p))[-1] for p in (PROMPT, OTHER_PROMPT))  # (V,) each
+        rows[name] = {
+            "top": [VOCAB[int(np.argmax(r))] for r in (a, b)],
+            "cosine": float(cosine(a, b)),
+            "max_diff": float(np.max(np.abs(a - b))),
+        }
+    return {"prompts": [" ".join(PROMPT), " ".join(OTHER_PROMPT)], **rows}
+
+
+def generate(params: dict, key: jax.Array, steps: int, temperature: float, top_k: int):
+    """`steps` sampled tokens after PROMPT, one key per step: (ids, [(token, p)])."""
+    ids, chosen = list(ids_of(PROMPT)), []
+    for k in jax.random.split(key, steps):
+        last = logits_of(params, ids)[-1]  # (V,)
+        nxt = int(sample_next(k, last, temperature, top_k=top_k))
+        chosen.append({"token": VOCAB[nxt], "p": float(np_softmax(last / temperature)[nxt])})
+        ids.append(nxt)
+    return np.array(ids, np.int32), chosen
+
+
+def teacher_forcing_diff(params: dict, ids: np.ndarray) -> float:
+    """max |one pass's row t − the last row of a pass over ids[: t + 1]| over every t."""
+    full = logits_of(params, ids)  # (T, V)
+    prefix = np.stack([logits_of(params, ids[: t + 1])[-1] for t in range(len(ids))])  # (T, V)
+    return float(np.max(np.abs(full - prefix)))
+
+
+def causality(params: dict, ids: np.ndarray) -> dict:
+    """Change token t; rows before t must not move at all, rows from t on do."""
+    t = len(ids) // 2
+    changed = ids.copy()
+    changed[t] = (ids[t] + 1) % len(VOCAB)
+    a, b = logits_of(params, ids), logits_of(params, changed)  # (T, V) each
+    return {
+        "t": t,
+        "before": float(np.max(np.abs(a[:t] - b[:t]))),
+        "from_t": float(np.max(np.abs(a[t:] - b[t:]))),
+    }
+
+
+def beyond(seed: int, steps: int, temperature: float, top_k: int) -> dict:
+    k_weights, k_sample = jax.random.split(jax.random.key(seed))
+    rnd = toy_params(k_weights)
+    ids, chosen = generate(rnd, k_sample, steps, temperature, top_k)
+    rank, _, _ = numerical_rank(logits_of(rnd, ids))
+    last = logits_of(rnd, ids_of(PROMPT))[-1]  # (V,) next token after the prompt
+    causal = causality(rnd, ids)
+    return {
+        "context": context_demo(toy_params(), rnd),
+        "random_logits_rank": rank,
+        "random_text": " ".join(words_of(ids)),
+        "random_steps": chosen,
+        "teacher_forcing_max_diff": teacher_forcing_diff(rnd, ids),
+        "causal_max_diff_before": causal["before"],
+        "causal_max_diff_from_t": causal["from_t"],
+        "causal_t": causal["t"],
+        "entropy_by_temperature": {
+            f"{tau:g}": float(entropy_at(last, tau)) for tau in TEMPERATURES
+        },
+        "max_entropy": math.log(len(VOCAB)),
+        "dtype": str(last.dtype),
+    }
+
+
+def run(seed: int = SEED, steps: int = STEPS, temperature=TEMPERATURE, top_k=TOP_K) -> dict:
+    return {**part_a(), **beyond(seed, steps, temperature, top_k)}
+
+
+# --- the report ---------------------------------------------------------------------------
+
+
+def shape(dims: list[int]) -> str:
+    return "(" + ", ".join(str(d) for d in dims) + (",)" if len(dims) == 1 else ")")
+
+
+def rank_sentence(rank: int, rows: int) -> str:
+    """What the numerical rank of a (T, V) logits matrix says about the context."""
+    if rank == 1:
+        return (
+            f"rank 1: all {rows} rows are multiples of one vector, so every position ranks "
+            "the next tokens the same way, whatever came before"
+        )
+    return f"rank {rank} of {rows} rows: the rows differ in direction, so the context matters"
+
+
+def loss_sentence(loss: float, uniform: float) -> str:
+    """The toy's loss against the uniform guess's ln V."""
+    if loss > uniform:
+        return f"worse than guessing uniformly (ln V = {uniform:.4f}): these weights are harmful"
+    if loss < uniform:
+        return f"better than a uniform guess (ln V = {uniform:.4f})"
+    return f"exactly the uniform guess's ln V = {uniform:.4f}"
+
+
+def direction_sentence(cos: float) -> str:
+    """Whether two last rows point the same way (a context-blind head) or not."""
+    if abs(cos) >= 1 - 1e-6:
+        return f"point the same way (cosine {cos:.6f})"
+    return f"point different ways (cosine {cos:.4f})"
+
+
+def causal_sentence(before: float, from_t: float, t: int) -> str:
+    if before == 0.0:
+        return (
+            f"changing token {t} left every logit row before it bit for bit unchanged "
+            f"(max difference 0.0), while rows {t} on moved by up to {from_t:.3g}"
+        )
+    return f"changing token {t} moved earlier rows by {before:.3g}: the mask leaks"
+
+
+def report_steps(r: dict, console) -> None:
+    console.print(
+        "[bold]A. The original's toy[/]: 20 words, 8-wide embeddings, one causal head with "
+        + ", ".join(f"{n.upper()} = {c:g}" for n, c in CONSTANTS.items())
+        + " everywhere"
+    )
+    for i, step in enumerate(r["toy_steps"], 1):
+        s = step["shapes"]
+        console.print(
+            f"\n[bold]Step {i}[/] {' '.join(step['tokens'])!r}: ids {shape(s['ids'])} → "
+            f"embeddings {shape(s['embeddings'])} → + positions {shape(s['with_positions'])} → "
+            f"logits {shape(s['logits'])} → last row {shape(s['last_row'])}"
+        )
+        tops = ", ".join(f"{t['token']} {display.share(t['p'])}" for t in step["top"])
+        console.print(f"  top next tokens: {tops}; chosen: [bold]{step['chosen_token']}[/]")
+        if i == 1:
+            words = step["tokens"]
+            console.print(
+                display.matrix_table(
+                    "causal weights, step 1", r["toy_weights_step1"], rows=words, cols=words
+                )  # fmt: skip
+            )
+            console.print(
+                f"  Above the diagonal the largest weight is {r['toy_weights_upper_max']:g}: "
+                "a token never reads its future."
+            )
+    console.print(f"\nFinal text: [bold]{r['toy_text']!r}[/]")
+
+
+def report_truths(r: dict, console) -> None:
+    console.print("\n[bold]What the original did not say[/]")
+    sv = display.vector(r["toy_singular_values"][:3], "{:.3g}")
+    rows = len(r["toy_steps"][-1]["ids"]) + 1
+    console.print(
+        f"• Constant W_q, W_k, W_v make every row of Q, K and V a multiple of (1, …, 1), so "
+        f"every logits row is a multiple of the column sums of W_vocab (|cosine| ≥ "
+        f"{r['toy_colsum_min_abs_cosine']:.6f}). The logits over the final text have "
+        f"{rank_sentence(r['toy_logits_rank'], rows)} (singular values {sv} …, tolerance "
+        f"{r['toy_rank_tolerance']:.2g}). The largest column sum belongs to "
+        f"“{r['toy_colsum_argmax']}”, which is why it wins."
+    )
+    probs = ", ".join(
+        f"{t} {display.share(p)}" for t, p in zip(r["targets"], r["toy_target_probs"])
+    )
+    console.print(
+        f"• Loss of {' '.join(r['train'])!r} against {' '.join(r['targets'])!r}: "
+        f"{r['toy_loss']:.4f} nats (target probabilities {probs}), "
+        f"{loss_sentence(r['toy_loss'], r['uniform_loss'])}."
+    )
+    e = r["eps_demo"]
+    console.print(
+        f"• Cross-entropy from log-softmax, not log(p + ε): on the toy the two agree "
+        f"({r['toy_loss']:.6f} and {r['toy_loss_eps']:.6f}). But scale the last row by "
+        f"{e['scale']:g} and ask for “{e['target']}” (p = {e['p_target']:.3g}, log p = "
+        f"{e['log_p_target']:.2f}): log-softmax gives loss {e['loss']:.2f} and a gradient of "
+        f"norm {e['grad_norm']:.3f}; log(p + {e['eps']:g}) gives {e['loss_eps']:.2f} (its cap is "
+        f"−ln ε = {e['cap']:.2f}) and a gradient of norm {e['grad_norm_eps']:.3g}: the model "
+        "is most wrong exactly where it stops learning."
+    )
+    console.print(
+        "• The mask belongs after scaling: the original adds −1e9 to the raw scores and then "
+        "divides by √8; here the weights agree with it to "
+        f"{r['mask_order_max_diff']:.3g}, but a masked score should be −∞ (here the most "
+        "negative float) in the softmax's input, whatever the scale."
+    )
+    first = r["toy_steps"][0]["tokens"]
+    console.print(
+        f"• The last row is read because it is the only one that predicts an unseen token: "
+        f"in step 1 row 0 predicts what follows “{first[0]}”, which we already know is "
+        f"“{first[1]}”. The mask is what makes those rows honest in training, not why we "
+        "read the last."
+    )
+    ids = ", ".join(VOCAB[i] for i in r["original_sample_ids"])
+    verdict = "the argmax each time" if r["original_sample_is_argmax"] else "not always the argmax"
+    console.print(
+        f"• “Sampling with temperature” is an argmax: at τ = "
+        f"{', '.join(f'{t:g}' for t in TEMPERATURES)} the original's sample_token returns "
+        f"{ids}: {verdict}. Dividing by τ > 0 never changes which logit is largest."
+    )
+
+
+def report_beyond(r: dict, console) -> None:
+    console.print(f"\n[bold]B. The same head with seeded random W_q, W_k, W_v[/] ({r['dtype']})")
+    c = r["context"]
+    console.print(
+        f"• Two prompts ending in “{PROMPT[-1]}”, {c['prompts'][0]!r} and {c['prompts'][1]!r}: "
+        f"the constant head's last rows {direction_sentence(c['toy']['cosine'])}, top "
+        f"{' / '.join(c['toy']['top'])}; the random head's "
+        f"{direction_sentence(c['random']['cosine'])}, top {' / '.join(c['random']['top'])}, "
+        f"and differ by up to {c['random']['max_diff']:.3g}. Its logits over "
+        f"the sampled text have rank {r['random_logits_rank']}."
+    )
+    picks = ", ".join(f"{s['token']} ({display.share(s['p'])})" for s in r["random_steps"])
+    console.print(f"• Sampled (τ = {r['temperature']:g}, top-k {r['top_k'] or 'off'}): "
+                  f"[bold]{r['random_text']!r}[/] — picks {picks}")  # fmt: skip
+    console.print(
+        f"• Teacher forcing: one pass over the {len(r['random_text'].split())} tokens gives "
+        f"every prefix pass's last row to within {r['teacher_forcing_max_diff']:.3g}."
+    )
+    console.print(
+        "• Causality: "
+        + causal_sentence(r["causal_max_diff_before"], r["causal_max_diff_from_t"], r["causal_t"])
+        + "."
+    )
+    table = Table(title="next-token entropy after the prompt")
+    table.add_column("τ", justify="right")
+    table.add_column("entropy (nats)", justify="right")
+    table.add_column("")
+    for tau, h in r["entropy_by_temperature"].items():
+        table.add_row(tau, f"{h:.4f}", display.bar(h, hi=r["max_entropy"], width=30))
+    console.print(table)
+    console.print(
+        f"Lower τ sharpens the distribution, higher τ flattens it towards ln V = "
+        f"{r['max_entropy']:.4f}."
+    )
+
+
+def report(r: dict, console) -> None:
+    report_steps(r, console)
+    report_truths(r, console)
+    report_beyond(r, console)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = cli.parser(__doc__, seed=SEED)
+    parser.add_argument(
+        "--temperature",
+        type=cli.float_in(0.01, 100.0),
+        default=TEMPERATURE,
+        help="sampling temperature τ, 0.01 to 100 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--top-k",
+        type=cli.int_in(0, len(VOCAB), "the vocabulary's size"),
+        default=TOP_K,
+        help="sample among the k likeliest tokens, 0 for all (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=cli.int_in(1, MAX_STEPS, "the position table's rows"),
+        default=STEPS,
+        help=f"tokens to sample after the prompt, 1 to {MAX_STEPS} (default: %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    results = run(args.seed, args.steps, args.temperature, args.top_k)
+    results |= {"temperature": args.temperature, "top_k": args.top_k}
+    cli.finish(
+        args,
+        __file__,
+        results,
+        report,
+        title=__doc__,
+        kernels=(head_forward, attend, cross_entropy, cross_entropy_eps, sample_next),
+    )
+
+
+if __name__ == "__main__":
+    cli.entry(main)

@@ -1,0 +1,129 @@
+"""Lessons 15, 16 and 18 against float64 NumPy recomputations and closed forms."""
+
+import math
+
+import numpy as np
+import pytest
+from conftest import load_lesson
+
+L15 = "15_autoregressive_lm"
+L16 = "16_transformer_block"
+L18 = "18_shape_literacy"
+
+# --- 15: next-token prediction ----------------------------------------------------------
+
+KEYS_15 = {
+    "toy_steps",
+    "toy_text",
+    "toy_weights_step1",
+    "toy_logits_rank",
+    "toy_loss",
+    "toy_loss_eps",
+    "uniform_loss",
+    "teacher_forcing_max_diff",
+    "causal_max_diff_before",
+    "random_text",
+    "entropy_by_temperature",
+}
+
+
+def np_softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def toy_logits(m, ids):
+    """The original's forward pass in float64: constant head, mask −∞, scale sqrt(8)."""
+    x = np.array(m.E)[ids] + np.array(m.P)[: len(ids)]  # (T, 8)
+    q, k, v = (x @ np.full((8, 8), c) for c in m.CONSTANTS.values())
+    s = q @ k.T / math.sqrt(8)
+    s = np.where(np.tril(np.ones((len(ids), len(ids)), bool)), s, -np.inf)
+    w = np_softmax(s)
+    return w @ v @ np.array(m.W_VOCAB), w
+
+
+@pytest.fixture(scope="module")
+def r15():
+    return load_lesson(L15).run()
+
+
+def test_15_keys_and_the_original_re_created(run_json):
+    env = run_json(L15)
+    r, m = env["results"], load_lesson(L15)
+    assert KEYS_15 <= r.keys()
+    ids = [m.VOCAB.index(w) for w in m.PROMPT]
+    for step in r["toy_steps"]:  # greedy, recomputed in float64
+        logits, _ = toy_logits(m, ids)
+        assert step["ids"] == ids and step["shapes"]["logits"] == [len(ids), 20]
+        assert step["chosen"] == int(np.argmax(logits[-1]))
+        assert step["top"][0]["p"] == pytest.approx(np_softmax(logits[-1]).max(), abs=1e-5)
+        ids = ids + [step["chosen"]]
+    assert r["toy_text"] == " ".join(m.VOCAB[i] for i in ids)
+    _, w = toy_logits(m, ids[:3])
+    np.testing.assert_allclose(r["toy_weights_step1"], w, atol=1e-6)
+    assert np.all(np.triu(r["toy_weights_step1"], 1) == 0)  # exactly zero, not small
+
+
+def test_15_truths_the_original_missed(r15):
+    m = load_lesson(L15)
+    assert r15["toy_logits_rank"] == 1 and r15["random_logits_rank"] > 1
+    assert r15["toy_colsum_min_abs_cosine"] == pytest.approx(1, abs=1e-6)
+    logits, _ = toy_logits(m, [1, 2, 3])
+    want = -np.mean(np.log(np_softmax(logits)[np.arange(3), [2, 3, 4]]))
+    assert r15["toy_loss"] == pytest.approx(want, abs=1e-5)
+    assert r15["uniform_loss"] == pytest.approx(math.log(20))
+    assert r15["toy_loss"] > r15["uniform_loss"]  # worse than a uniform guess
+    e = r15["eps_demo"]
+    assert e["p_target"] < e["eps"] and e["loss"] > e["cap"] > e["loss_eps"] - 1e-4
+    assert e["loss"] == pytest.approx(-e["log_p_target"], rel=1e-5)
+    assert e["grad_norm"] > 1 and e["grad_norm_eps"] < 1e-6  # the ε version stops learning
+    assert r15["original_sample_is_argmax"]
+    assert r15["mask_order_max_diff"] < 1e-6
+
+
+def test_15_beyond(r15):
+    assert r15["teacher_forcing_max_diff"] < 1e-5
+    assert r15["causal_max_diff_before"] == 0.0 and r15["causal_max_diff_from_t"] > 0
+    c = r15["context"]
+    assert c["toy"]["cosine"] == pytest.approx(1, abs=1e-6)
+    assert c["random"]["cosine"] < 1 - 1e-3 and c["random"]["max_diff"] > 0
+    h = r15["entropy_by_temperature"]
+    assert list(h) == ["0.5", "1", "2"]
+    assert 0 <= h["0.5"] < h["1"] < h["2"] <= math.log(20)
+
+
+def test_15_determinism_and_seed(run_json):
+    a, b = run_json(L15, "--seed", "3"), run_json(L15, "--seed", "3")
+    assert a["results"] == b["results"]
+    c = run_json(L15, "--seed", "4")["results"]
+    assert c["context"]["random"] != a["results"]["context"]["random"]
+    assert c["toy_text"] == a["results"]["toy_text"]  # Part A draws nothing
+
+
+def test_15_top_k_one_is_greedy_at_any_temperature(run_json):
+    hot = run_json(L15, "--top-k", "1", "--temperature", "100", "--steps", "2")["results"]
+    cold = run_json(L15, "--top-k", "1", "--temperature", "0.01", "--steps", "2")["results"]
+    assert hot["random_text"] == cold["random_text"]
+    assert len(hot["random_text"].split()) == 5
+
+
+@pytest.mark.parametrize(
+    "argv", [["--temperature", "0"], ["--top-k", "21"], ["--steps", "8"], ["--steps", "0"]]
+)
+def test_15_bad_flags(usage_error, argv):
+    assert "error: argument" in usage_error(L15, *argv)
+
+
+def test_15_sentences():
+    m = load_lesson(L15)
+    assert "rank 1:" in m.rank_sentence(1, 6) and "context matters" in m.rank_sentence(3, 6)
+    assert "worse" in m.loss_sentence(3.9, 3.0) and "better" in m.loss_sentence(2.0, 3.0)
+    assert "bit for bit" in m.causal_sentence(0.0, 1.0, 3)
+    assert "leaks" in m.causal_sentence(1e-3, 1.0, 3)
+    assert "same way" in m.direction_sentence(1.0) and "different" in m.direction_sentence(0.9)
+
+
+def test_15_report(run_report):
+    text = run_report(L15)
+    assert "Final text: 'The cat sat bites bites bites'" in text
+    assert "rank 1: all 6 rows are multiples of one vector" in text
