@@ -25,6 +25,8 @@ from rich.columns import Columns
 from trinity_foundations import cli, display
 from trinity_foundations.lowrank import (
     Adapters,
+    Batch,
+    LoRAConfig,
     eckart_young_error,
     fit_lora,
     frobenius_error,
@@ -58,10 +60,17 @@ A_START, B_START = [[0.1, -0.2, 0.1, 0.3]], [[-0.1, 0.4, -0.2, 0.1]]
 LR, EPOCHS = 0.05, 5
 OPTIMIZER = optax.sgd(LR)  # the same plain gradient descent, for the long run
 NEAR_FLOOR = 1e-3  # "at the floor": within 0.1 % of the closed-form minimum
+MAX_STEPS = 100_000  # a cap on run time for --steps
+ROUNDING_ULPS = 16  # "rounding": within this many ε of the float64 value, relative
 
 
 def count_above(s, tol: float) -> int:
     return int(np.sum(np.asarray(s) > tol))
+
+
+def within_rounding(values: list[float], exact: float, eps: float) -> bool:
+    """Whether every value lies within ROUNDING_ULPS·ε (relative) of the float64 `exact`."""
+    return all(abs(v - exact) <= ROUNDING_ULPS * eps * abs(exact) for v in values)
 
 
 def svd_section() -> dict:
@@ -70,7 +79,10 @@ def svd_section() -> dict:
     s = jnp.linalg.svd(w, compute_uv=False)  # (4,) largest first
     share, energy = singular_value_shares(s)  # (4,), (4,)
     w_r = truncate(w, TRUNCATION_RANK)  # (4, 4) of rank 2
+    s64 = np.linalg.svd(np.array(W_NOISY, np.float64), compute_uv=False)  # (4,) reference
     return {
+        "dtype": str(w.dtype),
+        "eps": float(jnp.finfo(w.dtype).eps),
         "w_noisy": W_NOISY,
         "singular_values": s.tolist(),
         "share_of_sum": share.tolist(),
@@ -82,6 +94,7 @@ def svd_section() -> dict:
         "truncation_frobenius_error": float(frobenius_error(w, w_r)),
         "truncation_mse": float(mse(w, w_r)),
         "truncation_eckart_young_error": float(eckart_young_error(s, TRUNCATION_RANK)),
+        "truncation_error_float64": float(np.sqrt(np.sum(s64[TRUNCATION_RANK:] ** 2))),
     }
 
 
@@ -105,11 +118,13 @@ def lora_section(steps: int) -> dict:
         jnp.array(X_FORWARD), w0, Adapters(jnp.array(A_FORWARD), jnp.array(B_FORWARD)), ALPHA
     )  # (1, D)
 
-    x, target = jnp.array(X_TRAIN), jnp.array(TARGET)  # (N, D) each
+    batch = Batch(jnp.array(X_TRAIN), jnp.array(TARGET))  # (N, D) each
+    x, target = batch
+    config = LoRAConfig(LR, ALPHA)
     start = Adapters(jnp.array(A_START), jnp.array(B_START))  # (r, D) each
     adapters, losses = start, []
     for _ in range(EPOCHS):
-        loss, adapters = lora_step(adapters, w0, x, target, LR, ALPHA)
+        adapters, loss = lora_step(adapters, batch, w0=w0, config=config)
         losses.append(float(loss))
 
     # What the adapter must add to the frozen output, and the best a rank-r
@@ -123,7 +138,9 @@ def lora_section(steps: int) -> dict:
 
     long_run = None
     if steps:
-        long_losses, fitted = fit_lora(OPTIMIZER, start, w0, x, target, steps, ALPHA)
+        fitted, long_losses = fit_lora(
+            start, batch, w0=w0, optimizer=OPTIMIZER, steps=steps, alpha=ALPHA
+        )
         long_losses = np.asarray(long_losses)  # (steps,) each before its step's update
         final_loss = float(lora_loss(fitted, w0, x, target, ALPHA))  # after the last update
         near = np.flatnonzero(long_losses <= floor * (1 + NEAR_FLOOR))
@@ -133,6 +150,8 @@ def lora_section(steps: int) -> dict:
             "final_loss": final_loss,
             "first_step_at_floor": int(near[0]) + 1 if near.size else None,
             "final_at_floor": final_loss <= floor * (1 + NEAR_FLOOR),
+            "a": fitted.a.tolist(),  # (r, D) after the last update
+            "b": fitted.b.tolist(),
             "repeats_epochs": bool(np.allclose(long_losses[:EPOCHS], losses))
             if steps >= EPOCHS
             else None,
@@ -144,6 +163,8 @@ def lora_section(steps: int) -> dict:
         "lr": LR,
         "losses": losses,
         "loss_after_epochs": float(lora_loss(adapters, w0, x, target, ALPHA)),
+        "a_after_epochs": adapters.a.tolist(),  # (r, D)
+        "b_after_epochs": adapters.b.tolist(),  # (r, D)
         "trainable_params": start.a.size + start.b.size,
         "frozen_params": w0.size,
         "adapter_rank": rank,
@@ -198,11 +219,27 @@ def report_svd(r: dict, console) -> None:
     console.print(f"\n[bold]2. Keep the first {k} singular values[/] (rank-{k} truncation)")
     console.print(display.matrix_table(f"W_noisy truncated to rank {k}", r["truncated"]))
     dropped = " + ".join(f"{v:.4f}²" for v in s[k:])
+    measured, predicted = r["truncation_frobenius_error"], r["truncation_eckart_young_error"]
     console.print(
-        f"Frobenius error ‖W − W_{k}‖ = {r['truncation_frobenius_error']:.6f}; Eckart–Young "
-        f"predicts sqrt({dropped}) = {r['truncation_eckart_young_error']:.6f}. "
+        f"Frobenius error ‖W − W_{k}‖ = {measured:.6f}; Eckart–Young "
+        f"predicts sqrt({dropped}) = {predicted:.6f}; {rounding_verdict(r)}. "
         f"Mean squared error per entry: {r['truncation_mse']:.6f}."
     )
+
+
+def rounding_verdict(r: dict) -> str:
+    """Why the measured and the predicted truncation errors differ, if they do."""
+    measured, predicted = r["truncation_frobenius_error"], r["truncation_eckart_young_error"]
+    exact, eps = r["truncation_error_float64"], r["eps"]
+    if measured == predicted:
+        return "the two are equal"
+    gap = f"the two differ by {abs(measured - predicted):.2g}"
+    if within_rounding([measured, predicted], exact, eps):
+        return (
+            f"{gap}, {r['dtype']} rounding: both lie within {ROUNDING_ULPS} ε = "
+            f"{ROUNDING_ULPS * eps:.2g} (relative) of the float64 value {exact:.9f}"
+        )
+    return f"{gap}, more than {r['dtype']} rounding (the float64 value is {exact:.9f})"
 
 
 def report_rank_one(r: dict, console) -> None:
@@ -221,9 +258,9 @@ def report_rank_one(r: dict, console) -> None:
         )
     )
     console.print(
-        f"Counting a singular value as zero below s₁ · max(m, n) · ε_float32 = {tol:.3g} "
-        f"(NumPy's matrix_rank tolerance: float32 leaves rounding noise, not exact zeros), "
-        f"W₀ has {rank} non-zero singular value{'s' if rank != 1 else ''}: rank {rank}. "
+        f"Counting a singular value as zero below s₁ · max(m, n) · ε_{r['dtype']} = {tol:.3g} "
+        f"(NumPy's matrix_rank tolerance: {r['dtype']} leaves rounding noise, not exact "
+        f"zeros), W₀ has {display.count(rank, 'non-zero singular value')}: rank {rank}. "
         f"Its rank-1 truncation differs from W₀ by {r['w0_rank1_error']:.3g} (Frobenius): "
         f"one direction holds all {len(s) ** 2} numbers."
     )
@@ -262,6 +299,9 @@ def report_lora(r: dict, console) -> None:
         "value_and_grad differentiates only its first argument, the adapters, so no "
         "gradient for W₀ is ever computed."
     )
+    console.print(
+        adapters_table(r["a_after_epochs"], r["b_after_epochs"], f"after {EPOCHS} epochs")
+    )
 
     console.print("\n[bold]6. Where does it stop?[/]")
     res = r["residual_singular_values"]
@@ -298,7 +338,7 @@ def report_lora(r: dict, console) -> None:
         reached = f"not yet within {NEAR_FLOOR:.1%} of the floor"
     steps = run["steps"]
     console.print(
-        f"{steps} step{'s' if steps != 1 else ''} of optax.sgd (the same gradient descent, "
+        f"{display.count(steps, 'step')} of optax.sgd (the same gradient descent, "
         f"one compiled lax.scan) {same}end{'s' if steps == 1 else ''} at "
         f"{run['final_loss']:.6f} after the last update "
         f"(the chart shows each step's loss before its update), {reached}."
@@ -309,6 +349,19 @@ def report_lora(r: dict, console) -> None:
             f"cannot reproduce R, which has rank {r['residual_rank']}; what stays is "
             f"s{rank + 1}(R)² / {len(X_TRAIN) * len(W_0)}."
         )
+    console.print(adapters_table(run["a"], run["b"], f"after {display.count(steps, 'step')}"))
+
+
+def adapters_table(a: list, b: list, when: str):
+    """The trained factors, one row each, with their shapes."""
+    rank, dim = np.shape(a)
+    table = display.matrix_table(
+        f"The trained adapters {when}: A and B, each ({rank}, {dim}) = (r, D)",
+        [*a, *b],
+        rows=[f"A[{i}]" for i in range(rank)] + [f"B[{i}]" for i in range(rank)],
+        fmt="{:+.4f}",
+    )
+    return table
 
 
 def report(r: dict, console) -> None:
@@ -321,10 +374,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=None)
     parser.add_argument(
         "--steps",
-        type=cli.nonnegative_int,
+        type=cli.int_in(0, MAX_STEPS, "a cap on run time"),
         default=200,
         help="after the 5 epochs, train this many optax.sgd steps from "
-        "the same start to find the floor; 0 skips (default: %(default)s)",
+        f"the same start to find the floor, at most {MAX_STEPS:,}; 0 skips "
+        "(default: %(default)s)",
     )
     args = parser.parse_args(argv)
     cli.finish(

@@ -2,9 +2,12 @@
 
 import math
 
+import jax
 import numpy as np
 import pytest
 from conftest import load_lesson
+
+from trinity_foundations import cli
 
 # The data of LESSONS.md, typed here so the test checks the lessons' copies of it.
 W_NOISY = np.array([[1, 2, 1.5, 0.8], [2, 4.5, 6, 3.1], [1.2, 3, 9, 12], [0.5, 1.8, 4.2, 16]])
@@ -103,52 +106,69 @@ def test_lora_without_the_long_run(run_json):
     assert r["long_run"] is None and len(r["losses"]) == 5
 
 
-def test_lora_and_svd_report(capsys, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "1000")  # one line per sentence
-    load_lesson("08_lora_and_svd").main(["--steps", "40"])
-    out = capsys.readouterr().out
-    assert "share of the sum: s / Σs" in out and "energy share: s² / Σs²" in out
+def test_lora_reports_the_trained_adapters_and_rounding(run_json):
+    r = run_json("08_lora_and_svd", "--steps", "5")["results"]
+    # 5 sgd steps are the 5 epochs: the adapters after them are the epochs' adapters
+    np.testing.assert_allclose(r["long_run"]["a"], r["a_after_epochs"], rtol=1e-6)
+    np.testing.assert_allclose(r["long_run"]["b"], r["b_after_epochs"], rtol=1e-6)
+    assert np.shape(r["a_after_epochs"]) == np.shape(r["b_after_epochs"]) == (1, 4)
+    # the truncation error against float64: rounding, not a difference
+    s = np.linalg.svd(W_NOISY, compute_uv=False)
+    assert r["truncation_error_float64"] == pytest.approx(np.hypot(s[2], s[3]), rel=1e-12)
+    assert r["dtype"] == "float32" and r["eps"] == np.finfo(np.float32).eps
+
+
+def test_rounding_verdict():
+    lesson = load_lesson("08_lora_and_svd")
+    r = {"truncation_error_float64": 2.0205656, "eps": 1.19e-7, "dtype": "float32"}
+    close = lesson.rounding_verdict(
+        {**r, "truncation_frobenius_error": 2.020565, "truncation_eckart_young_error": 2.020566}
+    )
+    assert close.startswith("the two differ by 1e-06, float32 rounding")
+    far = lesson.rounding_verdict(
+        {**r, "truncation_frobenius_error": 2.0, "truncation_eckart_young_error": 2.020566}
+    )
+    assert "more than float32 rounding" in far
+    same = {**r, "truncation_frobenius_error": 2.0, "truncation_eckart_young_error": 2.0}
+    assert lesson.rounding_verdict(same) == "the two are equal"
+
+
+def test_lora_and_svd_report(run_report):
+    out = run_report("08_lora_and_svd", "--steps", "40")
     assert "99.308% of the" in out  # cumulative energy of s1, s2 from NumPy: 0.993084
-    assert "1 non-zero singular value: rank 1" in out
-    assert "[12, 24, 32, 41]" in out and "transpose" in out
     first = int(np.argmax(numpy_gradient_descent(40) <= 2.1843308746 * 1.001)) + 1
     assert f"within 0.1% of the floor at step {first}." in out
-    assert "cannot reproduce R, which has rank 2" in out
-    assert "nan" not in out.lower()
-    assert "Next: python lessons/09_non_redundant_compression.py" in out
+    assert "each (1, 4) = (r, D)" in out and "nan" not in out.lower()
 
 
-def test_long_run_final_loss_is_after_the_last_update(run_json, capsys, monkeypatch):
+def test_lora_and_svd_names_float64_under_x64(run_json):
+    # "ε_float32 = 2.66e-14" was printed for float64 results
+    with jax.enable_x64(True):
+        r = run_json("08_lora_and_svd", "--steps", "0")["results"]
+    assert r["dtype"] == "float64" and r["rank_tolerance"] < 1e-12
+    assert r["eps"] == np.finfo(np.float64).eps
+
+
+def test_long_run_final_loss_is_after_the_last_update(run_json):
     # 5 sgd steps are the 5 epochs: they must end where the epochs end (11.749313),
     # not at the loss before the fifth update (12.151790)
     r = run_json("08_lora_and_svd", "--steps", "5")["results"]
     assert r["long_run"]["final_loss"] == pytest.approx(r["loss_after_epochs"], rel=1e-6)
     assert r["long_run"]["final_loss"] == pytest.approx(numpy_gradient_descent(6)[5], rel=1e-5)
-    monkeypatch.setenv("COLUMNS", "1000")
-    load_lesson("08_lora_and_svd").main(["--steps", "1"])
-    out = capsys.readouterr().out
-    after_one = numpy_gradient_descent(2)[1]
-    assert "1 step of optax.sgd" in out and f"ends at {after_one:.6f} after" in out
 
 
-def test_long_run_reaching_the_floor_on_its_last_update(run_json, capsys, monkeypatch):
+def test_long_run_reaching_the_floor_on_its_last_update(run_json):
     losses = numpy_gradient_descent(40)  # losses[i]: after i updates
     floor = 2.1843308746
     k = int(np.argmax(losses <= floor * 1.001))  # updates needed to get within 0.1 %
     run = run_json("08_lora_and_svd", "--steps", str(k))["results"]["long_run"]
     assert run["first_step_at_floor"] is None and run["final_at_floor"] is True
-    monkeypatch.setenv("COLUMNS", "1000")
-    load_lesson("08_lora_and_svd").main(["--steps", str(k)])
-    out = capsys.readouterr().out
-    assert "within 0.1% of the floor only after the last update" in out
-    assert "not yet within" not in out and "cannot reproduce R" in out
 
 
-def test_lora_and_svd_is_deterministic(run_json):
-    assert run_json("08_lora_and_svd")["results"] == run_json("08_lora_and_svd")["results"]
-
-
-@pytest.mark.parametrize("argv", [("--steps", "-1"), ("--steps", "many"), ("--epochs", "3")])
+@pytest.mark.parametrize(
+    "argv",
+    [("--steps", "-1"), ("--steps", "many"), ("--epochs", "3"), ("--steps", "100000000")],
+)
 def test_lora_and_svd_rejects_bad_flags(usage_error, argv):
     assert argv[0] in usage_error("08_lora_and_svd", *argv)
 
@@ -195,51 +215,61 @@ def test_compression_eckart_young_at_other_sizes(run_json, size, rank):
     assert r["eckart_young_error"] == pytest.approx(r["frobenius_error"], abs=1e-4)
 
 
-def test_compression_report(capsys, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "1000")  # one line per sentence
-    load_lesson("09_non_redundant_compression").main([])
-    out = capsys.readouterr().out
+def test_compression_centred_matrix_and_tolerances(run_json):
+    r = run_json("09_non_redundant_compression")["results"]
+    w = np.array(r["matrix"])
+    np.testing.assert_allclose(r["centred"], w - 5, atol=1e-6)
+    s_c = np.linalg.svd(w - 5, compute_uv=False)
+    np.testing.assert_allclose(r["centred_singular_values"], s_c, rtol=1e-5)
+    assert r["centred_energy_kept"] == pytest.approx(s_c[0] ** 2 / np.sum(s_c**2), rel=1e-5)
+    assert r["centred_energy_kept"] < r["energy_kept"]  # the shared level was most of s1
+    assert r["fives_s1"] == 20.0
+    assert r["delta_tolerance"] == pytest.approx(
+        r["delta_singular_values"][0] * 4 * np.finfo(np.float32).eps, rel=1e-6
+    )
+    assert max(r["delta_singular_values"][1:]) < r["delta_tolerance"]
+
+
+def test_compression_decisions():
+    lesson = load_lesson("09_non_redundant_compression")
+    assert lesson.level_share({"fives_s1": 20.0, "singular_values": [22.4439]}) == pytest.approx(
+        (20 / 22.4439) ** 2
+    )
+    assert lesson.level_words(0.79) == "most of" and lesson.level_words(0.3) == "only part of"
+    assert lesson.terms([1.0, 2.0], limit=6) == "1.0000² + 2.0000²"
+    assert lesson.terms([1.0] * 10, limit=2) == "1.0000² + 1.0000² + … 8 more"
+    assert lesson.terms([]) == "0"
+    assert lesson.storage(4, 8) == "It stores 8 numbers instead of 16"
+    assert "as many as the 4 of W" in lesson.storage(2, 4)
+    assert "3,120 numbers, more than the 1,600 of W" in lesson.storage(40, 3120)
+
+
+def test_compression_report(run_report):
+    out = run_report("09_non_redundant_compression")
     assert "all of them, rank 4" in out and "‖B‖·‖A‖ = 2.8940" in out
+    assert "the other 3 numerically zero" in out and "W − 5" in out
     assert "nan" not in out.lower()
-    assert "Next: python lessons/10_evolution_strategy.py" in out
 
 
-def test_compression_report_never_rounds_to_all_the_energy(capsys, monkeypatch, run_json):
+def test_compression_report_never_rounds_to_all_the_energy(run_json, run_report):
     r = run_json("09_non_redundant_compression", "--size", "40", "--rank", "39")["results"]
     assert r["energy_kept"] < 1 and f"{r['energy_kept']:.2%}" == "100.00%"
-    monkeypatch.setenv("COLUMNS", "1000")
-    load_lesson("09_non_redundant_compression").main(["--size", "40", "--rank", "39"])
-    out = capsys.readouterr().out
-    assert "keeps over 99.99% of the energy" in out and "100.00%" not in out
-    assert "3120 numbers, more than the 1600 of W itself" in out and "instead of" not in out
+    out = run_report("09_non_redundant_compression", "--size", "40", "--rank", "39", columns=80)
+    assert "100.00%" not in out and "28 more" in out  # 40 bars: 12 shown
+    assert "(W is 40×40, too wide to print here" in out and "│  │" not in out
 
 
-def test_compression_report_storage_at_no_saving(capsys, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "1000")
-    load_lesson("09_non_redundant_compression").main(["--size", "2"])
-    out = capsys.readouterr().out
-    assert "It stores 4 numbers, as many as the 4 of W itself" in out
-
-
-def test_compression_report_skips_tables_too_wide_to_read(capsys, monkeypatch):
-    # a 12×12 table in an 80-column terminal printed as rows of empty cells
-    monkeypatch.setenv("COLUMNS", "80")
-    load_lesson("09_non_redundant_compression").main(["--size", "12", "--rank", "3"])
-    out = capsys.readouterr().out
-    assert "(W is 12×12, too wide to print here" in out and "(W_3 is 12×12" in out
-    assert "│  │" not in out
-
-
-def test_compression_is_deterministic(run_json):
-    first = run_json("09_non_redundant_compression", "--seed", "7")["results"]
-    assert first == run_json("09_non_redundant_compression", "--seed", "7")["results"]
-    assert first["matrix"] != run_json("09_non_redundant_compression")["results"]["matrix"]
+def test_compression_names_float64_under_x64(run_json):
+    with jax.enable_x64(True):
+        r = run_json("09_non_redundant_compression")["results"]
+    assert r["dtype"] == "float64" and r["rank_tolerance"] < 1e-12
 
 
 @pytest.mark.parametrize(
     "argv",
     [
         ("--size", "0"),
+        ("--size", "1000000000"),
         ("--rank", "0"),
         ("--rank", "5"),
         ("--size", "2", "--rank", "3"),
@@ -248,3 +278,14 @@ def test_compression_is_deterministic(run_json):
 )
 def test_compression_rejects_bad_flags(usage_error, argv):
     assert "--" + argv[-2].lstrip("-") in usage_error("09_non_redundant_compression", *argv)
+
+
+def test_compression_refuses_a_size_that_does_not_fit(usage_error, monkeypatch):
+    monkeypatch.setattr(cli, "available_bytes", lambda: 2**20)  # 1 MiB
+    assert "GiB available" in usage_error("09_non_redundant_compression", "--size", "2000")
+
+
+def test_compression_is_deterministic(run_json):
+    first = run_json("09_non_redundant_compression", "--seed", "7")["results"]
+    assert first == run_json("09_non_redundant_compression", "--seed", "7")["results"]
+    assert first["matrix"] != run_json("09_non_redundant_compression")["results"]["matrix"]

@@ -5,12 +5,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import compilations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax.test_util import check_grads
 
 from trinity_foundations.lowrank import (
     Adapters,
+    Batch,
+    LoRAConfig,
     eckart_young_error,
     fit_lora,
     frobenius_error,
@@ -147,12 +150,12 @@ def test_lora_loss_gradients():
 def test_lora_step_is_one_gradient_step_and_does_not_recompile():
     x, w0, a, b, t = random_lora(np.random.default_rng(5))
     with jax.enable_x64(True):
-        args = [jnp.asarray(v) for v in (w0, x, t)]
+        batch, w0_ = Batch(jnp.asarray(x), jnp.asarray(t)), jnp.asarray(w0)
         adapters = Adapters(jnp.asarray(a), jnp.asarray(b))
-        loss, new = lora_step(adapters, *args, 0.1, 1.0)
-        size = lora_step._cache_size()
-        lora_step(new, *args, 0.1, 1.0)
-        assert lora_step._cache_size() == size
+        new, loss = lora_step(adapters, batch, w0=w0_, config=LoRAConfig(0.1, 1.0))
+        with compilations() as compiled:  # new adapters and a new lr: traced, no recompile
+            lora_step(new, batch, w0=w0_, config=LoRAConfig(0.2, 1.0))
+        assert compiled == []
     expected_loss, grad_a, grad_b = numpy_lora_grads(x, w0, a, b, t, 1.0)
     assert float(loss) == pytest.approx(expected_loss, rel=1e-12)
     np.testing.assert_allclose(new.a, a - 0.1 * grad_a, rtol=1e-10)
@@ -162,11 +165,11 @@ def test_lora_step_is_one_gradient_step_and_does_not_recompile():
 def test_fit_lora_with_sgd_repeats_lora_step():
     x, w0, a, b, t = (jnp.asarray(v, jnp.float32) for v in random_lora(np.random.default_rng(6)))
     adapters = start = Adapters(a, b)
-    step_losses = []
+    batch, step_losses = Batch(x, t), []
     for _ in range(4):
-        loss, adapters = lora_step(adapters, w0, x, t, 0.01, 1.0)
+        adapters, loss = lora_step(adapters, batch, w0=w0, config=LoRAConfig(0.01, 1.0))
         step_losses.append(float(loss))
-    losses, fitted = fit_lora(optax.sgd(0.01), start, w0, x, t, 4, 1.0)
+    fitted, losses = fit_lora(start, batch, w0=w0, optimizer=optax.sgd(0.01), steps=4, alpha=1.0)
     assert losses.shape == (4,)
     np.testing.assert_allclose(losses, step_losses, rtol=1e-5)
     np.testing.assert_allclose(fitted.a, adapters.a, rtol=1e-5, atol=1e-6)

@@ -146,49 +146,73 @@ def lora_loss(
     return mse(lora_forward(x, w0, adapters, alpha), target)
 
 
+class Batch(NamedTuple):
+    """What one step trains on."""
+
+    x: jax.Array  # (N, D) inputs, one per row
+    target: jax.Array  # (N, D) the outputs wanted
+
+
+class LoRAConfig(NamedTuple):
+    """Hyper-parameters of the gradient-descent step (traced: new values do not recompile)."""
+
+    lr: float = 0.05  # step size
+    alpha: float = 1.0  # the update is scaled by alpha / r
+
+
 @jax.jit
 def lora_step(
-    adapters: Adapters,
-    w0: jax.Array,
-    x: jax.Array,
-    target: jax.Array,
-    lr: float,
-    alpha: float = 1.0,
-) -> tuple[jax.Array, Adapters]:
-    """One gradient-descent step on the adapters: (loss before, new adapters).
+    adapters: Adapters, batch: Batch, *, w0: jax.Array, config: LoRAConfig
+) -> tuple[Adapters, jax.Array]:
+    """One gradient-descent step on the adapters: (new adapters, loss before the step).
 
     `value_and_grad` differentiates with respect to its first argument only,
     the adapters; w0 is a plain input, so no gradient for it is ever formed
     and it cannot move.
+
+    Args:
+      adapters: A (r, D) and B (r, D).
+      batch: x (N, D) and target (N, D).
+      w0: (D, D) the frozen weight matrix.
+      config: lr and alpha.
+    Returns:
+      (the adapters after the step, () the loss before it).
     """
     grad_fn = jax.value_and_grad(lora_loss)  # d/d(first argument) only
-    loss, grads = grad_fn(adapters, w0, x, target, alpha)
-    return loss, jax.tree.map(lambda p, g: p - lr * g, adapters, grads)
+    loss, grads = grad_fn(adapters, w0, batch.x, batch.target, config.alpha)
+    return jax.tree.map(lambda p, g: p - config.lr * g, adapters, grads), loss
 
 
 @functools.partial(jax.jit, static_argnames=("optimizer", "steps"))
 def fit_lora(
-    optimizer: optax.GradientTransformation,
     adapters: Adapters,
+    batch: Batch,
+    *,
     w0: jax.Array,
-    x: jax.Array,
-    target: jax.Array,
+    optimizer: optax.GradientTransformation,
     steps: int,
     alpha: float = 1.0,
-) -> tuple[jax.Array, Adapters]:
+) -> tuple[Adapters, jax.Array]:
     """`steps` optimiser updates of the adapters, compiled as one `lax.scan`.
 
+    Args:
+      adapters: the start, A (r, D) and B (r, D).
+      batch: x (N, D) and target (N, D).
+      w0: (D, D) frozen.
+      optimizer: an optax transformation (static).
+      steps: the number of updates (static: it fixes the scan length).
+      alpha: the update's scale is alpha / r.
     Returns:
-      (steps,) the loss at each step, before its update; the final adapters.
+      (the final adapters, (steps,) the loss at each step, before its update).
     """
     grad_fn = jax.value_and_grad(lora_loss)
 
     def step(carry, _):
         params, state = carry
-        loss, grads = grad_fn(params, w0, x, target, alpha)
+        loss, grads = grad_fn(params, w0, batch.x, batch.target, alpha)
         updates, state = optimizer.update(grads, state, params)
         return (optax.apply_updates(params, updates), state), loss
 
     init = (adapters, optimizer.init(adapters))
     (adapters, _), losses = jax.lax.scan(step, init, length=steps)
-    return losses, adapters
+    return adapters, losses
