@@ -142,7 +142,7 @@ def copy_bandwidth(size: int, budget_ms: float, on_device: bool, *, warmup_ms: f
     else:
         call = (np.copyto, (np.empty_like(src), src), False)  # dst touched by the warm-up
     t = timing.time_side_by_side({"copy": call}, budget_ms, warmup_ms=warmup_ms)["copy"]
-    return {**figures(t), "gbps": gbps(8 * size, t.median_ms)}
+    return {**figures(t), "dtype": str(src.dtype), "gbps": gbps(8 * size, t.median_ms)}
 
 
 def compile_records(size: int, a, b) -> tuple[dict, list]:
@@ -325,7 +325,7 @@ def agreement_line(wrong: list[str]) -> str:
 def report_copy(copy: dict, console) -> None:
     before, after = (f"{r['ms']:.2f} ms ({r['gbps']:.1f} GB/s)" for r in copy["runs"])
     console.print(
-        f"Memory-copy bandwidth ({copy['how']}) of {copy['size']:,} float32 "
+        f"Memory-copy bandwidth ({copy['how']}) of {copy['size']:,} {copy['runs'][0]['dtype']} "
         f"({copy['bytes'] / 2e6:.3g} MB read, as many written) took "
         f"{before} before the element-wise runs and {after} after; the faster, "
         f"[bold]{copy['gbps']:.1f} GB/s[/], is the bandwidth below.\n"

@@ -243,7 +243,8 @@ ES_LABELS = {
 
 def report_es(es: dict, console) -> None:
     table = Table(
-        title=f"Simple ES, {es['generations']} generations, λ = {es['population']}, "
+        title=f"Simple ES ({es['dtype']}), {es['generations']} generations, "
+        f"λ = {es['population']}, "
         f"μ = {es['mu']}, from {es['start']}"
     )
     for col in ("run", "ms", "µs / generation", "final distance to optimum"):

@@ -118,7 +118,7 @@ def run(
     """
     copy_size = copy_size or default_copy_size(sizes)
     on_device = jax.default_backend() != "cpu"
-    progress(f"memory-copy bandwidth, {copy_size:,} float32")
+    progress(f"memory-copy bandwidth, {copy_size:,} elements")
     copy_before = elementwise.copy_bandwidth(copy_size, budget_ms, on_device, warmup_ms=warmup_ms)
     records, compiles, skipped = [], [], []
     for size in sizes:

@@ -90,6 +90,8 @@ def test_json_has_every_figure_and_exactly_the_ratio_keys(tiny_run):
     copy = r["copy"]
     assert copy["size"] == 1000 and copy["bytes"] == 8000 and len(copy["runs"]) == 2
     assert copy["gbps"] == max(run["gbps"] for run in copy["runs"]) > 0
+    assert {run["dtype"] for run in copy["runs"]} == {"float32"}
+    assert r["es"]["dtype"] == str(jnp.zeros(()).dtype)  # JAX's default float, as es_init's
     assert copy["how"] == (
         "np.copyto, one thread"
         if jax.default_backend() == "cpu"
