@@ -6,7 +6,8 @@ standard deviation sqrt(D), 32 at D = 1024. Fed such large scores, softmax
 collapses onto the largest one, and its Jacobian diag(s) − s sᵀ, the only
 road a gradient has back to the scores, shrinks towards zero. Dividing by
 sqrt(D) brings the spread back to about 1. Last, why softmax subtracts the
-maximum before exp: exp(1000) overflows float32.
+maximum before exp: exp(1000) overflows float32 (and float64). A sweep over D,
+several draws at each, shows the collapse growing with the width.
 
 Run:  python lessons/07_softmax_collapse.py [--dim 1024] [--tokens 5] [--json] [--show-code]
 """
@@ -19,12 +20,24 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
+from rich.table import Table
 
 from trinity_foundations import cli, display
 from trinity_foundations.attention import entropy, softmax, softmax_jacobian
 
 DIM, TOKENS, SEED = 1024, 5, 42
 OVERFLOW_LOGITS = [1000.0, 999.0, 998.0]
+MAX_DIM = 2**24
+MAX_TOKENS = 4096  # the Jacobian is tokens² numbers, four copies of it
+SHOWN = 8  # rows of the charts and matrices; more are summed up as "… N more"
+SWEEP_DIMS = (16, 64, 256, 1024, 4096)
+SWEEP_DRAWS = 20
+SWEEP_TOKENS = 64  # at most: each draw builds a tokens² Jacobian at five widths
+
+
+def bytes_needed(dim: int, tokens: int) -> int:
+    """The keys (tokens, D) and the query, and the Jacobians: 8-byte floats at most."""
+    return 8 * (2 * (tokens + 1) * dim + 8 * tokens * tokens)
 
 
 @partial(jax.jit, static_argnames=("dim", "tokens"))
@@ -48,6 +61,7 @@ def softmax_facts(z: jax.Array) -> dict:
     autodiff = jax.jacobian(softmax)(z)  # (T, T) the same matrix, by JAX
     return {
         "probs": s,
+        "jacobian": j,
         "jacobian_max": jnp.max(jnp.abs(j)),
         "jacobian_l1": jnp.sum(jnp.abs(j)),
         "entropy": entropy(s),
@@ -62,15 +76,57 @@ def naive_softmax(x: jax.Array) -> jax.Array:
     return e / jnp.sum(e)  # (n,)
 
 
-def underflow_threshold() -> tuple[float, bool]:
-    """(x below which exp(x) is 0 in float32 on this backend, whether subnormals survive).
+@partial(jax.jit, static_argnames=("dim", "tokens", "draws"))
+def collapse_sweep(key: jax.Array, dim: int, tokens: int, draws: int) -> dict:
+    """`draws` independent queries and keys at width D: how far each softmax collapses.
+
+    Returns:
+      {"top": (draws,) largest unscaled probability, "ratio": (draws,) Σ|J| scaled
+       over Σ|J| unscaled (inf where the unscaled Jacobian is exactly 0)}.
+    """
+    keys = jax.random.split(key, draws)  # (draws,)
+    # lax.map, one draw at a time: only one (T, D) set of keys exists at once
+    raw = jax.lax.map(lambda k: attention_scores(k, dim, tokens), keys)  # (draws, T)
+
+    def l1(z):  # (T,) -> () the size of the softmax's Jacobian
+        return jnp.sum(jnp.abs(softmax_jacobian(softmax(z))))
+
+    unscaled = jax.vmap(l1)(raw)  # (draws,)
+    scaled = jax.vmap(l1)(raw / jnp.sqrt(jnp.asarray(dim, raw.dtype)))  # (draws,)
+    return {"top": jnp.max(jax.vmap(softmax)(raw), axis=-1), "ratio": scaled / unscaled}
+
+
+def sweep(seed: int, tokens: int) -> list[dict]:
+    """Median and range over SWEEP_DRAWS draws of the collapse at each D in SWEEP_DIMS."""
+    rows = []
+    for dim in SWEEP_DIMS:
+        key = jax.random.fold_in(jax.random.key(seed), dim)  # a stream per D, apart from the run's
+        out = {
+            k: np.asarray(v, np.float64)
+            for k, v in collapse_sweep(key, dim, tokens, SWEEP_DRAWS).items()
+        }
+        rows.append(
+            {
+                "dim": dim,
+                "top_median": float(np.median(out["top"])),
+                "ratio_median": float(np.median(out["ratio"])),
+                "ratio_min": float(np.min(out["ratio"])),
+                "ratio_max": float(np.max(out["ratio"])),
+            }
+        )
+    return rows
+
+
+def underflow_threshold(dtype) -> tuple[float, bool]:
+    """(x below which exp(x) is 0 in `dtype` on this backend, whether subnormals survive).
 
     The smallest float32 is 1.4e-45 (subnormal, log ≈ -103.3), but XLA on CPU,
     for one, flushes subnormal results to zero, so exp already gives 0 below
-    log(1.18e-38) ≈ -87.3, the smallest normal number.
+    log(1.18e-38) ≈ -87.3, the smallest normal number (float64: -708.4).
     """
-    info = np.finfo(np.float32)
-    subnormals = bool(jnp.exp(jnp.float32(-100.0)) > 0)  # exp(-100) ≈ 3.7e-44 is subnormal
+    info = np.finfo(dtype)
+    probe = math.log(float(info.tiny)) - 5  # below the smallest normal, above the subnormals
+    subnormals = bool(jnp.exp(jnp.asarray(probe, dtype)) > 0)
     smallest = float(info.smallest_subnormal) if subnormals else float(info.tiny)
     return math.log(smallest), subnormals
 
@@ -80,11 +136,18 @@ def run(dim: int, tokens: int, seed: int) -> dict:
     scale = 1 / math.sqrt(dim)
     u = {k: v.tolist() for k, v in softmax_facts(raw).items()}
     s = {k: v.tolist() for k, v in softmax_facts(raw * scale).items()}
-    overflow = jnp.array(OVERFLOW_LOGITS)  # (3,) float32
+    overflow = jnp.array(OVERFLOW_LOGITS)  # (3,) float32 (float64 under x64)
     naive = naive_softmax(overflow)  # (3,)
-    threshold, subnormals = underflow_threshold()
+    threshold, subnormals = underflow_threshold(raw.dtype)
+    ordered = sorted(raw.tolist(), reverse=True)
     return {
         "dim": dim,
+        "dtype": str(raw.dtype),
+        "top_gap": ordered[0] - ordered[1] if tokens > 1 else None,  # largest minus runner-up
+        "jacobian_unscaled": u["jacobian"],
+        "jacobian_scaled": s["jacobian"],
+        "sweep_tokens": min(tokens, SWEEP_TOKENS),
+        "sweep": sweep(seed, min(tokens, SWEEP_TOKENS)) if tokens > 1 else [],
         "scale": scale,
         "raw_scores": raw.tolist(),
         "unscaled": u["probs"],
@@ -126,6 +189,107 @@ def nats(h: float) -> str:
     return f"{h:.4f}" if h >= 0.01 else f"{h:.3g}"
 
 
+def matrix(title: str, m: list[list[float]], console) -> None:
+    """A Jacobian in full, or its first SHOWN rows and columns and how many are left."""
+    n = len(m)
+    cut = [[v + 0.0 for v in row[:SHOWN]] for row in m[:SHOWN]]  # + 0.0: no "-0.00e+00"
+    names = [f"key {i}" for i in range(len(cut))]
+    table = display.matrix_table(title, cut, rows=names, cols=names, fmt="{:+.2e}")
+    console.print(display.fit(table, console))
+    if n > SHOWN:
+        console.print(f"… {n - SHOWN:,} more rows and columns")
+
+
+def jacobian_reading(ratio: float | None, n: int, dim: int, top_gap: float | None, dtype: str):
+    """What the two Jacobians' sizes say about this draw (not about every draw)."""
+    if n == 1:
+        return (
+            "With a single key the softmax is always [1]: its Jacobian is zero, "
+            "scaled or not, since there is nothing to choose between."
+        )
+    if ratio is None:
+        return (
+            f"The unscaled Jacobian is exactly zero in {dtype}: no gradient "
+            "reaches the scores at all."
+        )
+    if dim == 1:
+        return (
+            "At D = 1 the scale 1/sqrt(D) is 1: scaled and unscaled are the same "
+            "softmax, with the same Jacobian."
+        )
+    head = (
+        f"Σ |J| is {ratio:.3g} times larger scaled than unscaled: J carries "
+        "every gradient from the probabilities back to the scores, and so to "
+        "the queries and keys; "
+    )
+    if ratio >= 1000:
+        return head + "unscaled, almost nothing gets through."
+    if ratio >= 2:
+        return head + f"unscaled, about {display.share(1 / ratio, 1)} of it gets through."
+    return head + (
+        f"in this draw the two largest scores are only {top_gap:.1f} apart (the scores' "
+        f"std is {dim**0.5:g}), so the unscaled softmax has not collapsed; "
+        "the sweep below shows what is typical at each width."
+    )
+
+
+def jacobian_section(r: dict, console) -> None:
+    table = display.matrix_table(
+        "Jacobian J = diag(s) − s sᵀ, its size",
+        [
+            [r["jacobian_unscaled_max"], r["jacobian_unscaled_l1"]],
+            [r["jacobian_scaled_max"], r["jacobian_scaled_l1"]],
+        ],
+        rows=["unscaled", "scaled"],
+        cols=["max |J|", "Σ |J|"],
+        fmt="{:.3e}",
+    )
+    matrix("J unscaled", r["jacobian_unscaled"], console)
+    matrix("J scaled", r["jacobian_scaled"], console)
+    console.print(display.fit(table, console))
+    console.print(
+        jacobian_reading(r["l1_ratio"], len(r["raw_scores"]), r["dim"], r["top_gap"], r["dtype"])
+    )
+
+
+def growth(values: list[float]) -> str:
+    """'at every step', or 'overall, not at every step', or 'not' for a list by D."""
+    if all(b > a for a, b in zip(values, values[1:])):
+        return "grows at every step"
+    return "grows overall, not at every step" if values[-1] > values[0] else "does not grow"
+
+
+def sweep_section(r: dict, console) -> None:
+    rows = r["sweep"]
+    if not rows:
+        return
+    table = Table(
+        title=f"The collapse by width: {SWEEP_DRAWS} draws of {r['sweep_tokens']} keys at each D"
+    )
+    for col in ("D", "median top share", "median Σ|J| scaled ÷ unscaled", "range"):
+        table.add_column(col, justify="right")
+    for row in rows:
+        table.add_row(
+            str(row["dim"]),
+            display.share(row["top_median"], 1),
+            f"{row['ratio_median']:.3g}",
+            f"{row['ratio_min']:.3g} to {row['ratio_max']:.3g}",
+        )
+    console.print(display.fit(table, console))
+    medians = [row["ratio_median"] for row in rows]
+    grows = growth(medians)
+    console.print(
+        f"The median ratio {grows} from D = {rows[0]['dim']} to "
+        f"D = {rows[-1]['dim']} ({medians[0]:.3g} to {medians[-1]:.3g}): "
+        + (
+            "this sweep does not show the collapse growing with the width.\n"
+            if grows == "does not grow"
+            else "the collapse grows with the width, though one draw can land anywhere "
+            "in its range.\n"
+        )
+    )
+
+
 def report(r: dict, console) -> None:
     dim, scale = r["dim"], r["scale"]
     raw = r["raw_scores"]
@@ -144,11 +308,14 @@ def report(r: dict, console) -> None:
         ("unscaled: softmax(q·k)", "unscaled", 1.0, "z"),
         (f"scaled: softmax(q·k / {1 / scale:g})", "scaled", scale, f"z/{1 / scale:g}"),
     ):
-        labels = [f"key {i}  {z} = {x * factor:+7.2f}" for i, x in enumerate(raw)]
-        percent = [100 * p for p in r[key]]
+        labels = [f"key {i}  {z} = {x * factor:+7.2f}" for i, x in enumerate(raw[:SHOWN])]
+        percent = [100 * p for p in r[key][:SHOWN]]
+        width = display.chart_width(console, 40, most=30)
         console.print(
-            display.bar_chart(labels, percent, title=name, hi=100.0, width=30, fmt="{:10.4g} %")
+            display.bar_chart(labels, percent, title=name, hi=100.0, width=width, fmt="{:10.4g} %")
         )
+        if n > SHOWN:
+            console.print(f"… {n - SHOWN:,} more keys")
         console.print()
     console.print(
         f"Unscaled, the largest score takes {largest_share(r['unscaled'], 4)} of the "
@@ -156,10 +323,11 @@ def report(r: dict, console) -> None:
     )
     zeros = sum(p == 0.0 for p in r["unscaled"])
     if zeros:
+        dtype = r["dtype"]
         smallest = (
-            "the smallest float32, a subnormal"
+            f"the smallest {dtype}, a subnormal"
             if r["subnormals"]
-            else "the smallest normal float32 (this backend flushes subnormals to zero)"
+            else f"the smallest normal {dtype} (this backend flushes subnormals to zero)"
         )
         console.print(
             f"{zeros} unscaled probabilit{'y' if zeros == 1 else 'ies'} underflowed "
@@ -173,48 +341,12 @@ def report(r: dict, console) -> None:
         f"unscaled {nats(r['entropy_unscaled'])}, scaled {nats(r['entropy_scaled'])}.\n"
     )
 
-    table = display.matrix_table(
-        "Jacobian J = diag(s) − s sᵀ",
-        [
-            [r["jacobian_unscaled_max"], r["jacobian_unscaled_l1"]],
-            [r["jacobian_scaled_max"], r["jacobian_scaled_l1"]],
-        ],
-        rows=["unscaled", "scaled"],
-        cols=["max |J|", "Σ |J|"],
-        fmt="{:.3e}",
-    )
-    console.print(table)
-    ratio = r["l1_ratio"]
-    if n == 1:
-        console.print(
-            "With a single key the softmax is always [1]: its Jacobian is zero, "
-            "scaled or not, since there is nothing to choose between."
-        )
-    elif ratio is None:
-        console.print(
-            "The unscaled Jacobian is exactly zero in float32: no gradient "
-            "reaches the scores at all."
-        )
-    elif dim == 1:
-        console.print(
-            "At D = 1 the scale 1/sqrt(D) is 1: scaled and unscaled are the same "
-            "softmax, with the same Jacobian."
-        )
-    else:
-        reading = (
-            "unscaled, almost nothing gets through"
-            if ratio >= 10
-            else "at this width the unscaled scores sit too close together to collapse it"
-        )
-        console.print(
-            f"Σ |J| is {ratio:.3g} times larger scaled than unscaled: J carries "
-            "every gradient from the probabilities back to the scores, and so to "
-            f"the queries and keys; {reading}."
-        )
+    jacobian_section(r, console)
     console.print(
         f"The formula matches jax.jacobian of the softmax to within "
-        f"{r['autodiff_max_error']:.1e} (largest entry difference, float32).\n"
+        f"{r['autodiff_max_error']:.1e} (largest entry difference, {r['dtype']}).\n"
     )
+    sweep_section(r, console)
 
     logits, exps = display.vector(r["overflow_logits"]), display.vector(r["overflow_exp"])
     naive, stable = (
@@ -222,7 +354,7 @@ def report(r: dict, console) -> None:
         display.vector(r["stable_overflow"], "{:.4f}"),
     )
     console.print(
-        f"[bold]Overflow[/]: logits {logits} in float32. exp gives {exps}, so "
+        f"[bold]Overflow[/]: logits {logits} in {r['dtype']}. exp gives {exps}, so "
         f"exp(x) / Σ exp(x) gives {naive}"
         + (" (inf / inf is NaN)." if r["naive_overflow_is_nan"] else ".")
     )
@@ -237,17 +369,20 @@ def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=SEED)
     parser.add_argument(
         "--dim",
-        type=cli.positive_int,
+        type=cli.int_in(1, MAX_DIM),
         default=DIM,
         help="width D of the query and key vectors (default: %(default)s)",
     )
     parser.add_argument(
         "--tokens",
-        type=cli.positive_int,
+        type=cli.int_in(1, MAX_TOKENS, "the Jacobian holds tokens² numbers"),
         default=TOKENS,
         help="number of keys scored (default: %(default)s)",
     )
     args = parser.parse_args(argv)
+    cli.require_memory(
+        parser, bytes_needed(args.dim, args.tokens), f"--dim {args.dim:,} --tokens {args.tokens:,}"
+    )
     cli.finish(
         args,
         __file__,
@@ -259,6 +394,7 @@ def main(argv: list[str] | None = None) -> None:
             softmax_jacobian,
             entropy,
             softmax_facts,
+            collapse_sweep,
             naive_softmax,
         ),
         title=__doc__,

@@ -195,7 +195,7 @@ def test_one_token_report(capsys, monkeypatch, run_json):
     out = capsys.readouterr().out
     assert "against 1 key," in out and "This score is" in out
     assert "unscaled 0, scaled 0." in out and "-0" not in out
-    assert "With a single key" in out and "exactly zero in float32" not in out
+    assert "With a single key" in out and "exactly zero in" not in out
 
 
 def test_width_one_report_says_scaling_changes_nothing(capsys, monkeypatch):
@@ -232,11 +232,59 @@ def test_underflow_threshold_matches_the_zeros(capsys, monkeypatch, run_json):
     assert f"below about {cut:.1f} is smaller than" in capsys.readouterr().out
 
 
-def test_softmax_collapse_report(capsys):
-    load_lesson("07_softmax_collapse").main([])
-    out = capsys.readouterr().out
+def test_softmax_collapse_report(run_report):
+    out = run_report("07_softmax_collapse")
     assert "[nan, nan, nan]" in out and "[0.6652, 0.2447, 0.0900]" in out
+    assert "J unscaled" in out and "J scaled" in out  # the full matrices at the default size
     assert "Next: python lessons/08_lora_and_svd.py" in out
+
+
+def test_softmax_collapse_jacobians_and_sweep(run_json):
+    r = run_json("07_softmax_collapse")["results"]
+    s = np.array(r["scaled"], np.float64)
+    np.testing.assert_allclose(r["jacobian_scaled"], np.diag(s) - np.outer(s, s), atol=1e-6)
+    assert r["dtype"] == "float32" and len(r["jacobian_unscaled"]) == 5
+    medians = [row["ratio_median"] for row in r["sweep"]]
+    assert [row["dim"] for row in r["sweep"]] == [16, 64, 256, 1024, 4096]
+    assert medians[-1] > 100 * medians[0]  # the collapse grows with the width
+    assert all(
+        row["ratio_min"] <= row["ratio_median"] <= float(row["ratio_max"]) for row in r["sweep"]
+    )  # float(): an unscaled Jacobian of exactly 0 gives "Infinity"
+
+
+@pytest.mark.parametrize(
+    ("ratio", "gap", "says"),
+    [
+        (3.03e3, 40.0, "almost nothing gets through"),
+        (16.0, 10.0, "about 6.2% of it gets through"),
+        (1.3, 0.4, "the two largest scores are only 0.4 apart (the scores' std is 64)"),
+        (None, 99.0, "exactly zero in float64"),
+    ],
+)
+def test_jacobian_reading_blames_the_draw_not_the_width(ratio, gap, says):
+    text = load_lesson("07_softmax_collapse").jacobian_reading(ratio, 3, 4096, gap, "float64")
+    assert says in text and "at this width" not in text
+
+
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [([1, 2, 3], "grows at every step"), ([1, 3, 2], "grows overall"), ([3, 2], "does not")],
+)
+def test_growth(values, says):
+    assert load_lesson("07_softmax_collapse").growth(values).startswith(says)
+
+
+def test_softmax_collapse_truncates_many_keys(run_report):
+    out = run_report("07_softmax_collapse", "--tokens", "12", "--dim", "16")
+    assert "… 4 more keys" in out and "… 4 more rows and columns" in out
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "says"),
+    [("--tokens", "4097", "tokens² numbers"), ("--dim", str(10**18), "must be from 1 to")],
+)
+def test_softmax_collapse_bounds(usage_error, flag, value, says):
+    assert says in usage_error("07_softmax_collapse", flag, value)
 
 
 def test_softmax_collapse_is_deterministic(run_json):
