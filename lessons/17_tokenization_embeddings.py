@@ -394,6 +394,24 @@ def original_figure_sentence(original: float, effect: float, meaningful: float) 
     return head + why + f"The meaningful comparison, both with positions, is {meaningful:.4f}."
 
 
+def doc_0022_verdict(decay_move: float, momentum_move: float, tied_zero: int, absent: int) -> str:
+    """Judge doc 0022's claim that rows of E absent from a batch are not updated."""
+    movers = []
+    if decay_move > 0:
+        movers.append("AdamW's weight decay")
+    if momentum_move > 0:
+        movers.append("Adam's momentum from earlier batches")
+    if tied_zero < absent:
+        movers.append("a tied output layer (every row gets a gradient)")
+    if not movers:
+        return "Doc 0022's claim that absent rows are not updated held in every case measured."
+    return (
+        "Doc 0022 says rows absent from the batch are not updated: wrong as a rule. Their "
+        "gradient is zero, but they move through " + ", ".join(movers) + "; only plain SGD "
+        "with an untied output leaves them frozen."
+    )
+
+
 # ----------------------------------------------------------------------------
 # Report sections.
 
@@ -542,7 +560,8 @@ def show_closed_forms(r: dict, console) -> None:
     console.print("\n[bold]7. Closed forms[/]")
     console.print(
         f"PE(p + k) = PE(p) R(k), a fixed rotation per frequency pair, k in {list(SHIFTS)}: "
-        f"max error {r['rotation_max_diff']:.2g} ({dtype}), in both layouts."
+        f"max error {r['rotation_by_layout']['half']:.2g} with the sin|cos halves, "
+        f"{r['rotation_by_layout']['interleaved']:.2g} interleaved ({dtype})."
     )
     scale = r["rope_score_scale"]
     console.print(
@@ -567,17 +586,21 @@ def show_closed_forms(r: dict, console) -> None:
         f"at least {r['present_row_grad_min']:.3g}."
     )
     console.print(
-        f"Yet one AdamW step (lr {r['lr']:g}, weight decay {r['weight_decay']:g}) moves an "
+        f"One AdamW step (lr {r['lr']:g}, weight decay {r['weight_decay']:g}) moves an "
         f"absent row by up to {r['absent_row_adamw_move']:.3g} (lr·wd·‖row‖ = "
         f"{r['absent_row_adamw_predicted']:.3g}); without decay, "
-        f"{r['absent_row_adam_move']:.3g}. Adam's momentum moves a row whose token left the "
-        f"batch: “cat”, absent from “{OTHER_BATCH}”, moves {r['momentum_move']:.3g} on that step."
+        f"{r['absent_row_adam_move']:.3g}. On a second batch, “{OTHER_BATCH}”, Adam moves "
+        f"“cat”, now absent, by {r['momentum_move']:.3g}: its momentum."
     )
     console.print(
-        f"With the output tied to E (logits = h Eᵀ) every row gets a gradient: the smallest "
-        f"absent-row gradient norm is {r['tied_absent_row_grad_min']:.3g}, "
-        f"{display.count(r['tied_zero_rows'], 'row')} at zero. Doc 0022's “rows not in "
-        "the batch are not updated” holds only for plain SGD with an untied output."
+        f"With the output tied to E (logits = h Eᵀ): the smallest absent-row gradient norm is "
+        f"{r['tied_absent_row_grad_min']:.3g}, {display.count(r['tied_zero_rows'], 'row')} of "
+        f"{r['vocab_size']} at zero."
+    )
+    console.print(
+        doc_0022_verdict(
+            r["absent_row_adamw_move"], r["momentum_move"], r["tied_zero_rows"], r["absent_rows"]
+        )
     )
 
 
@@ -613,7 +636,9 @@ def main(argv: list[str] | None = None) -> None:
             shift_rotation,
             rope,
             attention_head,
+            swap_outputs,
             next_token_loss,
+            last_step_moves,
         ),
     )
 

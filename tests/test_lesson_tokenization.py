@@ -117,7 +117,9 @@ def test_report_key_lines(run_report):
     assert "→ [1, 2, 3, 4, 16, 5]" in out
     assert "encodes to [258, 100, 258, 97, 99]" in out
     assert "… 8 more" in out
-    assert "Next: python lessons/18_shape_literacy.py" in out or "Next:" not in out
+    following = (ROOT / "lessons" / "18_shape_literacy.py").exists()
+    assert ("Next: python lessons/18_shape_literacy.py" in out) == following
+    assert "Doc 0022 says rows absent from the batch are not updated: wrong" in out
 
 
 @pytest.mark.parametrize("value", ["-1", "8193", "1e18", "abc"])
@@ -158,3 +160,11 @@ def test_original_figure_sentence(lesson):
     mixed = lesson.original_figure_sentence(1.0, 0.1, 0.9)
     assert "mixes" in mixed
     assert "mixes" in lesson.original_figure_sentence(0.0, 0.0, 0.0)
+
+
+def test_doc_0022_verdict(lesson):
+    wrong = lesson.doc_0022_verdict(1e-4, 0.01, 0, 14)
+    assert "wrong" in wrong and "weight decay" in wrong and "momentum" in wrong and "tied" in wrong
+    assert "held" in lesson.doc_0022_verdict(0.0, 0.0, 14, 14)
+    only_decay = lesson.doc_0022_verdict(1e-4, 0.0, 14, 14)
+    assert "weight decay" in only_decay and "momentum" not in only_decay
