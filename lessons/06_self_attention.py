@@ -16,6 +16,8 @@ Run:  python lessons/06_self_attention.py [--lr 0.1] [--json] [--show-code]
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -40,21 +42,38 @@ def mse_loss(params: dict, x: jax.Array, target: jax.Array) -> jax.Array:
     return jnp.mean((output - target) ** 2)
 
 
+class SGDConfig(NamedTuple):
+    lr: float | jax.Array  # step size (traced: a new value reuses the compiled step)
+
+
 @jax.jit
-def train_step(params: dict, x: jax.Array, target: jax.Array, lr: float):
-    """One plain gradient step: (loss, grads, params − lr · grads)."""
+def train_step(params: dict, batch: tuple[jax.Array, jax.Array], *, config: SGDConfig):
+    """One plain gradient step: (params − lr · grads, (loss, grads)).
+
+    Args:
+      params: w_q, w_k, w_v, (d_model, d_k) each.
+      batch: x (T, d_model) and the target output (T, d_v).
+      config: the step size.
+    """
+    x, target = batch
     loss, grads = jax.value_and_grad(mse_loss)(params, x, target)
-    new = jax.tree.map(lambda p, g: p - lr * g, params, grads)
-    return loss, grads, new
+    new = jax.tree.map(lambda p, g: p - config.lr * g, params, grads)
+    return new, (loss, grads)
 
 
 def run(lr: float) -> dict:
     x, target = jnp.array(X), jnp.array(TARGET)  # (T, d_model), (T, d_v)
     params = {"w_q": jnp.array(W_Q), "w_k": jnp.array(W_K), "w_v": jnp.array(W_V)}  # (4, 4) each
     stages = attention_head(x, **params)
-    loss_before, grads, new_params = train_step(params, x, target, lr)
+    new_params, (loss_before, grads) = train_step(params, (x, target), config=SGDConfig(lr))
     return {
         "tokens": TOKENS,
+        "dtype": str(x.dtype),
+        "x": X,
+        "w_q": W_Q,
+        "w_k": W_K,
+        "w_v": W_V,
+        "target": TARGET,
         "d_k": stages.q.shape[-1],
         "q": stages.q.tolist(),
         "k": stages.k.tolist(),
@@ -78,12 +97,35 @@ def attention_sentence(query: str, weights: list[float], tokens: list[str]) -> s
     return f"“{query}” attends most to {parts[0]}, then {', then '.join(parts[1:])}."
 
 
+def gradient_sentence(norms: dict) -> str:
+    """Which matrix got the largest gradient in this run, and by how much: a fact of
+    these inputs, not a law (another X, target or W can order them otherwise)."""
+    ranked = sorted(norms, key=norms.get, reverse=True)
+    top, second = ranked[0], ranked[1]
+    ratio = norms[top] / norms[second] if norms[second] > 0 else float("inf")
+    why = (
+        " The output is linear in V, while W_q and W_k reach the loss only through "
+        "the softmax, which here damps their effect."
+        if top == "w_v"
+        else ""
+    )
+    return (
+        f"In this run {top.replace('w_', 'W_')} gets the largest gradient, "
+        f"{ratio:.3g}× the next ({second.replace('w_', 'W_')}): a fact of these inputs, "
+        f"not a law.{why}"
+    )
+
+
 def report(r: dict, console) -> None:
     tokens, d_k = r["tokens"], r["d_k"]
     dims = [f"d{j}" for j in range(len(r["q"][0]))]
 
-    def table(title, m, cols=tokens, fmt="{:.4f}"):
-        return display.matrix_table(title, m, rows=tokens, cols=cols, fmt=fmt)
+    def table(title, m, cols=tokens, fmt="{:.4f}", rows=tokens):
+        return display.fit(display.matrix_table(title, m, rows=rows, cols=cols, fmt=fmt), console)
+
+    console.print("[bold]0. The inputs[/]: the tokens X, the three weight matrices, the target")
+    console.print(Columns([table("X", r["x"], dims), table("target", r["target"], dims)]))
+    console.print(Columns([table(f"W_{n}", r[f"w_{n}"], dims, rows=dims) for n in ("q", "k", "v")]))
 
     console.print("[bold]1. Project each token[/] into a query, a key and a value (X W)")
     console.print(
@@ -128,20 +170,18 @@ def report(r: dict, console) -> None:
             [f"‖∂L/∂{n}‖" for n in norms],
             list(norms.values()),
             title="L2 norm of each gradient",
-            width=30,
+            width=display.chart_width(console, 22, most=30),
         )
     )
-    if max(norms, key=norms.get) == "w_v":
-        console.print(
-            "W_v gets the largest gradient: the output is linear in V, while W_q "
-            "and W_k reach the loss only through the softmax."
-        )
+    console.print(gradient_sentence(norms))
     before, after = r["loss_before"], r["loss_after"]
     change = (after - before) / before
     if after < before:
         verdict = "lower: the step went downhill"
     elif after == before:
-        verdict = "unchanged in float32: a step this small does not register; try a larger --lr"
+        verdict = (
+            f"unchanged in {r['dtype']}: a step this small does not register; try a larger --lr"
+        )
     else:
         verdict = "NOT lower: the step overshot; try a smaller --lr"
     console.print(

@@ -296,3 +296,21 @@ def test_softmax_collapse_is_deterministic(run_json):
 @pytest.mark.parametrize("flag, value", [("--dim", "0"), ("--tokens", "-2"), ("--dim", "x")])
 def test_softmax_collapse_rejects_bad_sizes(usage_error, flag, value):
     assert flag in usage_error("07_softmax_collapse", flag, value)
+
+
+def test_self_attention_gradient_sentence_is_this_runs_fact():
+    lesson = load_lesson("06_self_attention")
+    text = lesson.gradient_sentence({"w_q": 0.05, "w_k": 0.055, "w_v": 0.33})
+    assert text.startswith("In this run W_v gets the largest gradient, 6× the next (W_k)")
+    assert "not a law" in text
+    other = lesson.gradient_sentence({"w_q": 0.5, "w_k": 0.1, "w_v": 0.2})
+    assert other.startswith("In this run W_q") and "linear in V" not in other
+
+
+def test_self_attention_prints_its_inputs_and_fits_40_columns(run_report, run_json):
+    r = run_json("06_self_attention")["results"]
+    assert r["x"][1] == [0.1, 2.0, 0.8, 0.2] and len(r["w_v"]) == 4 and len(r["target"]) == 3
+    out = run_report("06_self_attention", columns=40)
+    body = out.splitlines()[1:]
+    assert "W_q" in out and "target" in out
+    assert not any("…" in line for line in body) and max(map(len, body)) <= 40
