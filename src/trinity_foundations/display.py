@@ -220,3 +220,60 @@ def line_chart(
     span = f"{'':>{pad}}  1{x_label + ' ' + str(n):>{width - 1}}"
     legend = "   ".join(f"{m} {name}" for m, name in zip(markers, series))
     return "\n".join(lines + [axis, span, f"{'':>{pad}}  {legend}"])
+
+
+def loglog_scatter(
+    points: dict[str, Sequence[tuple[float, float]]],
+    *,
+    lines: dict[str, Sequence[tuple[float, float]]] | None = None,
+    height: int = 14,
+    width: int = 56,
+    x_label: str = "",
+    y_label: str = "",
+) -> str:
+    """Points (x, y) on log-log axes as text, each series with its own marker;
+    `lines` are drawn as dots under the points (a roofline, a T² guide).
+
+    Only positive finite coordinates have a place on log axes; others are left
+    out. Returns the chart with tick labels at both ends of each axis and a legend.
+    """
+    markers, dots = "●○◆◇▲△■□", "·:"
+    lines = lines or {}
+    every = [xy for s in (*points.values(), *lines.values()) for xy in s]
+    good = [
+        (math.log10(x), math.log10(y))
+        for x, y in every
+        if x > 0 and y > 0 and math.isfinite(x) and math.isfinite(y)
+    ]
+    if not good:
+        return "(nothing to plot)"
+    xs, ys = [g[0] for g in good], [g[1] for g in good]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    x1 = x1 + 0.5 if x1 == x0 else x1  # one column or row of points: give the axis a span
+    y1 = y1 + 0.5 if y1 == y0 else y1
+    grid = [[" "] * width for _ in range(height)]
+
+    def put(series, marks, fill):
+        for mark, xy in zip(marks, series.values()):
+            for x, y in xy:
+                if x > 0 and y > 0 and math.isfinite(x) and math.isfinite(y):
+                    col = round((math.log10(x) - x0) / (x1 - x0) * (width - 1))
+                    row = round((y1 - math.log10(y)) / (y1 - y0) * (height - 1))
+                    if fill or grid[row][col] == " ":
+                        grid[row][col] = mark
+
+    put(lines, dots * len(lines), False)
+    put(points, markers, True)
+    top, bottom = f"{10**y1:.3g}", f"{10**y0:.3g}"
+    pad = max(len(top), len(bottom))
+    rows = [f"{y_label} (log-log)".strip()]
+    for r, cells in enumerate(grid):
+        tick = top if r == 0 else bottom if r == height - 1 else ""
+        rows.append(f"{tick:>{pad}} ┤{''.join(cells)}")
+    rows.append(f"{'':>{pad}} └{'─' * width}")
+    left, right = f"{10**x0:.3g}", f"{10**x1:.3g} {x_label}".rstrip()
+    rows.append(f"{'':>{pad}}  {left}{right:>{width - len(left)}}")
+    rows.append(f"{'':>{pad}}  " + "   ".join(f"{m} {n}" for m, n in zip(markers, points)))
+    if lines:
+        rows.append(f"{'':>{pad}}  " + "   ".join(f"{d} {n}" for d, n in zip(dots, lines)))
+    return "\n".join(rows)
