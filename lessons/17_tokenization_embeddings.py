@@ -394,6 +394,14 @@ def original_figure_sentence(original: float, effect: float, meaningful: float) 
     return head + why + f"The meaningful comparison, both with positions, is {meaningful:.4f}."
 
 
+def layouts_sentence(half: float, interleaved: float, eps: float) -> str:
+    """Compare the two sinusoidal layouts' swap differences: numbers and verdicts."""
+    same_verdict = symmetry_verdict(half, eps) == symmetry_verdict(interleaved, eps)
+    numbers = "the same numbers" if half == interleaved else "different numbers"
+    prop = "the same property" if same_verdict else "a different verdict"
+    return f"The two layouts give {numbers} and {prop}."
+
+
 def doc_0022_verdict(decay_move: float, momentum_move: float, tied_zero: int, absent: int) -> str:
     """Judge doc 0022's claim that rows of E absent from a batch are not updated."""
     movers = []
@@ -482,7 +490,7 @@ def show_swap(r: dict, console) -> None:
     console.print(
         f"With the original's layout: {symmetry_verdict(r['swap_diff_pos'], eps)}; "
         f"interleaved: {symmetry_verdict(r['swap_diff_interleaved'], eps)}. "
-        "The two layouts give different numbers and the same property."
+        + layouts_sentence(r["swap_diff_pos"], r["swap_diff_interleaved"], eps)
     )
     untouched = zero_or_rounding(r["untouched_diff_no_pos"], eps, dtype)
     console.print(

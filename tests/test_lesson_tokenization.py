@@ -168,3 +168,11 @@ def test_doc_0022_verdict(lesson):
     assert "held" in lesson.doc_0022_verdict(0.0, 0.0, 14, 14)
     only_decay = lesson.doc_0022_verdict(1e-4, 0.0, 14, 14)
     assert "weight decay" in only_decay and "momentum" not in only_decay
+
+
+def test_layouts_sentence(lesson):
+    eps = float(np.finfo(np.float32).eps)
+    assert lesson.layouts_sentence(0.23, 0.14, eps) == (
+        "The two layouts give different numbers and the same property."
+    )
+    assert "a different verdict" in lesson.layouts_sentence(0.23, 1e-9, eps)
