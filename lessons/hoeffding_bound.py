@@ -58,7 +58,13 @@ def sample(seed: int, dims: list[int], pairs: int) -> tuple[list, list]:
         samples.append(np.asarray(dots, np.float64))  # (pairs,) summed in float64
         drawn = numbers_drawn(dim, pairs)
         timings.append(
-            {"dim": dim, "compile_ms": compile_ms, "run_ms": run_ms, "numbers_drawn": drawn}
+            {
+                "dim": dim,
+                "compile_ms": compile_ms,
+                "run_ms": run_ms,
+                "numbers_drawn": drawn,
+                "dtype": str(dots.dtype),  # float32, or float64 under JAX_ENABLE_X64
+            }
         )
     return samples, timings
 

@@ -50,7 +50,13 @@ def sample(seed: int, dims: list[int], pairs: int) -> tuple[list, list]:
         samples.append(np.asarray(dots, np.float64))  # (pairs,) summed in float64
         drawn = numbers_drawn(dim, pairs)
         timings.append(
-            {"dim": dim, "compile_ms": compile_ms, "run_ms": run_ms, "numbers_drawn": drawn}
+            {
+                "dim": dim,
+                "compile_ms": compile_ms,
+                "run_ms": run_ms,
+                "numbers_drawn": drawn,
+                "dtype": str(dots.dtype),  # float32, or float64 under JAX_ENABLE_X64
+            }
         )
     return samples, timings
 
@@ -171,7 +177,8 @@ def report(r: dict, console) -> None:
         f"\nSampling: {numbers:,} Gaussian numbers, drawn, normalised and dotted by one "
         f"compiled kernel per D: compile {display.duration(compile_ms)}, "
         f"run {display.duration(run_ms)} "
-        f"(one timed run each, float32, {numbers / run_ms / 1e3:.3g} million numbers/s)."
+        f"(one timed run each, {r['timing'][0]['dtype']}, "
+        f"{numbers / run_ms / 1e3:.3g} million numbers/s)."
     )
 
 

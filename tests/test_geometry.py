@@ -205,8 +205,8 @@ def test_numbers_drawn_counts_every_number_drawn(dim, pairs):
 
 
 def test_sample_bytes_counts_the_kept_dots_and_the_largest_chunk():
-    assert sample_bytes([3], 10) == 10 * 12 + 2 * 10 * 3 * 4 * 3
-    assert sample_bytes([3, 2**24], 1) == 2 * 12 + 2 * 2**24 * 4 * 3
+    assert sample_bytes([3], 10) == 10 * 16 + 2 * 10 * 3 * 8 * 3
+    assert sample_bytes([3, 2**24], 1) == 2 * 16 + 2 * 2**24 * 8 * 3
 
 
 def test_dim_key_depends_on_the_dimension_only():

@@ -2,6 +2,7 @@
 
 import math
 
+import jax
 import numpy as np
 import pytest
 from conftest import load_lesson
@@ -314,3 +315,15 @@ def test_self_attention_prints_its_inputs_and_fits_40_columns(run_report, run_js
     body = out.splitlines()[1:]
     assert "W_q" in out and "target" in out
     assert not any("…" in line for line in body) and max(map(len, body)) <= 40
+
+
+def test_softmax_collapse_names_the_dtype_it_used(run_json):
+    with jax.enable_x64(True):
+        r = run_json("07_softmax_collapse", "--tokens", "1")["results"]
+    assert r["dtype"] == "float64"
+    assert r["underflow_threshold"] == pytest.approx(
+        math.log(
+            np.finfo(np.float64).smallest_subnormal if r["subnormals"] else 2.2250738585072014e-308
+        ),
+        abs=0.01,
+    )

@@ -208,7 +208,14 @@ def test_quasi_orthogonality_report_reads_its_own_numbers(capsys):
     # A sampled std that rose with D (possible with few pairs) must not read "fell".
     rows = [quasi_row(3, 0.28, 99_998, pairs), quasi_row(64, 0.41, 1, pairs)]
     timing = [
-        {"dim": r["dim"], "compile_ms": 1.0, "run_ms": 1.0, "numbers_drawn": 1000} for r in rows
+        {
+            "dim": r["dim"],
+            "compile_ms": 1.0,
+            "run_ms": 1.0,
+            "numbers_drawn": 1000,
+            "dtype": "float32",
+        }
+        for r in rows
     ]
     out = report_text(
         "quasi_orthogonality",
@@ -234,3 +241,11 @@ def test_sampling_times_are_not_rounded_to_zero_seconds():
         "99.6 ms",
         "4.45 s",
     ]
+
+
+def test_sampling_names_the_dtype_it_used(run_json):
+    import jax
+
+    with jax.enable_x64(True):
+        r = run_json("quasi_orthogonality", "--dims", "3", "--pairs", "10")["results"]
+    assert r["timing"][0]["dtype"] == "float64"  # not a typed "float32"

@@ -53,7 +53,7 @@ def random_unit_vectors(key: jax.Array, *, n: int, dim: int) -> jax.Array:
       key: a PRNG key.
       n, dim: how many vectors, and their dimension D.
     Returns:
-      (n, D) unit vectors, float32.
+      (n, D) unit vectors, float32 (float64 under JAX_ENABLE_X64).
     """
     return normalize(jax.random.normal(key, (n, dim)))  # (n, D)
 
@@ -78,7 +78,7 @@ def random_pair_dots(key: jax.Array, *, dim: int, pairs: int) -> jax.Array:
       key: a PRNG key.
       dim, pairs: the dimension D and the number of pairs.
     Returns:
-      (pairs,) dot products in [-1, 1], float32.
+      (pairs,) dot products in [-1, 1], float32 (float64 under JAX_ENABLE_X64).
     """
     chunk, n_chunks = chunking(dim, pairs)
 
@@ -112,11 +112,11 @@ def numbers_drawn(dim: int, pairs: int) -> int:
 
 
 def sample_bytes(dims: list[int], pairs: int) -> int:
-    """Peak memory of sampling every D: each D's (pairs,) float32 dots and float64
-    copy kept, plus the largest chunk's two (chunk, D) float32 vector sets, with
-    room for the normal sampler's temporaries (three times that)."""
-    chunks = max(2 * chunking(dim, pairs)[0] * dim * 4 * 3 for dim in dims)
-    return len(dims) * pairs * (4 + 8) + chunks
+    """Peak memory of sampling every D: each D's (pairs,) dots and float64 copy
+    kept, plus the largest chunk's two (chunk, D) vector sets, with room for the
+    normal sampler's temporaries (three times that); 8-byte floats, as under x64."""
+    chunks = max(2 * chunking(dim, pairs)[0] * dim * 8 * 3 for dim in dims)
+    return len(dims) * pairs * (8 + 8) + chunks
 
 
 @jax.jit
