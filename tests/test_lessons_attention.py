@@ -174,9 +174,9 @@ def test_softmax_collapse_matches_numpy(run_json):
     )
 
 
-def test_raw_scores_spread_like_sqrt_dim(run_json):
-    r = run_json("07_softmax_collapse", "--dim", "256", "--tokens", "2000")["results"]
-    raw = np.array(r["raw_scores"])
+def test_raw_scores_spread_like_sqrt_dim():
+    lesson = load_lesson("07_softmax_collapse")
+    raw = np.asarray(lesson.attention_scores(jax.random.key(42), 256, 2000), np.float64)
     # q · k of 256 N(0, 1) pairs: mean 0, std 16; 2000 draws pin the std to ~2 %
     assert abs(raw.mean()) < 3 * 16 / math.sqrt(2000)
     assert raw.std() == pytest.approx(16, rel=0.08)
@@ -275,7 +275,8 @@ def test_growth(values, says):
     assert load_lesson("07_softmax_collapse").growth(values).startswith(says)
 
 
-def test_softmax_collapse_truncates_many_keys(run_report):
+def test_softmax_collapse_truncates_many_keys(run_report, monkeypatch):
+    monkeypatch.setattr(load_lesson("07_softmax_collapse"), "SWEEP_DIMS", (16,))  # one compile
     out = run_report("07_softmax_collapse", "--tokens", "12", "--dim", "16")
     assert "… 4 more keys" in out and "… 4 more rows and columns" in out
 
