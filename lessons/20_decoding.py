@@ -48,8 +48,9 @@ GUMBEL_KEYS, NGRAM, PROMPT = 1000, 4, "\n"
 MAX_LENGTH, MAX_DRAWS = 5000, 10_000_000
 
 
+@functools.cache
 def lesson_19():
-    """Lesson 19's module (its name starts with a digit, so it is loaded by path)."""
+    """Lesson 19's module (its name starts with a digit, so it is loaded by path), once."""
     spec = importlib.util.spec_from_file_location(
         "lesson_19", ROOT / "lessons/19_language_model.py"
     )
@@ -87,11 +88,18 @@ def load_model(path: Path, seed: int):
         model = GPTConfig(**config["model"])
         dtype = jnp.result_type(float)
         return jax.tree.map(lambda a: jnp.asarray(a, dtype), params), model, "checkpoint", None
+    params, model = default_model(lm, seed)
+    return params, model, "trained", why
+
+
+@functools.cache
+def default_model(lm, seed: int):
+    """Lesson 19's default model, trained once per process and seed: (params, GPTConfig)."""
     t = lm.train_model(
         seed, lm.D_MODEL, lm.LAYERS, lm.HEADS, lm.CONTEXT, lm.BATCH, lm.STEPS, lm.LR,
         lm.WARMUP, lm.WEIGHT_DECAY, lm.CLIP,
     )  # fmt: skip
-    return t.history.best_params, t.model, "trained", why
+    return t.history.best_params, t.model
 
 
 def sampling_checks(params, model, prompt, key, draws: int) -> dict:

@@ -56,22 +56,29 @@ from trinity_foundations.transformer import (
 
 
 class Sampler(NamedTuple):
-    """How a token is chosen: temperature 0 is greedy; top_k 0 and top_p 1 switch those off."""
+    """How a token is chosen: temperature 0 is greedy; top_k 0 and top_p 1 switch those off.
+
+    A pytree of numbers, passed to jitted functions as an ordinary argument:
+    every rule shares one compiled program.
+    """
 
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
 
 
-@functools.partial(jax.jit, static_argnames="k")
-def top_k_mask(logits: jax.Array, k: int) -> jax.Array:
+@jax.jit
+def top_k_mask(logits: jax.Array, k: jax.Array) -> jax.Array:
     """True for every token whose logit is at least the k-th largest (ties kept together).
 
     Args:
-        logits: (..., V); k: 1 <= k <= V. Returns: (..., V) bool.
+        logits: (V,); k: () integer, 1 <= k <= V (a traced value: no recompile per k).
+    Returns:
+        (V,) bool.
     """
-    kth = jax.lax.top_k(logits, k)[0][..., -1:]  # (..., 1) the k-th largest logit
-    return logits >= kth
+    ascending = jnp.sort(logits)  # (V,)
+    kth = ascending[logits.shape[0] - k]  # () the k-th largest logit
+    return logits >= kth  # (V,)
 
 
 @jax.jit
@@ -95,15 +102,17 @@ def top_p_mask(logits: jax.Array, p: float) -> jax.Array:
 def filter_logits(logits: jax.Array, *, sampler: Sampler) -> jax.Array:
     """Logits divided by the temperature, with tokens outside top-k / top-p set to -inf.
 
+    Temperature 0 (greedy) leaves the logits unscaled here; `choose` takes
+    their argmax. top_k 0 (or above V) and top_p >= 1 keep every token.
+
     Args:
         logits: (V,). Returns: (V,) the logits that are sampled from.
     """
-    scaled = logits / sampler.temperature  # (V,)
-    keep = jnp.ones(scaled.shape, bool)  # (V,)
-    if sampler.top_k:
-        keep = keep & top_k_mask(scaled, min(sampler.top_k, scaled.shape[-1]))
-    if sampler.top_p < 1.0:
-        keep = keep & top_p_mask(scaled, sampler.top_p)
+    v = logits.shape[0]
+    scaled = logits / jnp.where(sampler.temperature > 0, sampler.temperature, 1.0)  # (V,)
+    k = jnp.where((sampler.top_k > 0) & (sampler.top_k < v), sampler.top_k, v)
+    keep = top_k_mask(scaled, k)  # (V,)
+    keep = keep & (top_p_mask(scaled, sampler.top_p) | (sampler.top_p >= 1.0))  # (V,)
     return jnp.where(keep, scaled, -jnp.inf)  # (V,)
 
 
@@ -121,12 +130,12 @@ def choose(key: jax.Array, logits: jax.Array, *, sampler: Sampler):
     """(token, entropy of the distribution it was drawn from) for logits (V,).
 
     Greedy (temperature 0) is argmax with entropy 0; otherwise one
-    categorical draw from the filtered logits.
+    categorical draw (Gumbel-max) from the filtered logits.
     """
-    if sampler.temperature == 0:
-        return jnp.argmax(logits), jnp.zeros((), logits.dtype)
     filtered = filter_logits(logits, sampler=sampler)  # (V,)
-    return jax.random.categorical(key, filtered), entropy(filtered)
+    greedy = sampler.temperature == 0
+    token = jnp.where(greedy, jnp.argmax(logits), jax.random.categorical(key, filtered))
+    return token, jnp.where(greedy, jnp.zeros((), logits.dtype), entropy(filtered))
 
 
 @jax.jit
@@ -279,7 +288,7 @@ def recompute_logits(params: dict, buffer: jax.Array, length: jax.Array, *, conf
     return row[:, 0]  # (B, V)
 
 
-@functools.partial(jax.jit, static_argnames=("config", "sampler", "steps"))
+@functools.partial(jax.jit, static_argnames=("config", "steps"))
 def generate(params, prompt, key, *, config: GPTConfig, sampler: Sampler, steps: int):
     """Prefill `prompt` then decode `steps` tokens with the KV cache, one key per step.
 
@@ -305,7 +314,7 @@ def generate(params, prompt, key, *, config: GPTConfig, sampler: Sampler, steps:
     return tokens.T, ents.T, seen.transpose(1, 0, 2)
 
 
-@functools.partial(jax.jit, static_argnames=("config", "sampler", "steps"))
+@functools.partial(jax.jit, static_argnames=("config", "steps"))
 def generate_window(params, prompt, key, *, config: GPTConfig, sampler: Sampler, steps: int):
     """Generate `steps` tokens of any length by full recompute over the last T tokens.
 
