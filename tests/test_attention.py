@@ -49,11 +49,17 @@ def test_softmax_ignores_a_constant_added_to_each_row(x, shift):
     np.testing.assert_allclose(softmax_rows(x + shift), softmax_rows(x), rtol=1e-4, atol=1e-6)
 
 
-def test_softmax_matches_numpy_and_survives_overflow():
+# (dtype, relative tolerance against float64 NumPy): each kernel runs in both
+DTYPES = [(jnp.float32, 1e-6), (jnp.float64, 1e-13)]
+
+
+@pytest.mark.parametrize(("dtype", "rtol"), DTYPES)
+def test_softmax_matches_numpy_and_survives_overflow(dtype, rtol):
     x = np.array([[1.0, 2.0, 3.0], [1000.0, 999.0, 998.0], [-1e30, 0.0, 1e30]])
-    np.testing.assert_allclose(
-        softmax(jnp.asarray(x, jnp.float32)), numpy_softmax(x), rtol=1e-6, atol=1e-7
-    )
+    with jax.enable_x64(dtype == jnp.float64):
+        s = softmax(jnp.asarray(x, dtype))
+        assert s.dtype == dtype
+        np.testing.assert_allclose(s, numpy_softmax(x), rtol=rtol, atol=rtol / 10)
 
 
 # --------------------------------------------------------------- Jacobian
@@ -102,10 +108,14 @@ def test_entropy_of_uniform_and_one_hot(n):
     assert h == 0.0 and math.copysign(1.0, h) == 1.0  # 0 · log 0 counts as 0; never "-0"
 
 
-def test_entropy_matches_numpy_row_by_row():
+@pytest.mark.parametrize(("dtype", "rtol"), [(jnp.float32, 1e-5), (jnp.float64, 1e-12)])
+def test_entropy_matches_numpy_row_by_row(dtype, rtol):
     p = numpy_softmax(np.random.default_rng(0).normal(size=(4, 6)))
     want = -(p * np.log(p)).sum(axis=1)
-    np.testing.assert_allclose(entropy(jnp.asarray(p, jnp.float32)), want, rtol=1e-5)
+    with jax.enable_x64(dtype == jnp.float64):
+        h = entropy(jnp.asarray(p, dtype))
+        assert h.dtype == dtype
+        np.testing.assert_allclose(h, want, rtol=rtol)
 
 
 # ------------------------------------------------------------------- head

@@ -38,10 +38,18 @@ vectors = hnp.arrays(
 # normalize and cosine_similarity
 
 
-def test_normalize_matches_numpy():
-    x = np.random.default_rng(0).normal(size=(5, 7))  # (5, 7) float64
+@pytest.mark.parametrize(("dtype", "rtol"), [(jnp.float32, 1e-6), (jnp.float64, 1e-14)])
+def test_normalize_and_cosine_match_numpy(dtype, rtol):
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(5, 7)), rng.normal(size=(5, 7))  # (5, 7) float64 each
     expected = x / np.linalg.norm(x, axis=-1, keepdims=True)
-    np.testing.assert_allclose(normalize(jnp.asarray(x, jnp.float32)), expected, rtol=1e-6)
+    cos = np.sum(expected * y, axis=-1) / np.linalg.norm(y, axis=-1)  # (5,)
+    with jax.enable_x64(dtype == jnp.float64):
+        out = normalize(jnp.asarray(x, dtype))
+        assert out.dtype == dtype
+        np.testing.assert_allclose(out, expected, rtol=rtol)
+        sims = cosine_similarity(jnp.asarray(x, dtype), jnp.asarray(y, dtype))
+        np.testing.assert_allclose(sims, cos, rtol=10 * rtol, atol=rtol)
 
 
 def test_normalize_keeps_the_zero_vector_zero():

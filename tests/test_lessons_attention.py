@@ -107,10 +107,6 @@ def test_self_attention_sentences_come_from_the_weights(capsys):
     assert "Next: python lessons/07_softmax_collapse.py" in out
 
 
-def test_self_attention_is_deterministic(run_json):
-    assert run_json("06_self_attention")["results"] == run_json("06_self_attention")["results"]
-
-
 def test_self_attention_rejects_bad_lr(usage_error):
     assert "--lr" in usage_error("06_self_attention", "--lr", "0")
 
