@@ -15,11 +15,17 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from rich.table import Table
 
 from trinity_foundations import cli, display
-from trinity_foundations.moe import aux_loss, rebalance, route, router_loss
+from trinity_foundations.moe import (
+    DescentConfig,
+    aux_descent_step,
+    aux_loss,
+    descend_aux_loss,
+    route,
+    router_loss,
+)
 
 TOKENS = [
     [1.0, 0.1, 0.2, 0.1],
@@ -32,7 +38,9 @@ TOKENS = [
 COLLAPSED = [[2.0, 2.0, 2.0, 2.0], [-1.0, -1.0, -1.0, -1.0], [-2.0, -2.0, -2.0, -2.0]]
 BALANCED = [[2.0, -1.0, -1.0, 0.0], [-1.0, 2.0, -1.0, 0.0], [-1.0, -1.0, 2.0, 0.0]]
 STEPS, LR = 20, 10.0  # the saturated collapsed router has tiny gradients: a large step
-MAX_LR = float(np.finfo(np.float32).max)  # a larger step is inf in float32, and L_aux NaN
+MAX_LR = 1e6  # far past where steps only overshoot into a new collapse (at 1e3 already)
+MAX_STEPS = 100_000  # a cap on run time
+MAX_ROWS = 25  # rows of the step table shown; the rest are counted ("… N more")
 
 
 def routing(tokens: jax.Array, router: jax.Array) -> dict:
@@ -67,12 +75,15 @@ def gradient_facts(tokens: jax.Array, router: jax.Array) -> dict:
 def run(steps: int, lr: float) -> dict:
     tokens = jnp.array(TOKENS)  # (N, D)
     collapsed, balanced = jnp.array(COLLAPSED), jnp.array(BALANCED)  # (E, D) each
-    final, (losses, fs) = rebalance(collapsed, tokens, lr=lr, steps=steps)  # (S,), (S, E)
+    final, (losses, fs) = descend_aux_loss(
+        collapsed, tokens, config=DescentConfig(lr), steps=steps
+    )  # (E, D), ((S,), (S, E))
     experts = collapsed.shape[0]
     all_used = (fs > 0).all(axis=1).tolist()  # (S,) every expert has tokens after step s
     # the first step from which every expert keeps receiving tokens to the end
     spread_from = next((s + 1 for s in range(steps) if all(all_used[s:])), None)
     return {
+        "dtype": str(tokens.dtype),
         "tokens": TOKENS,
         "experts": experts,
         "collapsed": routing(tokens, collapsed),
@@ -91,8 +102,40 @@ def run(steps: int, lr: float) -> dict:
     }
 
 
-def report(r: dict, console) -> None:
-    E, names = r["experts"], ("collapsed", "balanced")
+def collapse_share(loss: float, experts: int) -> float:
+    """Where L_aux sits between 1 (balance) and E (collapse), as a fraction."""
+    return (loss - 1) / (experts - 1)
+
+
+def pushed(grad: list[list[float]]) -> tuple[list[int], list[int]]:
+    """(experts whose every weight a descent step lowers, those it raises)."""
+    lowered = [i for i, row in enumerate(grad) if all(x > 0 for x in row)]
+    raised = [i for i, row in enumerate(grad) if all(x < 0 for x in row)]
+    return lowered, raised
+
+
+def rises(losses: list[float]) -> int:
+    """How many steps raised L_aux."""
+    return sum(b > a for a, b in zip(losses, losses[1:]))
+
+
+def outcome(rb: dict) -> str:
+    """'stuck' (an expert still idle), 'even' (f uniform) or 'spread' (all used, uneven)."""
+    if rb["spread_from_step"] is None:
+        return "stuck"
+    f = rb["final_f"]
+    return "even" if max(f) - min(f) < 1e-6 else "spread"
+
+
+def step_rows(n: int, limit: int = MAX_ROWS) -> tuple[list[int], int]:
+    """The step indices to show (the first limit − 1 and the last) and how many are hidden."""
+    if n <= limit:
+        return list(range(n)), 0
+    return [*range(limit - 1), n - 1], n - limit
+
+
+def report_routing(r: dict, console) -> None:
+    names = ("collapsed", "balanced")
     table = Table(title="Which expert each token goes to (top-1)")
     for col in ("token", "vector", "collapsed router", "balanced router"):
         table.add_column(col, justify="left" if col == "vector" else "right")
@@ -109,7 +152,7 @@ def report(r: dict, console) -> None:
     for n in names:
         loads.add_column(f"{n}: f", justify="left")
         loads.add_column("P", justify="right")
-    for i in range(E):
+    for i in range(r["experts"]):
         cells = []
         for n in names:
             f, p = r[n]["f"][i], r[n]["p"][i]
@@ -117,19 +160,23 @@ def report(r: dict, console) -> None:
         loads.add_row(str(i), *cells)
     console.print(loads)
 
+
+def report_penalty(r: dict, console) -> None:
+    E = r["experts"]
     console.print(
         f"\nL_aux = E · Σ f_i P_i with E = {E}: it equals 1 at perfect balance "
         f"(f = P = 1/{E}) and reaches its maximum, {E}, at total collapse."
     )
-    for n in names:
+    for n in ("collapsed", "balanced"):
         loss = r[n]["aux_loss"]
-        share = (loss - 1) / (E - 1)
         console.print(
             f"  {n:>9}  {loss:.4f}  1 {display.bar(loss, lo=1, hi=E, width=16)} {E}"
-            f"  {share:.0%} of the way to collapse"
+            f"  {display.share(collapse_share(loss, E), 0)} of the way to collapse"
         )
 
-    g = r["gradient"]
+
+def report_gradient(r: dict, console) -> None:
+    E, g = r["experts"], r["gradient"]
     console.print("\n[bold]Where the gradient of L_aux comes from[/] (at the collapsed router)")
     console.print(
         display.matrix_table(
@@ -147,13 +194,14 @@ def report(r: dict, console) -> None:
         f"gradient. Freezing f (stop_gradient) changes the gradient by at most "
         f"{g['p_only_max_diff']:g}: all of it flows through P."
     )
-    lowered = [i for i, row in enumerate(g["grad"]) if all(x > 0 for x in row)]
-    raised = [i for i, row in enumerate(g["grad"]) if all(x < 0 for x in row)]
+    lowered, raised = pushed(g["grad"])
     console.print(
         f"A descent step lowers every weight of expert(s) {lowered} and raises "
         f"every weight of expert(s) {raised}."
     )
 
+
+def report_descent(r: dict, console) -> None:
     rb = r["rebalance"]
     console.print(
         f"\n[bold]{display.count(rb['steps'], 'gradient step')} on L_aux alone[/] "
@@ -162,21 +210,24 @@ def report(r: dict, console) -> None:
     steps = Table()
     for col in ("step", "L_aux", "f", "busiest expert"):
         steps.add_column(col, justify="right")
-    for i, (loss, f) in enumerate(zip(rb["aux_loss_history"], rb["f_history"]), start=1):
+    shown, hidden = step_rows(rb["steps"])
+    for i in shown:
+        if hidden and i == shown[-1]:
+            steps.add_row("…", f"{hidden:,} more", "", "")
+        loss, f = rb["aux_loss_history"][i], rb["f_history"][i]
         steps.add_row(
-            str(i), f"{loss:.4f}", display.vector(f, "{:.2f}"), display.bar(max(f), width=20)
+            str(i + 1), f"{loss:.4f}", display.vector(f, "{:.2f}"), display.bar(max(f), width=20)
         )
     console.print(steps)
     losses = rb["aux_loss_history"]
-    rises = sum(b > a for a, b in zip(losses, losses[1:]))
-    if rises:
+    if rises(losses):
         console.print(
-            f"L_aux went up on {rises} of {len(losses) - 1} steps: f jumps (it is an "
+            f"L_aux went up on {rises(losses):,} of {len(losses) - 1:,} steps: f jumps (it is an "
             "argmax), so one large step can move a whole group of tokens at once."
         )
-    first, final_f = rb["spread_from_step"], rb["final_f"]
-    shown_f = display.vector(final_f, "{:.2f}")
-    if first is None:
+    shown_f = display.vector(rb["final_f"], "{:.2f}")
+    end = outcome(rb)
+    if end == "stuck":
         console.print(
             f"After {display.count(rb['steps'], 'step')} some expert still receives "
             f"no token: f = {shown_f}. Too small a step barely moves a saturated router; "
@@ -185,11 +236,11 @@ def report(r: dict, console) -> None:
         )
         return
     console.print(
-        f"From step {first} on every expert receives tokens; at the end "
+        f"From step {rb['spread_from_step']} on every expert receives tokens; at the end "
         f"f = {shown_f} (tokens → experts {rb['final_selections']}) "
         f"and L_aux = {losses[-1]:.4f}."
     )
-    if max(final_f) - min(final_f) < 1e-6:
+    if end == "even":
         console.print(
             f"The gradient left at the end has norm {rb['final_grad_norm']:.2g}: with f "
             "uniform, L_aux = E · (1/E) · Σ P_i = Σ P_i = 1 whatever the router does, so "
@@ -198,17 +249,24 @@ def report(r: dict, console) -> None:
         )
 
 
+def report(r: dict, console) -> None:
+    report_routing(r, console)
+    report_penalty(r, console)
+    report_gradient(r, console)
+    report_descent(r, console)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=None)
     parser.add_argument(
         "--steps",
-        type=cli.positive_int,
+        type=cli.int_in(1, MAX_STEPS, "a cap on run time"),
         default=STEPS,
-        help="gradient steps on L_aux (default: %(default)s)",
+        help=f"gradient steps on L_aux, at most {MAX_STEPS:,} (default: %(default)s)",
     )
     parser.add_argument(
         "--lr",
-        type=cli.positive_float_at_most(MAX_LR, " (float32)"),
+        type=cli.positive_float_at_most(MAX_LR, " (larger steps only overshoot)"),
         default=LR,
         help="gradient step size (default: %(default)s)",
     )
@@ -218,7 +276,7 @@ def main(argv: list[str] | None = None) -> None:
         __file__,
         run(args.steps, args.lr),
         report,
-        kernels=(route, aux_loss, router_loss, rebalance),
+        kernels=(route, aux_loss, router_loss, aux_descent_step, descend_aux_loss),
         title=__doc__,
     )
 

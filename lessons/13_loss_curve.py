@@ -39,11 +39,16 @@ def run() -> dict:
                 "f": f,
                 "p": f,
                 "aux_loss": loss,
-                "bar": display.bar(loss, lo=1, hi=experts, width=BAR_WIDTH),
+                "toward_collapse": (loss - 1) / (experts - 1),  # 0 balanced … 1 collapsed
             }
             for (label, f), loss in zip(SCENARIOS.items(), losses)
         ],
     }
+
+
+def concentration_beats_idleness(heavy: float, idle: float) -> bool:
+    """Whether the load with no idle expert costs more than the one with two idle."""
+    return heavy > idle
 
 
 def report(r: dict, console) -> None:
@@ -55,7 +60,8 @@ def report(r: dict, console) -> None:
     table.add_column(f"penalty, 1 to {E}")
     for s in r["scenarios"]:
         shares = " ".join(f"{v:.2f}" for v in s["f"])
-        table.add_row(s["label"], shares, f"{s['aux_loss']:.4f}", s["bar"])
+        bar = display.bar(s["aux_loss"], lo=1, hi=E, width=BAR_WIDTH)  # clamped to [1, E]
+        table.add_row(s["label"], shares, f"{s['aux_loss']:.4f}", bar)
     console.print(table)
 
     by_loss = sorted(r["scenarios"], key=lambda s: s["aux_loss"])
@@ -68,7 +74,7 @@ def report(r: dict, console) -> None:
     )
     named = {s["label"]: s["aux_loss"] for s in r["scenarios"]}
     heavy, idle = named["heavy"], named["two idle"]
-    if heavy > idle:
+    if concentration_beats_idleness(heavy, idle):
         console.print(
             f"The heavy scenario leaves no expert idle yet costs more ({heavy:.4f}) than "
             f"two idle experts ({idle:.4f}): the penalty measures how concentrated the "

@@ -8,12 +8,17 @@ model that always times out (0.01). A verifier rejects errors and outputs
 that do not fit the task; on a rejection the task vector is warped away from
 the expert that failed and routed again. After three rejected turns the task
 is quarantined. Every turn goes on a receipt that can be written and replayed.
+Route a task of your own with --task X Y (and --task-type).
 
-Run:  python lessons/14_mini_trinity.py [--receipt FILE] [--replay FILE]
-      [--json] [--show-code]
+Run:  python lessons/14_mini_trinity.py [--task X Y] [--task-type math|creative]
+      [--receipt FILE] [--replay FILE] [--json] [--show-code]
+
+A replay that finds any difference from the receipt exits with status 1.
 """
 
 from __future__ import annotations
+
+import sys
 
 from rich.markup import escape
 from rich.table import Table
@@ -21,12 +26,15 @@ from rich.table import Table
 from trinity_foundations import cli, display
 from trinity_foundations.trinity import (
     EXPERTS,
+    MAX_ABS,
     MAX_TURNS,
     RESET,
     ROUTING,
     SHIFT,
+    TASK_TYPES,
     TIMEOUT,
     differences,
+    file_differences,
     read_receipts,
     route,
     run_case,
@@ -44,19 +52,24 @@ CASES = [  # (name, task type, task vector)
 ]
 
 
-def run(recorded: list[dict] | None = None) -> dict:
-    """Run the lesson's cases, or re-run the cases of recorded receipts and compare."""
-    inputs = (
-        CASES
-        if recorded is None
-        else [(c["name"], c["task_type"], c["task_vector"]) for c in recorded]
-    )
-    cases = [run_case(*case) for case in inputs]
+YOUR_TASK = "your task"  # the name of the case --task adds
+
+
+def run(recorded: dict | None = None, task: tuple | None = None) -> dict:
+    """Run the lesson's cases (and a task of the learner's, `task` = (type, [x, y])),
+    or re-run the cases of a parsed receipt file and compare every field."""
+    if recorded is not None:
+        inputs = [(c["name"], c["task_type"], c["task_vector"]) for c in recorded["cases"]]
+    else:
+        inputs = list(CASES) + ([(YOUR_TASK, task[0], list(task[1]))] if task else [])
+    cases = [run_case(*case, number=i + 1) for i, case in enumerate(inputs)]
     results = {"cases": cases}
     if recorded is not None:
+        pairs = zip(recorded["cases"], cases)
         results["replay"] = {
             "cases_checked": len(cases),
-            "differences": [d for old, new in zip(recorded, cases) for d in differences(old, new)],
+            "differences": file_differences(recorded)
+            + [d for old, new in pairs for d in differences(old, new)],
         }
     return results
 
@@ -70,7 +83,16 @@ def _receipt(case: dict) -> Table:
         pad_edge=False,
         header_style="bold underline",
     )
-    for col in ("turn", "task vector", "expert", "router P", "status", "cost", "verifier"):
+    for col in (
+        "turn",
+        "task vector",
+        "expert",
+        "router P",
+        "output",
+        "status",
+        "cost",
+        "verifier",
+    ):
         table.add_column(col, justify="right" if col in ("turn", "cost") else "left")
     for t in case["turns"]:
         probs = " ".join(
@@ -82,6 +104,7 @@ def _receipt(case: dict) -> Table:
             display.vector(t["task_vector"], "{:.3g}"),
             f"{t['expert']} {t['expert_name']}",
             probs,
+            escape(t["output"]),
             t["status"],
             f"{t['cost']:.2f}",
             t["feedback"],
@@ -93,7 +116,7 @@ def report(r: dict, console) -> None:
     for i, (e, row) in enumerate(zip(EXPERTS, ROUTING)):
         console.print(
             f"Expert {i} {e.name:<7} routing row {display.vector(row, '{:.3g}'):<11} "
-            f"cost {e.cost_cents / 100:.2f}  output: {e.output_kind}"
+            f"cost {e.cost_cents / 100:.2f}  answers: {e.output_kind}: {e.output}"
         )
     shifts = [
         f"expert {i} → task − {display.vector(s, '{:.3g}')}"
@@ -155,14 +178,14 @@ def report(r: dict, console) -> None:
 
     if "replay" in r:
         replay = r["replay"]
+        checked = display.count(replay["cases_checked"], "case")
         if not replay["differences"]:
-            console.print(
-                f"Replayed {replay['cases_checked']} case(s): every decision matches the receipt."
-            )
+            console.print(f"Replayed {checked}: every recorded field matches the receipt.")
         else:
             console.print(
-                f"[bold]Replayed {replay['cases_checked']} case(s): "
-                f"{len(replay['differences'])} decision(s) differ from the receipt:[/]"
+                f"[bold]Replayed {checked}: "
+                f"{display.count(len(replay['differences']), 'difference')} from the receipt "
+                "(exit status 1):[/]"
             )
             for line in replay["differences"]:
                 console.print(f"  {escape(line)}")  # quotes the file's values
@@ -179,14 +202,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--replay",
         metavar="FILE",
-        help="re-run the cases of a receipt file and report every decision that differs",
+        help="re-run the cases of a receipt file and report every field that differs; "
+        "exit status 1 if any does",
+    )
+    parser.add_argument(
+        "--task",
+        nargs=2,
+        metavar=("X", "Y"),
+        type=cli.float_in(-MAX_ABS, MAX_ABS, "larger would overflow float32 logits"),
+        help="also route a task of your own: x (how much like maths), y (how much like "
+        "creative writing), negative values allowed",
+    )
+    parser.add_argument(
+        "--task-type",
+        choices=TASK_TYPES,
+        default="math",
+        help="what --task asks for (default: %(default)s)",
     )
     args = parser.parse_args(argv)
+    if args.task is not None and args.replay is not None:
+        parser.error("argument --task: not allowed with --replay (a replay re-runs the file)")
     try:
         recorded = read_receipts(args.replay) if args.replay is not None else None
     except ValueError as e:
         parser.error(f"argument --replay: {e}")
-    results = run(recorded)
+    task = (args.task_type, args.task) if args.task is not None else None
+    results = run(recorded, task)
     if args.receipt is not None:  # an empty name is an error, not 'no file'
         try:
             write_receipts(args.receipt, results["cases"])
@@ -194,6 +235,8 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"argument --receipt: {e}")
         results["receipt_file"] = args.receipt
     cli.finish(args, __file__, results, report, title=__doc__, kernels=(route, warp))
+    if results.get("replay", {}).get("differences"):
+        sys.exit(1)  # a replay that differs is a failed check
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
 """Lessons 12, 13 and 14: mixture-of-experts routing and the Mini-TRINITY capstone."""
 
 import json
+import os
 
+import jax
 import numpy as np
 import pytest
-from conftest import load_lesson
+from conftest import LESSONS, load_lesson
 
-from trinity_foundations import display
+from trinity_foundations import catalogue, cli
 
 # ----------------------------------------------------------------------------
 # 12_moe_gating
@@ -40,25 +42,47 @@ def test_moe_gating_results(run_json):
     assert 1 <= rb["spread_from_step"] <= 20
 
 
-def test_moe_gating_too_few_steps_is_reported_honestly(run_json, capsys):
+def test_moe_gating_too_few_steps_is_reported_honestly(run_json):
     rb = run_json("12_moe_gating", "--steps", "3")["results"]["rebalance"]
     assert rb["final_f"] == [1.0, 0.0, 0.0] and rb["spread_from_step"] is None
-    load_lesson("12_moe_gating").main(["--steps", "3"])
-    out = capsys.readouterr().out
-    assert "still receives no token" in out and "Next: python lessons/13_loss_curve.py" in out
+    assert load_lesson("12_moe_gating").outcome(rb) == "stuck"
 
 
-def test_moe_gating_one_step_is_singular(capsys):
-    load_lesson("12_moe_gating").main(["--steps", "1", "--lr", "0.001"])
-    out = " ".join(capsys.readouterr().out.split())
-    assert "1 gradient step on L_aux" in out and "After 1 step some expert" in out
+def test_moe_gating_decisions():
+    lesson = load_lesson("12_moe_gating")
+    assert lesson.collapse_share(3.0, 3) == 1 and lesson.collapse_share(1.0, 3) == 0
+    assert lesson.pushed([[1, 2], [-1, -2], [1, -1]]) == ([0], [1])
+    assert lesson.rises([3, 2, 2.5, 1, 1.2]) == 2 and lesson.rises([1]) == 0
+    even = {"spread_from_step": 13, "final_f": [1 / 3] * 3}
+    assert lesson.outcome(even) == "even"
+    assert lesson.outcome({**even, "final_f": [0.5, 0.25, 0.25]}) == "spread"
+    assert lesson.step_rows(20) == (list(range(20)), 0)
+    assert lesson.step_rows(200_000, limit=25) == ([*range(24), 199_999], 199_975)
+
+
+def test_moe_gating_report(run_report):
+    out = run_report("12_moe_gating")
+    assert "From step 13 on every expert receives tokens" in out
+    assert "expert(s) [0] and raises every weight of expert(s) [1, 2]" in out
+
+
+def test_moe_gating_truncates_a_long_step_table(run_report):
+    out = run_report("12_moe_gating", "--steps", "300")  # 300 rows were printed
+    assert "275 more" in out and "│  300 │" in out and "│  100 │" not in out
+
+
+def test_moe_gating_runs_in_float64_under_x64(run_json):
+    with jax.enable_x64(True):
+        r = run_json("12_moe_gating")["results"]
+    assert r["dtype"] == "float64" and r["rebalance"]["spread_from_step"] == 13
 
 
 @pytest.mark.parametrize(
     "argv, reason",
     [
-        (["--lr", "1e300"], "argument --lr: must be at most 3.403e+38 (float32)"),  # L_aux was NaN
-        (["--steps", "0"], "argument --steps: must be a positive integer"),
+        (["--lr", "1e300"], "argument --lr: must be at most 1e+06 (larger steps only overshoot)"),
+        (["--steps", "0"], "argument --steps: must be from 1 to 100,000"),
+        (["--steps", "200000"], "argument --steps: must be from 1 to 100,000"),
         (["--lr", "-1"], "argument --lr: must be a positive number"),
         (["--tokens", "3"], "unrecognized arguments"),
     ],
@@ -87,17 +111,18 @@ def test_loss_curve_results(run_json):
         np.testing.assert_allclose(s["f"], f, rtol=1e-6)
         assert s["p"] == s["f"]
         assert s["aux_loss"] == pytest.approx(4 * np.sum(f * f), rel=1e-6)
-        assert len(s["bar"]) == 30
-        assert s["bar"].count(display.FULL) == round((s["aux_loss"] - 1) / 3 * 30)
+        assert s["toward_collapse"] == pytest.approx((s["aux_loss"] - 1) / 3, rel=1e-6)
+        assert all(
+            isinstance(v, (int, float)) for k, v in s.items() if k not in ("label", "f", "p")
+        )
     losses = {s["label"]: s["aux_loss"] for s in r["scenarios"]}
     assert losses["balanced"] == pytest.approx(1.0) and losses["collapsed"] == 4.0
     assert losses["heavy"] == pytest.approx(2.08) and losses["two idle"] == pytest.approx(2.0)
+    assert load_lesson("13_loss_curve").concentration_beats_idleness(2.08, 2.0)
 
 
-def test_loss_curve_report(capsys):
-    load_lesson("13_loss_curve").main([])
-    out = capsys.readouterr().out
-    assert "2.0800" in out and "Next: python lessons/14_mini_trinity.py" in out
+def test_loss_curve_report(run_report):
+    assert "2.0800" in run_report("13_loss_curve")
 
 
 # ----------------------------------------------------------------------------
@@ -123,32 +148,105 @@ def test_mini_trinity_cases(run_json):
             assert t["expert"] == int(np.argmax(t["probabilities"]))
 
 
-def test_mini_trinity_report(capsys):
-    load_lesson("14_mini_trinity").main([])
-    out = capsys.readouterr().out
+def test_mini_trinity_report(run_report):
+    out = run_report("14_mini_trinity")
     assert "0.01 + 0.08 = 0.09" in out and "QUARANTINED" in out
-    assert "0.09000" not in out and "Next:" not in out
-    assert out.rstrip().endswith("`make bench`.")  # the last lesson points to the benchmarks
+    assert "creative: a short poem" in out and "answers: error: timeout" in out  # outputs shown
 
 
-def test_receipt_then_replay_reports_no_difference(run_json, tmp_path):
-    path = tmp_path / "receipts.json"
-    written = run_json("14_mini_trinity", "--receipt", str(path))["results"]
-    assert json.loads(path.read_text())["cases"] == written["cases"]
-    replay = run_json("14_mini_trinity", "--replay", str(path))["results"]["replay"]
-    assert replay == {"cases_checked": 3, "differences": []}
+def test_the_next_line_comes_from_the_catalogue():
+    # 14 was the last lesson; now the catalogue decides, and lesson 15 follows once it exists
+    following = cli.next_lesson(str(LESSONS / "14_mini_trinity.py"))
+    expected = catalogue.next_after("14_mini_trinity")
+    assert following == (expected if (LESSONS / f"{expected}.py").exists() else None)
 
 
-def test_tampered_receipt_is_caught_on_replay(run_json, tmp_path, capsys):
+@pytest.mark.parametrize("x, y, kind", [("-1", "-3", "math"), ("3", "-2", "creative")])
+def test_mini_trinity_routes_a_task_of_your_own(run_json, x, y, kind):
+    cases = run_json("14_mini_trinity", "--task", x, y, "--task-type", kind)["results"]["cases"]
+    mine = cases[-1]
+    assert len(cases) == 4 and mine["name"] == "your task" and mine["case"] == 4
+    assert mine["task_vector"] == [float(x), float(y)] and mine["task_type"] == kind
+    logits = np.array([[2, -1], [-1, 2], [1.2, 1.2]]) @ np.array([float(x), float(y)])
+    assert mine["turns"][0]["expert"] == int(np.argmax(logits))
+
+
+@pytest.fixture
+def receipt(run_json, tmp_path):
+    """(path of a fresh receipt file, its parsed content)."""
     path = tmp_path / "receipts.json"
     run_json("14_mini_trinity", "--receipt", str(path))
-    data = json.loads(path.read_text())
-    data["cases"][1]["turns"][1]["expert"] = 0  # claim the solver wrote the poem
+    return path, json.loads(path.read_text())
+
+
+def replay_of(path, data, capsys):
+    """(exit status, differences) of --replay on `data` written to `path`."""
     path.write_text(json.dumps(data))
-    found = run_json("14_mini_trinity", "--replay", str(path))["results"]["replay"]["differences"]
-    assert found == ["case 'creative', turn 2, expert: recorded 0, replayed 1"]
-    load_lesson("14_mini_trinity").main(["--replay", str(path)])
-    assert "1 decision(s) differ" in capsys.readouterr().out
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        load_lesson("14_mini_trinity").main(["--replay", str(path), "--json"])
+    return done.value.code, json.loads(capsys.readouterr().out)["results"]["replay"]["differences"]
+
+
+TAMPERS = [  # (edit of the parsed receipt, what the one difference names)
+    (lambda d: d["cases"][1]["turns"][1].update(expert=0), "turn 2, expert: recorded 0"),
+    (lambda d: d["cases"][1]["turns"][1].update(expert_name="solver"), "expert_name"),
+    (lambda d: d["cases"][1]["turns"][1].update(output="math: a proof"), "output"),
+    (lambda d: d["cases"][1]["turns"][1].update(turn=3), "turn 2, turn: recorded 3"),
+    (lambda d: d["cases"][1]["turns"][0].update(cost=0.011), "cost: recorded 0.011"),
+    (lambda d: d["cases"][1].update(total_cost=0.0901), "total_cost: recorded 0.0901"),
+    (lambda d: d["cases"][1]["turns"][0].update(note="x"), "fields the run does not write"),
+    (lambda d: d["cases"][0].update(extra=1), "fields the run does not write: ['extra']"),
+    (lambda d: d.update(version=2), "the file: the receipt has fields"),
+]
+
+
+@pytest.mark.parametrize("edit, expect", TAMPERS)
+def test_a_tampered_receipt_fails_its_replay(receipt, capsys, edit, expect):
+    path, data = receipt
+    edit(data)
+    code, found = replay_of(path, data, capsys)
+    assert code == 1 and len(found) == 1 and expect in found[0], found
+
+
+def test_duplicated_and_reordered_cases_fail_the_replay(receipt, capsys):
+    path, data = receipt
+    dup = {**data, "cases": [*data["cases"], data["cases"][0]]}
+    code, found = replay_of(path, dup, capsys)
+    assert code == 1 and "case 'math' appears 2 times" in found
+    swapped = {**data, "cases": [data["cases"][1], data["cases"][0], data["cases"][2]]}
+    code, found = replay_of(path, swapped, capsys)
+    assert code == 1 and "case 'creative', case: recorded 2, replayed 1" in found
+
+
+def test_receipt_then_replay_matches_and_exits_0(run_json, receipt, tmp_path):
+    path, data = receipt
+    replay = run_json("14_mini_trinity", "--replay", str(path))["results"]["replay"]
+    assert replay == {"cases_checked": 3, "differences": []}
+    mine = tmp_path / "mine.json"
+    run_json("14_mini_trinity", "--task", "-2", "0.5", "--receipt", str(mine))
+    assert (
+        run_json("14_mini_trinity", "--replay", str(mine))["results"]["replay"]["differences"] == []
+    )
+
+
+def test_replay_refuses_files_it_cannot_use(usage_error, tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # open() would block for ever
+    assert "is not a regular file" in usage_error("14_mini_trinity", "--replay", str(fifo))
+    assert "is not a regular file" in usage_error("14_mini_trinity", "--replay", "/dev/zero")
+    big = tmp_path / "big.json"
+    big.write_text(" " * 1_000_001)
+    assert "a receipt has at most 1,000,000" in usage_error("14_mini_trinity", "--replay", str(big))
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)  # json.loads raised RecursionError
+    assert "nests deeper than 16 levels" in usage_error("14_mini_trinity", "--replay", str(deep))
+
+
+def test_task_and_replay_exclude_each_other(usage_error, receipt):
+    path, _ = receipt
+    line = usage_error("14_mini_trinity", "--replay", str(path), "--task", "1", "2")
+    assert "not allowed with --replay" in line
 
 
 @pytest.mark.parametrize(
@@ -168,22 +266,19 @@ def test_bad_replay_file_is_a_one_line_usage_error(usage_error, tmp_path, conten
     assert "argument --replay:" in line and reason in line
 
 
-def test_replay_prints_names_from_the_file_literally(run_json, tmp_path, capsys):
+def test_replay_prints_names_from_the_file_literally(receipt, capsys, run_report, tmp_path):
     # a receipt file is untrusted text: '[/x]' in it once raised rich's MarkupError
-    path = tmp_path / "receipts.json"
-    run_json("14_mini_trinity", "--receipt", str(path))
-    data = json.loads(path.read_text())
+    path, data = receipt
     data["cases"][0]["name"] = "m[/x]"
     data["cases"][0]["turns"][0]["feedback"] = "[/oops]"
     path.write_text(json.dumps(data))
-    load_lesson("14_mini_trinity").main(["--replay", str(path)])
+    with pytest.raises(SystemExit):
+        load_lesson("14_mini_trinity").main(["--replay", str(path)])
     out = capsys.readouterr().out
     assert "Receipt · m[/x] (math task)" in out and "recorded '[/oops]'" in out
-    assert "SOLVED after 1 turn: 0 ✓; cost 0.05\n" in out  # no "0.05 = 0.05"
-    receipt = tmp_path / "[red]r.json"  # so is a file name: "[red]" would vanish
-    load_lesson("14_mini_trinity").main(["--receipt", str(receipt)])
-    out = capsys.readouterr().out
-    assert "Receipts written to" in out and "[red]r.json" in out.replace("\n", "")
+    receipt_file = tmp_path / "[red]r.json"  # so is a file name: "[red]" would vanish
+    out = run_report("14_mini_trinity", "--receipt", str(receipt_file))
+    assert "[red]r.json" in out.replace("\n", "")
 
 
 def test_unwritable_receipt_is_a_usage_error(usage_error, tmp_path):
@@ -202,13 +297,7 @@ def test_empty_file_name_is_a_usage_error(usage_error, flag, reason):
 # ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["12_moe_gating", "13_loss_curve", "14_mini_trinity"])
-def test_same_seed_same_results(run_json, name):
-    assert run_json(name)["results"] == run_json(name)["results"]
-
-
-def test_replay_of_a_receipt_with_a_nan_cost_is_a_usage_error(run_json, usage_error, tmp_path):
-    path = tmp_path / "r.json"
-    run_json("14_mini_trinity", "--receipt", str(path))
+def test_replay_of_a_receipt_with_a_nan_cost_is_a_usage_error(receipt, usage_error):
+    path, _ = receipt
     path.write_text(path.read_text().replace('"total_cost": 0.09', '"total_cost": NaN', 1))
     assert "lacks a valid 'total_cost'" in usage_error("14_mini_trinity", "--replay", str(path))

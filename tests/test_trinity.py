@@ -9,8 +9,11 @@ from jax.test_util import check_grads
 
 from trinity_foundations.trinity import (
     ROUTING,
+    TOLERANCE,
     check_receipts,
     differences,
+    file_differences,
+    json_depth,
     read_receipts,
     route,
     run_case,
@@ -117,6 +120,13 @@ def test_replay_of_an_unchanged_receipt_differs_nowhere(receipts):
         (lambda c: c.update(total_cost=0.08), "total_cost"),
         (lambda c: c.update(status="quarantined"), "status"),
         (lambda c: c["turns"].pop(), "only the replayed run has this turn"),
+        (lambda c: c["turns"][0].update(cost=0.0101), "turn 1, cost"),  # not rounded to cents
+        (lambda c: c["turns"][1].update(turn=1), "turn 2, turn"),
+        (lambda c: c["turns"][1].update(output="a poem"), "turn 2, output"),
+        (lambda c: c["turns"][1].update(expert_name="solver"), "turn 2, expert_name"),
+        (lambda c: c["turns"][1].update(seen=True), "fields the run does not write"),
+        (lambda c: c.update(case=2), "case: recorded 2"),
+        (lambda c: c.update(total_cost=9), "total_cost"),  # 9 is not 0.09, nor 9.0 a 9
     ],
 )
 def test_a_tampered_receipt_is_caught(receipts, tamper, expect):
@@ -148,10 +158,33 @@ def test_malformed_receipts_are_rejected_with_a_reason(receipts, edit, reason):
         check_receipts(receipts)
 
 
+def test_router_floats_match_within_the_tolerance_and_nothing_else_does(receipts):
+    recorded = copy.deepcopy(receipts["cases"][0])
+    recorded["turns"][0]["probabilities"][0] += TOLERANCE / 2  # float32 rounding elsewhere
+    assert differences(recorded, run_case("creative", "creative", [0.1, 0.15])) == []
+    recorded["total_cost"] = 0.09 + 1e-12  # a cost is not a router float: exact
+    assert len(differences(recorded, run_case("creative", "creative", [0.1, 0.15]))) == 1
+
+
+def test_file_differences_finds_duplicates_and_extra_fields(receipts):
+    assert file_differences(receipts) == []
+    doubled = {"cases": [*receipts["cases"], receipts["cases"][0]], "meta": 1}
+    found = file_differences(doubled)
+    assert any("'meta'" in line for line in found)
+    assert "case 'creative' appears 2 times" in found
+
+
+@pytest.mark.parametrize(
+    "text, depth", [("[]", 1), ('{"a": [1, {"b": "[[[\\"["}]}', 3), ("[" * 40 + "]" * 40, 40)]
+)
+def test_json_depth_skips_brackets_in_strings(text, depth):
+    assert json_depth(text) == depth
+
+
 def test_receipt_file_round_trip_and_read_errors(tmp_path, receipts):
     path = tmp_path / "receipts.json"
     write_receipts(str(path), receipts["cases"])
-    assert read_receipts(str(path)) == receipts["cases"]
+    assert read_receipts(str(path)) == receipts
     with pytest.raises(ValueError, match="cannot read"):
         read_receipts(str(tmp_path / "missing.json"))
     (tmp_path / "bad.json").write_text("{not json")

@@ -81,23 +81,52 @@ def router_loss(router: jax.Array, tokens: jax.Array) -> jax.Array:
     return aux_loss(f, p)
 
 
+class DescentConfig(NamedTuple):
+    """Gradient descent on L_aux alone (traced: a new lr does not recompile)."""
+
+    lr: float = 10.0  # a saturated router has tiny gradients: a large step
+
+
+class DescentHistory(NamedTuple):
+    loss: jax.Array  # (S,) L_aux after each step
+    f: jax.Array  # (S, E) token shares after each step
+
+
+@jax.jit
+def aux_descent_step(
+    router: jax.Array, tokens: jax.Array, *, config: DescentConfig
+) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+    """One gradient step on L_aux: (new router, (L_aux, f) measured after it).
+
+    Args:
+      router: (E, D) router weights.
+      tokens: (N, D) token vectors (the batch).
+      config: the step size.
+    Returns:
+      (router (E, D), (() L_aux, (E,) f)) after the step.
+    """
+    router = router - config.lr * jax.grad(router_loss)(router, tokens)  # (E, D)
+    _, f, p = route(tokens, router)  # (E,), (E,)
+    return router, (aux_loss(f, p), f)
+
+
 @partial(jax.jit, static_argnames="steps")
-def rebalance(router: jax.Array, tokens: jax.Array, *, lr: float, steps: int):
-    """Plain gradient descent on L_aux, compiled as one lax.scan.
+def descend_aux_loss(
+    router: jax.Array, tokens: jax.Array, *, config: DescentConfig, steps: int
+) -> tuple[jax.Array, DescentHistory]:
+    """`steps` plain gradient steps on L_aux, compiled as one lax.scan.
 
     Args:
       router: (E, D) starting router weights.
       tokens: (N, D) token vectors.
-      lr: step size.
+      config: the step size.
       steps: number of steps (static: it fixes the scan length).
     Returns:
-      (router (E, D) after the last step, losses (steps,) and f (steps, E)
-      measured after each step).
+      (router (E, D) after the last step, DescentHistory(loss (S,), f (S, E))).
     """
 
-    def step(w, _):
-        w = w - lr * jax.grad(router_loss)(w, tokens)  # (E, D)
-        _, f, p = route(tokens, w)  # (E,), (E,)
-        return w, (aux_loss(f, p), f)
+    def body(w, _):
+        w, (loss, f) = aux_descent_step(w, tokens, config=config)
+        return w, DescentHistory(loss, f)
 
-    return jax.lax.scan(step, router, length=steps)
+    return jax.lax.scan(body, router, length=steps)

@@ -15,7 +15,8 @@ host, one turn at a time; only the router and the warp are compiled.
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import os
+import stat
 from typing import Any, NamedTuple
 
 import jax
@@ -86,12 +87,12 @@ def verify(kind: str, text: str, task_type: str) -> tuple[bool, str]:
     return True, f"{kind}, as asked"
 
 
-def run_case(name: str, task_type: str, task_vector: list[float]) -> dict:
+def run_case(name: str, task_type: str, task_vector: list[float], number: int = 1) -> dict:
     """The governed loop for one task; returns its receipt.
 
     Each turn: route, call the expert (its cost is charged whatever the
     outcome), verify; on rejection warp and try again, at most MAX_TURNS
-    times, then quarantine.
+    times, then quarantine. `number` is the case's place in its run (1, 2, …).
     """
     routing = jnp.array(ROUTING)  # (3, 2)
     task = jnp.array(task_vector, dtype=jnp.float32)  # (2,)
@@ -119,6 +120,7 @@ def run_case(name: str, task_type: str, task_vector: list[float]) -> dict:
             break
         task = warp(task, choice)  # (2,)
     return {
+        "case": number,
         "name": name,
         "task_type": task_type,
         "task_vector": list(task_vector),
@@ -133,6 +135,7 @@ def run_case(name: str, task_type: str, task_vector: list[float]) -> dict:
 
 _NUMBER = (int, float)
 CASE_FIELDS = {
+    "case": int,
     "name": str,
     "task_type": str,
     "task_vector": list,
@@ -141,15 +144,24 @@ CASE_FIELDS = {
     "turns": list,
 }
 TURN_FIELDS = {
+    "turn": int,
     "task_vector": list,
     "expert": int,
+    "expert_name": str,
     "probabilities": list,
+    "output": str,
     "status": str,
     "cost": _NUMBER,
     "feedback": str,
 }
-TOLERANCE = 1e-5  # for float comparisons: the router runs in float32
+# The router's and the warp's floats (task vectors, probabilities) are compared
+# within this tolerance: float32 rounding may differ between backends and XLA
+# versions. Everything else, costs included, must match exactly.
+TOLERANCE = 1e-5
+VECTOR_FIELDS = ("task_vector", "probabilities")
 MAX_ABS = 1e6  # larger task vectors would overflow float32 logits
+MAX_BYTES = 1_000_000  # a receipt of a few cases is a few kB
+MAX_DEPTH = 16  # a receipt nests 6 deep: {cases: [{turns: [{probabilities: [
 
 
 def _fields(obj: Any, fields: dict, where: str) -> None:
@@ -174,7 +186,12 @@ def _vector(value: list, size: int, where: str) -> None:
 
 
 def check_receipts(data: Any) -> list[dict]:
-    """The cases of a parsed receipt file; ValueError with a one-line reason if malformed."""
+    """The cases of a parsed receipt file; ValueError with a one-line reason if malformed.
+
+    Malformed means a case cannot be re-run or compared: a missing or mistyped
+    field. Extra fields, wrong numbers and other values are differences, which
+    `differences` reports.
+    """
     if not isinstance(data, dict) or not isinstance(data.get("cases"), list) or not data["cases"]:
         raise ValueError("expected a JSON object with a non-empty list 'cases'")
     for i, case in enumerate(data["cases"]):
@@ -190,52 +207,112 @@ def check_receipts(data: Any) -> list[dict]:
     return data["cases"]
 
 
-def read_receipts(path: str) -> list[dict]:
-    """The cases of a receipt file; ValueError with a one-line reason if unreadable or malformed."""
+def json_depth(text: str) -> int:
+    """The deepest nesting of [ and { in JSON text, brackets inside strings left out."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (ch == "\\", ch != '"')
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def read_text(path: str, limit: int = MAX_BYTES) -> str:
+    """A regular file's text, at most `limit` bytes; ValueError with a reason otherwise.
+
+    Checked before reading: a FIFO would block for ever and /dev/zero never ends.
+    """
     try:
-        data = json.loads(Path(path).read_text())
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{path} is not a regular file")
+        if info.st_size > limit:
+            raise ValueError(f"{path} has {info.st_size:,} bytes; a receipt has at most {limit:,}")
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)  # the file may have grown since stat
     except OSError as e:
         raise ValueError(f"cannot read {path}: {e.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    if len(data) > limit:
+        raise ValueError(f"{path} has more than {limit:,} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e})") from None
+
+
+def read_receipts(path: str) -> dict:
+    """A receipt file's parsed object; ValueError with a one-line reason if it cannot be used."""
+    text = read_text(path)
+    if json_depth(text) > MAX_DEPTH:
+        raise ValueError(f"{path} nests deeper than {MAX_DEPTH} levels; no receipt does")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
         raise ValueError(f"{path} is not valid JSON ({e})") from None
     try:
-        return check_receipts(data)
+        check_receipts(data)
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
+    return data
 
 
 def write_receipts(path: str, cases: list[dict]) -> None:
     """Write receipts as JSON; ValueError with a one-line reason if the file cannot be written."""
     try:
-        Path(path).write_text(json.dumps({"cases": cases}, indent=1))
+        with open(path, "w") as f:
+            f.write(json.dumps({"cases": cases}, indent=1))
     except OSError as e:
         raise ValueError(f"cannot write {path}: {e.strerror}") from None
 
 
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, list):
-        return len(a) == len(b) and all(abs(x - y) <= TOLERANCE for x, y in zip(a, b))
-    if isinstance(a, float) or isinstance(b, float):
-        return round(a * 100) == round(b * 100)  # costs, compared in cents
-    return a == b
+def _same(key: str, a: Any, b: Any) -> bool:
+    """Exact equality, except the router's float vectors (within TOLERANCE)."""
+    if key in VECTOR_FIELDS and isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(
+            isinstance(x, _NUMBER) and abs(x - y) <= TOLERANCE for x, y in zip(a, b)
+        )
+    return type(a) is type(b) and a == b  # 1 is not 1.0, True is not 1
+
+
+def _extra(recorded: dict, replayed: dict, where: str) -> list[str]:
+    keys = sorted(set(recorded) - set(replayed))
+    return [f"{where}: the receipt has fields the run does not write: {keys}"] if keys else []
 
 
 def differences(recorded: dict, replayed: dict) -> list[str]:
-    """Every decision of `replayed` that differs from `recorded`, one line each."""
+    """Every recorded field of one case that the replay does not reproduce, one line each."""
     name = f"case '{recorded['name']}'"
-    found = []
+    found = _extra(recorded, replayed, name)
     for j in range(max(len(recorded["turns"]), len(replayed["turns"]))):
         if j >= len(recorded["turns"]) or j >= len(replayed["turns"]):
             which = "recorded" if j < len(recorded["turns"]) else "replayed"
             found.append(f"{name}, turn {j + 1}: only the {which} run has this turn")
             continue
         old, new = recorded["turns"][j], replayed["turns"][j]
+        found += _extra(old, new, f"{name}, turn {j + 1}")
         for key in TURN_FIELDS:
-            if not _same(old[key], new[key]):
+            if not _same(key, old[key], new[key]):
                 found.append(
                     f"{name}, turn {j + 1}, {key}: recorded {old[key]!r}, replayed {new[key]!r}"
                 )
-    for key in ("status", "total_cost"):
-        if not _same(recorded[key], replayed[key]):
+    for key in ("case", "status", "total_cost"):
+        if not _same(key, recorded[key], replayed[key]):
             found.append(f"{name}, {key}: recorded {recorded[key]!r}, replayed {replayed[key]!r}")
+    return found
+
+
+def file_differences(data: dict) -> list[str]:
+    """What is wrong with a receipt file as a whole: extra top-level fields, a case
+    name given twice (a replay cannot tell which is meant)."""
+    found = _extra(data, {"cases": None}, "the file")
+    names = [c["name"] for c in data["cases"]]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        found.append(f"case '{dup}' appears {names.count(dup)} times")
     return found
