@@ -29,6 +29,10 @@ ACCEPTED: dict[tuple[str, str], set[str]] = {
 # Flags that keep a tiny-value run short (the other flags at their defaults).
 FAST: dict[str, list[str]] = {
     "11_rosenbrock_es": ["--dim", "3", "--max-generations", "20", "--cma-max-generations", "20"],
+    "22_memory_and_compute": (
+        "--layers 1 --d-model 16 --heads 2 --context 16 --batch 8 --matmul-max 64 "
+        "--attention-max 64 --copy-size 65536 --devices 0 --processes 0"
+    ).split(),
 }
 
 
