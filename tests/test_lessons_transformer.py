@@ -127,3 +127,105 @@ def test_15_report(run_report):
     text = run_report(L15)
     assert "Final text: 'The cat sat bites bites bites'" in text
     assert "rank 1: all 6 rows are multiples of one vector" in text
+
+
+# --- 16: the transformer block ------------------------------------------------------------
+
+KEYS_16 = {
+    "shapes",
+    "norms_before",
+    "norms_after",
+    "norms_closed_form",
+    "identity_max_diff",
+    "head_weights",
+    "reference_max_diff",
+    "sdpa_max_diff",
+    "param_counts",
+    "residual_norms_prenorm",
+    "residual_norms_postnorm",
+}
+
+
+@pytest.fixture(scope="module")
+def r16():
+    return load_lesson(L16).run()
+
+
+def test_16_part_a_against_closed_forms(r16):
+    m = load_lesson(L16)
+    x = np.array(m.X)
+    assert KEYS_16 <= r16.keys()
+    assert r16["shapes"]["x"] == [1, 3, 8] and r16["shapes"]["weights"] == [1, 2, 3, 3]
+    assert r16["shapes"]["q"] == [1, 2, 3, 4] and r16["shapes"]["gate"] == [1, 3, 16]
+    np.testing.assert_allclose(r16["norms_before"], np.linalg.norm(x, axis=1), rtol=1e-6)
+    var = x.var(axis=1)
+    closed = np.sqrt(8 * var / (var + 1e-5))
+    np.testing.assert_allclose(r16["norms_closed_form"], closed, rtol=1e-12)
+    np.testing.assert_allclose(r16["norms_after"], closed, rtol=1e-5)
+    ms = (x**2).mean(axis=1)
+    np.testing.assert_allclose(r16["norms_rms"], np.sqrt(8 * ms / (ms + 1e-5)), rtol=1e-5)
+    comment = np.linalg.norm(
+        (x - x.mean(1, keepdims=True)) / (x.std(1, keepdims=True) + 1e-5), axis=1
+    )
+    np.testing.assert_allclose(r16["norms_comment_formula"], comment, rtol=1e-5)
+    sm = r16["small_token"]  # σ = 1e-3: sqrt(d σ²/(σ²+ε)) against sqrt(d) σ/(σ+ε)
+    assert sm["code"] == pytest.approx(math.sqrt(8e-6 / (1e-6 + 1e-5)), rel=1e-3)
+    assert sm["comment"] == pytest.approx(math.sqrt(8) * 1e-3 / (1e-3 + 1e-5), rel=1e-3)
+
+
+def test_16_the_original_block_is_the_identity(r16):
+    assert r16["identity_max_diff"] <= 10 * r16["rounding_scale"]
+    assert r16["stages_vs_kernel"] < 1e-6  # the lesson's stages are the shared kernel
+    uniform = np.tril(np.ones((3, 3))) / np.arange(1, 4)[:, None]
+    np.testing.assert_allclose(r16["head_weights"], [uniform, uniform], atol=1e-6)
+    assert r16["uniform_causal_max_diff"] < 1e-6
+
+
+def test_16_beyond(r16):
+    assert r16["reference_max_diff"] < 1e-5 * max(1, r16["reference_scale"])
+    assert r16["sdpa_max_diff"] < 1e-5
+    assert r16["causal_max_diff_before"] == 0.0 and r16["causal_max_diff_after"] > 1e-3
+    c = r16["param_counts"]
+    d, f = c["d"], c["f"]
+    assert c["gelu_mlp"] == 2 * d * f + f + d and c["swiglu_mlp"] == 3 * d * f
+    assert c["gpt2_layer"] == 12 * d * d + 13 * d and c["attention"] == 4 * d * d + 4 * d
+    assert c["original_block"] - c["original_block_biases"] == 4 * 64 + 3 * 8 * 16 + 4 * 8
+    pre, post = r16["residual_norms_prenorm"], r16["residual_norms_postnorm"]
+    assert len(pre) == len(post) == 9 and pre[0] == post[0]
+    np.testing.assert_allclose(post[1:], math.sqrt(d), rtol=1e-4)  # each post-norm ends in LN
+    assert pre[-1] > 2 * pre[0]  # the pre-norm stream grows
+
+
+def test_16_small_sizes_and_determinism(run_json):
+    a = run_json(L16, "--layers", "2", "--d-model", "8", "--tokens", "3", "--seed", "5")
+    b = run_json(L16, "--layers", "2", "--d-model", "8", "--tokens", "3", "--seed", "5")
+    assert a["results"] == b["results"]
+    r = a["results"]
+    assert len(r["residual_norms_prenorm"]) == 3 and r["param_counts"]["d"] == 8
+    assert r["causal_max_diff_before"] == 0.0
+    one = run_json(L16, "--layers", "1", "--d-model", "4", "--tokens", "1")["results"]
+    assert one["causal_max_diff_after"] == 0.0  # nothing after the only token
+
+
+@pytest.mark.parametrize(
+    "argv", [["--d-model", "6"], ["--layers", "0"], ["--tokens", "5000"], ["--d-model", "2"]]
+)
+def test_16_bad_flags(usage_error, argv):
+    assert "error: argument" in usage_error(L16, *argv)
+
+
+def test_16_sentences():
+    m = load_lesson(L16)
+    assert "is the identity" in m.identity_sentence(1e-7, 2e-7)
+    assert "changed X" in m.identity_sentence(1e-3, 2e-7)
+    assert "agree" in m.agreement(1e-7, 1e-5) and "DISAGREE" in m.agreement(1e-3, 1e-5)
+    assert m.unchanged_phrase(0.0) == "bit for bit unchanged" and "leaks" in m.unchanged_phrase(
+        1e-9
+    )
+    assert "it grew" in m.growth_sentence([8, 16], [8, 8], 8.0)
+    assert "did not grow" in m.growth_sentence([8, 8.1], [8, 8], 8.0)
+
+
+def test_16_report(run_report):
+    text = run_report(L16, "--layers", "2", "--d-model", "8", "--tokens", "3")
+    assert "the block is the identity (float32)" in text
