@@ -120,10 +120,12 @@ def run(seed: int, dims: list[int], pairs: int, epsilon: float) -> dict:
 
 
 def pct(x: float, *, underflow: bool = False) -> str:
-    """A percentage `x` (4 decimals below 10 %, 2 above); `underflow` marks a 0 that
-    is a positive value too small for float64."""
+    """A percentage `x` (3 significant digits below 0.001 %, 4 decimals below 10 %,
+    2 above); `underflow` marks a 0 that is a positive value too small for float64."""
     if x == 0 and underflow:
         return "< 1e-300%"
+    if 0 < x < 1e-3:  # three significant digits, where four decimals would keep one
+        return f"{x:.2e}%"
     return display.share(x / 100, 2 if x >= 10 else 4)
 
 

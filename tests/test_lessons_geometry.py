@@ -233,6 +233,11 @@ def test_hoeffding_pct_does_not_round_a_partial_share_to_100():
     pct = load_lesson("hoeffding_bound").pct
     assert pct(100 * (1 - 6.366e-7)) == "99.9999%"  # exact tail at D = 2, ε = 1e-6
     assert pct(100.0) == "100.00%" and pct(95.0) == "95.00%" and pct(199.25) == "199.25%"
+    assert (
+        pct(5.96e-4) == "5.96e-04%"
+        and pct(0.0) == "0.0000%"
+        and pct(0.0, underflow=True) == ("< 1e-300%")
+    )
 
 
 def test_sampling_times_are_not_rounded_to_zero_seconds():
