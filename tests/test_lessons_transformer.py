@@ -229,3 +229,48 @@ def test_16_sentences():
 def test_16_report(run_report):
     text = run_report(L16, "--layers", "2", "--d-model", "8", "--tokens", "3")
     assert "the block is the identity (float32)" in text
+
+
+# --- 18: shape literacy -------------------------------------------------------------------
+
+KEYS_18 = {
+    "shapes",
+    "split_merge_exact",
+    "trap_shape",
+    "trap_caught",
+    "score_matrix_bytes",
+    "gpt2_small_params",
+    "kv_bytes_per_token",
+}
+
+
+def test_18_shapes_memory_and_counts(run_json):
+    r = run_json(L18)["results"]
+    assert KEYS_18 <= r.keys()
+    by_name = {s["name"]: s for s in r["shapes"]}
+    assert all(s["shape"] == s["expected"] for s in r["shapes"])
+    assert by_name["split heads"]["shape"] == [32, 12, 128, 64]
+    assert by_name["causal mask"]["shape"] == [32, 12, 128, 128]
+    assert by_name["survival rule"]["shape"] == [3, 6] and by_name["scores Q Kᵀ"]["shape"] == [3, 3]
+    assert r["split_merge_exact"] and r["head_is_columns"] and r["mask_broadcast_ok"]
+    assert r["trap_shape"] == [1000, 1000] and r["trap_caught"]
+    assert r["score_matrix_bytes"] == 8192 * 8192 * 4 == 256 * 2**20
+    m = r["score_memory"]
+    assert m["layer"] == 32 * m["one"] == 8 * 2**30 and m["model"] == 256 * 2**30
+    assert r["gpt2_small_params"] == 124_439_808 == r["gpt2_small"]["formula"]
+    assert r["gpt2_small"]["per_layer"] == 12 * 768**2 + 13 * 768
+    assert r["kv_bytes_per_token"] == {"float32": 2 * 12 * 768 * 4, "bfloat16": 2 * 12 * 768 * 2}
+
+
+def test_18_sentences():
+    m = load_lesson(L18)
+    assert m.doc_verdict(8.4, 32 * 268_435_456).startswith("neither")
+    assert m.doc_verdict(8.0, 32 * 268_435_456) == "right"
+    assert m.size(268_435_456) == "268,435,456 B = 268.4 MB = 256.0 MiB"
+    assert m.size(2**33) == "8,589,934,592 B = 8.59 GB = 8.00 GiB"
+
+
+def test_18_report(run_report):
+    text = run_report(L18)
+    assert "13 of 13 shapes are the original's." in text
+    assert "its 8.4 GB is neither" in text
