@@ -294,20 +294,42 @@ def sweep_section(r: dict, console) -> None:
     )
 
 
-def report(r: dict, console) -> None:
-    dim, scale = r["dim"], r["scale"]
-    raw = r["raw_scores"]
+def scores_sentence(raw: list[float], dim: int) -> str:
+    """What was scored, and how widely the scores spread."""
     n = len(raw)
     spread = (
         f"These scores run from {min(raw):+.1f} to {max(raw):+.1f}."
         if n > 1
         else f"This score is {raw[0]:+.1f}."
     )
-    console.print(
-        f"One query scored against {n} key{'s' if n > 1 else ''}, every entry N(0, 1), "
+    return (
+        f"One query scored against {display.count(n, 'key')}, every entry N(0, 1), "
         f"D = {dim}: each raw score has standard deviation sqrt({dim}) = {dim**0.5:g}. "
-        f"{spread}\n"
+        f"{spread}"
     )
+
+
+def underflow_sentence(probs: list[float], threshold: float, subnormals: bool, dtype: str):
+    """Why some probabilities are exactly 0, or None when none is."""
+    zeros = sum(p == 0.0 for p in probs)
+    if not zeros:
+        return None
+    smallest = (
+        f"the smallest {dtype}, a subnormal"
+        if subnormals
+        else f"the smallest normal {dtype} (this backend flushes subnormals to zero)"
+    )
+    return (
+        f"{zeros} unscaled probabilit{'y' if zeros == 1 else 'ies'} underflowed "
+        f"to exactly 0: exp of a shifted score below about {threshold:.1f} is smaller "
+        f"than {smallest}."
+    )
+
+
+def softmax_section(r: dict, console) -> None:
+    raw, scale = r["raw_scores"], r["scale"]
+    n = len(raw)
+    console.print(scores_sentence(raw, r["dim"]) + "\n")
     for name, key, factor, z in (
         ("unscaled: softmax(q·k)", "unscaled", 1.0, "z"),
         (f"scaled: softmax(q·k / {1 / scale:g})", "scaled", scale, f"z/{1 / scale:g}"),
@@ -325,33 +347,16 @@ def report(r: dict, console) -> None:
         f"Unscaled, the largest score takes {largest_share(r['unscaled'], 4)} of the "
         f"attention; scaled, the largest share is {largest_share(r['scaled'], 1)}."
     )
-    zeros = sum(p == 0.0 for p in r["unscaled"])
+    zeros = underflow_sentence(r["unscaled"], r["underflow_threshold"], r["subnormals"], r["dtype"])
     if zeros:
-        dtype = r["dtype"]
-        smallest = (
-            f"the smallest {dtype}, a subnormal"
-            if r["subnormals"]
-            else f"the smallest normal {dtype} (this backend flushes subnormals to zero)"
-        )
-        console.print(
-            f"{zeros} unscaled probabilit{'y' if zeros == 1 else 'ies'} underflowed "
-            f"to exactly 0: exp of a shifted score below about "
-            f"{r['underflow_threshold']:.1f} is smaller than {smallest}."
-        )
-
-    h_max = r["entropy_max"]
+        console.print(zeros)
     console.print(
-        f"Entropy (nats; 0 = one-hot, {h_max:.4f} = ln {len(raw)} = uniform): "
+        f"Entropy (nats; 0 = one-hot, {r['entropy_max']:.4f} = ln {n} = uniform): "
         f"unscaled {nats(r['entropy_unscaled'])}, scaled {nats(r['entropy_scaled'])}.\n"
     )
 
-    jacobian_section(r, console)
-    console.print(
-        f"The formula matches jax.jacobian of the softmax to within "
-        f"{r['autodiff_max_error']:.1e} (largest entry difference, {r['dtype']}).\n"
-    )
-    sweep_section(r, console)
 
+def overflow_section(r: dict, console) -> None:
     logits, exps = display.vector(r["overflow_logits"]), display.vector(r["overflow_exp"])
     naive, stable = (
         display.vector(r["naive_overflow"]),
@@ -367,6 +372,17 @@ def report(r: dict, console) -> None:
         "ignores a constant added to every logit, and after the shift every "
         "exponent is ≤ 0."
     )
+
+
+def report(r: dict, console) -> None:
+    softmax_section(r, console)
+    jacobian_section(r, console)
+    console.print(
+        f"The formula matches jax.jacobian of the softmax to within "
+        f"{r['autodiff_max_error']:.1e} (largest entry difference, {r['dtype']}).\n"
+    )
+    sweep_section(r, console)
+    overflow_section(r, console)
 
 
 def main(argv: list[str] | None = None) -> None:

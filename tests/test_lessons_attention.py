@@ -184,38 +184,36 @@ def test_one_token_has_no_gradient_and_no_ratio(run_json):
     assert r["jacobian_unscaled_l1"] == 0.0 and r["l1_ratio"] is None
 
 
-def test_one_token_report(capsys, monkeypatch, run_json):
+def test_one_token_report(run_json):
+    lesson = load_lesson("07_softmax_collapse")
     r = run_json("07_softmax_collapse", "--tokens", "1")["results"]
     assert math.copysign(1, r["entropy_unscaled"]) == 1  # 0.0, not -0.0
-    monkeypatch.setenv("COLUMNS", "1000")
-    load_lesson("07_softmax_collapse").main(["--tokens", "1"])
-    out = capsys.readouterr().out
-    assert "against 1 key," in out and "This score is" in out
-    assert "unscaled 0, scaled 0." in out and "-0" not in out
-    assert "With a single key" in out and "exactly zero in" not in out
+    assert lesson.nats(r["entropy_unscaled"]) == lesson.nats(r["entropy_scaled"]) == "0"
+    text = lesson.scores_sentence(r["raw_scores"], r["dim"])
+    assert "against 1 key," in text and "This score is" in text
+    reading = lesson.jacobian_reading(r["l1_ratio"], 1, r["dim"], r["top_gap"], r["dtype"])
+    assert reading.startswith("With a single key")
 
 
-def test_width_one_report_says_scaling_changes_nothing(capsys, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "1000")
-    load_lesson("07_softmax_collapse").main(["--dim", "1"])
-    out = capsys.readouterr().out
-    assert "scaled and unscaled are the same softmax" in out
-    assert "times larger" not in out
-    entropies = out.split("uniform): ")[1].split("\n")[0]  # both printed alike
-    assert entropies.count(entropies.split(", scaled ")[1].rstrip(".")) == 2
+def test_width_one_says_scaling_changes_nothing():
+    reading = load_lesson("07_softmax_collapse").jacobian_reading(1.0, 5, 1, 0.3, "float32")
+    assert "scaled and unscaled are the same softmax" in reading and "times" not in reading
 
 
-def test_collapsed_share_says_what_the_rounding_hides(capsys, monkeypatch, run_json):
-    r = run_json("07_softmax_collapse", "--dim", "4096")["results"]
-    rest = sum(sorted(r["unscaled"])[:-1])
-    assert 0 < rest < 5e-7  # the largest share prints as 100.0000%
-    monkeypatch.setenv("COLUMNS", "1000")
-    load_lesson("07_softmax_collapse").main(["--dim", "4096"])
-    out = capsys.readouterr().out
-    assert f"100.0000% (the other 4 keys share {100 * rest:.3g}%)" in out
+@pytest.mark.parametrize(
+    ("probs", "digits", "text"),
+    [
+        ([1.0, 1e-9, 2e-9], 4, "100.0000% (the other 2 keys share 3e-07%)"),
+        ([1.0, 0.0], 4, "100.0000% (the other key has 0%)"),
+        ([0.99999994, 6e-8], 4, "99.99999%"),  # never a rounded 100 %
+        ([0.416, 0.584], 1, "58.4%"),
+    ],
+)
+def test_largest_share_says_what_the_rounding_hides(probs, digits, text):
+    assert load_lesson("07_softmax_collapse").largest_share(probs, digits) == text
 
 
-def test_underflow_threshold_matches_the_zeros(capsys, monkeypatch, run_json):
+def test_underflow_threshold_matches_the_zeros(run_json):
     # seed 18: three shifted scores between -99 and -93 give exactly 0 on a backend that
     # flushes subnormals (XLA on CPU); "below about -103" would contradict the chart
     r = run_json("07_softmax_collapse", "--seed", "18")["results"]
@@ -224,9 +222,11 @@ def test_underflow_threshold_matches_the_zeros(capsys, monkeypatch, run_json):
     assert cut == pytest.approx(-103.28 if r["subnormals"] else -87.34, abs=0.01)
     assert np.all(shifted[probs == 0] < cut + math.log(len(raw)))  # the sum divides too
     assert np.all(shifted[probs > 0] > cut - 1e-3)
-    monkeypatch.setenv("COLUMNS", "1000")
-    load_lesson("07_softmax_collapse").main(["--seed", "18"])
-    assert f"below about {cut:.1f} is smaller than" in capsys.readouterr().out
+    text = load_lesson("07_softmax_collapse").underflow_sentence(
+        r["unscaled"], cut, r["subnormals"], r["dtype"]
+    )
+    assert f"below about {cut:.1f} is smaller than the smallest" in text
+    assert load_lesson("07_softmax_collapse").underflow_sentence([0.5, 0.5], cut, True, "x") is None
 
 
 def test_softmax_collapse_report(run_report):
