@@ -289,7 +289,7 @@ def recompute_logits(params: dict, buffer: jax.Array, length: jax.Array, *, conf
 
 
 @functools.partial(jax.jit, static_argnames=("config", "steps"))
-def generate(params, prompt, key, *, config: GPTConfig, sampler: Sampler, steps: int):
+def generate(params, prompt, key, sampler: Sampler, *, config: GPTConfig, steps: int):
     """Prefill `prompt` then decode `steps` tokens with the KV cache, one key per step.
 
     Args:
@@ -315,7 +315,7 @@ def generate(params, prompt, key, *, config: GPTConfig, sampler: Sampler, steps:
 
 
 @functools.partial(jax.jit, static_argnames=("config", "steps"))
-def generate_window(params, prompt, key, *, config: GPTConfig, sampler: Sampler, steps: int):
+def generate_window(params, prompt, key, sampler: Sampler, *, config: GPTConfig, steps: int):
     """Generate `steps` tokens of any length by full recompute over the last T tokens.
 
     No cache: each step runs the model on a window of config.context tokens

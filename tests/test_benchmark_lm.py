@@ -1,0 +1,38 @@
+"""benchmarks/lm.py at tiny sizes: the figures' structure and the flags' refusals."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+from conftest import ROOT
+
+
+def load():
+    spec = importlib.util.spec_from_file_location("bench_lm", ROOT / "benchmarks" / "lm.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tiny_run_gives_consistent_figures(capsys):
+    argv = ["--json", "--width", "8", "--wide", "16", "--batch", "2", "--context", "8"]
+    load().main([*argv, "--decode-context", "12", "--budget-ms", "1"])
+    r = json.loads(capsys.readouterr().out)
+    for t in r["train"].values():
+        assert t["mfu"] == pytest.approx(t["achieved_flops"] / r["peak_flops"])
+        assert t["step_ms"] > 0 and t["tokens_per_s"] > 0
+    d = r["decode"]
+    assert r["ratios"]["decode_step_ratio"] == pytest.approx(
+        d["step_ms_recompute"] / d["step_ms_cached"]
+    )
+    assert d["context"] == 12 and d["loop_tokens"] == 11
+    assert set(r["targets_met"]) == {"mfu_default", "mfu_wide", "decode_step_ratio"}
+
+
+@pytest.mark.parametrize("argv", [["--width", "10"], ["--budget-ms", "0"], ["--wide", "1e18"]])
+def test_bad_flags_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as done:
+        load().main(argv)
+    assert done.value.code == 2 and "error:" in capsys.readouterr().err
