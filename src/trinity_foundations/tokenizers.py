@@ -197,7 +197,8 @@ def _most_frequent(chain: _Chain, heap: list[tuple[int, int, Pair]]) -> Pair | N
     still an occurrence. Every change of a pair pushes its exact entry, so a
     live entry at the top is exact: had the first occurrence moved earlier,
     the newer entry would sort above it; had it been removed, it would not be
-    live. (Two pairs never share a position, so pairs are never compared.)
+    live. (Only a stale entry can tie a live one in count and position; the
+    pairs then decide the order, which is harmless.)
     """
     while heap:
         count, first, pair = heapq.heappop(heap)
