@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--temperature",
-        type=cli.positive_float_at_most(100.0),
+        type=cli.float_in(0.01, 100.0, "below 0.01 it is greedy; the greedy row shows that"),
         default=TEMPERATURE,
         help="τ of the temperature sample (%(default)s)",
     )

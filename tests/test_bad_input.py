@@ -28,6 +28,10 @@ ACCEPTED: dict[tuple[str, str], set[str]] = {
 
 # Flags that keep a tiny-value run short (the other flags at their defaults).
 FAST: dict[str, list[str]] = {
+    "19_language_model": (
+        "--steps 2 --d-model 16 --layers 1 --heads 2 --context 16 --batch 4 --sample-length 8"
+    ).split(),
+    "20_decoding": ["--length", "8", "--draws", "100"],
     "11_rosenbrock_es": ["--dim", "3", "--max-generations", "20", "--cma-max-generations", "20"],
     "22_memory_and_compute": (
         "--layers 1 --d-model 16 --heads 2 --context 16 --batch 8 --matmul-max 64 "
