@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from trinity_foundations.training import StepAux, TrainConfig, decay_mask
+from trinity_foundations.training import StepAux, TrainConfig, decay_mask, global_norm
 
 
 class Hyper(NamedTuple):
@@ -166,7 +166,7 @@ def sweep_step(state: SweepState, batch: Any, *, config: TrainConfig, loss_fn: C
         jnp.where(due, 0, state.micro + 1),
         jax.tree.map(lambda g: jnp.where(due, jnp.zeros_like(g), g), total),
     )
-    return new, StepAux(loss, optax.global_norm(grads), lr)
+    return new, StepAux(loss, global_norm(grads), lr)
 
 
 def sample_prefix(key: jax.Array, tokens: jax.Array, text: jax.Array, batch: int, context: int):
@@ -245,7 +245,7 @@ def train_sweep(
             scores = (
                 loss_fn(state.params, train_windows),
                 loss_fn(state.params, val_windows),
-                optax.global_norm(state.params),
+                global_norm(state.params),
             )
             return state, (aux, scores)
 
