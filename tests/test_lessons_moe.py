@@ -3,7 +3,6 @@
 import json
 import os
 
-import jax
 import numpy as np
 import pytest
 from conftest import LESSONS, load_lesson
@@ -69,12 +68,6 @@ def test_moe_gating_report(run_report):
 def test_moe_gating_truncates_a_long_step_table(run_report):
     out = run_report("12_moe_gating", "--steps", "300")  # 300 rows were printed
     assert "275 more" in out and "│  300 │" in out and "│  100 │" not in out
-
-
-def test_moe_gating_runs_in_float64_under_x64(run_json):
-    with jax.enable_x64(True):
-        r = run_json("12_moe_gating")["results"]
-    assert r["dtype"] == "float64" and r["rebalance"]["spread_from_step"] == 13
 
 
 @pytest.mark.parametrize(
