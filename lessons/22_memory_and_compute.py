@@ -547,6 +547,22 @@ def report(r: dict, console) -> None:
 # Command line.
 
 
+def zero_or(lo: int, hi: int, why: str):
+    """The type of a count that is 0 (skip the check) or from lo to hi: one device or one
+    process has nobody to share the batch with."""
+    between = cli.int_in(lo, hi, why)
+
+    def parse(text: str) -> int:
+        try:
+            if int(text) == 0:
+                return 0
+        except ValueError:
+            pass  # `between` says what is wrong with it
+        return between(text)
+
+    return parse
+
+
 def main(argv: list[str] | None = None) -> None:
     p = cli.parser(__doc__, seed=0)
 
@@ -587,21 +603,17 @@ def main(argv: list[str] | None = None) -> None:
         "longest attention T",
     )
     flag("--copy-size", 2**16, 2**28, COPY_SIZE, "memory", "elements of the copy and 2x + y")
-    flag(
+    p.add_argument(
         "--devices",
-        0,
-        64,
-        DEVICES,
-        "host devices in one process",
-        "devices of the data-parallel check (0: skip)",
+        type=zero_or(2, 64, "host devices in one process"),
+        default=DEVICES,
+        help="devices of the data-parallel check, 2 to 64, or 0 to skip (default: %(default)s)",
     )
-    flag(
+    p.add_argument(
         "--processes",
-        0,
-        4,
-        PROCESSES,
-        "processes on this machine",
-        "processes of the jax.distributed check (0: skip)",
+        type=zero_or(2, 4, "processes on this machine"),
+        default=PROCESSES,
+        help="processes of the jax.distributed check, 2 to 4, or 0 to skip (default: %(default)s)",
     )
     flag("--timeout", 10, 600, TIMEOUT, "seconds", "time limit of the check processes, seconds")
     args = p.parse_args(argv)

@@ -403,7 +403,9 @@ def multiprocess_result(reports: list, folder: Path, ref_params: Any, ref_grads:
         "local_devices": reports[0]["local_devices"],
         "params_max_diff": max(max_abs_diff(ref_params, p) for p, _ in outs),
         "grads_max_diff": max(max_abs_diff(ref_grads, g) for _, g in outs),
-        "between_processes_max_diff": max(max_abs_diff(outs[0], o) for o in outs[1:]),
+        "between_processes_max_diff": max(
+            (max_abs_diff(outs[0], o) for o in outs[1:]), default=0.0
+        ),
     }
 
 
