@@ -164,8 +164,12 @@ def looseness_sentence(useful: list[dict]) -> str:
     )
 
 
-def report(r: dict, console) -> None:
-    formula_section(r, console)
+def holds(row: dict) -> str:
+    """The table's verdict on one D: 'NO' (measured above the bound), 'vacuous', 'yes'."""
+    return "NO" if not row["satisfied"] else "vacuous" if row["vacuous"] else "yes"
+
+
+def table_section(r: dict, console) -> None:
     table = Table(
         title=f"P(|u·v| > {r['epsilon']:g}) for random unit vectors (pairs per D: {r['pairs']:,})",
         box=box.SIMPLE_HEAD,
@@ -173,7 +177,6 @@ def report(r: dict, console) -> None:
     for col in ("D", "measured", "exact", "bound", "gap", "holds", "bound/exact"):
         table.add_column(col, justify="right", no_wrap=True)
     for row in r["dims"]:
-        holds = "NO" if not row["satisfied"] else "vacuous" if row["vacuous"] else "yes"
         ratio = f"{row['looseness']:.1f}×" if row["looseness"] is not None else "—"
         table.add_row(
             str(row["dim"]),
@@ -181,16 +184,40 @@ def report(r: dict, console) -> None:
             pct(row["exact_pct"], underflow=True),
             pct(row["bound_pct"], underflow=True),
             f"{row['gap_pct']:.2f} pp",
-            holds,
+            holds(row),
             ratio,
         )
     console.print(display.fit(table, console))
     console.print("[dim]gap: bound minus measured, in percentage points[/]\n")
 
+
+def held_sentence(failed: list[dict], pairs: int) -> str:
+    if not failed:
+        return "The bound held at every D."
+    return (
+        f"The measured share exceeded the bound at D = {_dims(failed)}. The bound is on "
+        f"the true probability (the exact column); a sample of {pairs:,} can land "
+        "above it by chance, the smaller the sample the likelier."
+    )
+
+
+def noise_sentence(zs: list[float]) -> str:
+    """How far the measured shares are from the exact tail, in binomial standard errors."""
+    return (
+        f"The measured shares sit within {max(zs):.1f} standard errors (binomial, one "
+        "draw per pair) of the exact tail: "
+        + (
+            "what sampling noise allows."
+            if max(zs) <= 3
+            else "more than sampling noise usually allows."
+        )
+    )
+
+
+def verdicts_section(r: dict, console) -> None:
     rows = r["dims"]
     vacuous = [row for row in rows if row["vacuous"]]
     useful = [row for row in rows if not row["vacuous"]]
-    failed = [row for row in rows if not row["satisfied"]]
     if vacuous:
         console.print(
             f"At D = {_dims(vacuous)} the bound is 100 % or more: true, since no probability "
@@ -198,27 +225,12 @@ def report(r: dict, console) -> None:
         )
     if useful:
         console.print(looseness_sentence(useful))
-    console.print(
-        "The bound held at every D."
-        if not failed
-        else f"The measured share exceeded the bound at D = {_dims(failed)}. The bound is on "
-        f"the true probability (the exact column); a sample of {r['pairs']:,} can land "
-        "above it by chance, the smaller the sample the likelier."
-    )
-
+    console.print(held_sentence([row for row in rows if not row["satisfied"]], r["pairs"]))
     # Standard errors mean something where the binomial is near normal:
     # at least 5 expected on each side of ε.
     zs = [abs(row["z"]) for row in rows if 5 <= row["expected_count"] <= r["pairs"] - 5]
     if zs:
-        console.print(
-            f"The measured shares sit within {max(zs):.1f} standard errors (binomial, one "
-            "draw per pair) of the exact tail: "
-            + (
-                "what sampling noise allows."
-                if max(zs) <= 3
-                else "more than sampling noise usually allows."
-            )
-        )
+        console.print(noise_sentence(zs))
     for row in rows:
         if 0 < row["expected_count"] < 1:
             console.print(
@@ -227,12 +239,21 @@ def report(r: dict, console) -> None:
                 f"One pair in about {100 / row['exact_pct']:,.0f} lands there."
             )
 
+
+def sampling_section(r: dict, console) -> None:
     compile_ms = sum(t["compile_ms"] for t in r["timing"])
     run_ms = sum(t["run_ms"] for t in r["timing"])
     console.print(
         f"\nSampling: compile {display.duration(compile_ms)}, run {display.duration(run_ms)} "
         "(one compiled kernel per D, one timed run each)."
     )
+
+
+def report(r: dict, console) -> None:
+    formula_section(r, console)
+    table_section(r, console)
+    verdicts_section(r, console)
+    sampling_section(r, console)
 
 
 def check_sizes(parser, dims: list[int], pairs: int) -> None:

@@ -106,7 +106,7 @@ def _signed(x: float, digits: int = 4) -> str:
     return f"{round(x, digits) + 0.0:+.{digits}f}"
 
 
-def report(r: dict, console) -> None:
+def table_section(r: dict, console) -> None:
     table = Table(title=f"u·v for {r['pairs']:,} random pairs of unit vectors")
     for col in ("D", "mean", "std", "1/√D", f"|u·v| > {r['epsilon']:g}"):
         table.add_column(col, justify="right")
@@ -120,6 +120,8 @@ def report(r: dict, console) -> None:
         )
     console.print(display.fit(table, console))
 
+
+def bars_section(r: dict, console) -> None:
     width = max(11, min(41, console.width - 12))  # the console's width, odd: 0 in the middle
     width -= 1 - width % 2
     console.print(f"\nWhere u·v falls: mean ± 2 std filled, {display.MARK} at the mean")
@@ -128,48 +130,65 @@ def report(r: dict, console) -> None:
         bar = display.dispersion_bar(row["mean"], row["std"], width=width)
         console.print(f"D = {row['dim']:>5} {bar}")
 
+
+def law_sentence(ratios: list[float]) -> str:
+    """Whether the measured std follows 1/√D closely enough to read the law off."""
+    follows = 0.8 <= min(ratios) and max(ratios) <= 1.25
+    return f"The measured std is {display.span(ratios, 3)} times 1/√D: " + (
+        "the spread shrinks like 1/√D, so a hundred times the dimensions buys a tenth "
+        "of the spread."
+        if follows
+        else "too far from 1 to read the 1/√D law off this run; try more --pairs."
+    )
+
+
+def mean_sentence(zs: list[float]) -> str:
+    """How far the means are from 0, in standard errors."""
+    if max(zs) <= 3:
+        return (
+            f"Every mean is within {max(zs):.1f} standard errors of 0: no direction is preferred."
+        )
+    return (
+        f"One mean is {max(zs):.1f} standard errors from 0, more than chance usually "
+        "gives: check the sampler."
+    )
+
+
+def trend_sentence(lo: dict, hi: dict) -> str | None:
+    """The std from the smallest D to the largest, against √(D_hi/D_lo)."""
+    if hi["dim"] <= lo["dim"]:
+        return None
+    theory = f"√({hi['dim']}/{lo['dim']}) = {math.sqrt(hi['dim'] / lo['dim']):.1f}"
+    if 0 < hi["std"] < lo["std"]:
+        return (
+            f"From D = {lo['dim']} to D = {hi['dim']} the std fell from {lo['std']:.4f} "
+            f"to {hi['std']:.4f}, {lo['std'] / hi['std']:.1f} times, against {theory}."
+        )
+    return (
+        f"From D = {lo['dim']} to D = {hi['dim']} the std went from {lo['std']:.4f} "
+        f"to {hi['std']:.4f} instead of falling {theory} times: too few --pairs "
+        "to show the trend."
+    )
+
+
+def readings_section(r: dict, console) -> None:
     console.print(f"\nWhat each dimension says (ε = {r['epsilon']:g}):")
     for row in r["dims"]:
         console.print(f"  D = {row['dim']:>5}: {reading(row, r['pairs'], r['epsilon'])}.")
-
-    ratios = [row["std"] / row["theory_std"] for row in r["dims"]]
-    follows = 0.8 <= min(ratios) and max(ratios) <= 1.25
-    console.print(
-        f"\nThe measured std is {display.span(ratios, 3)} times 1/√D: "
-        + (
-            "the spread shrinks like 1/√D, so a hundred times the dimensions buys a tenth "
-            "of the spread."
-            if follows
-            else "too far from 1 to read the 1/√D law off this run; try more --pairs."
-        )
-    )
+    console.print("\n" + law_sentence([row["std"] / row["theory_std"] for row in r["dims"]]))
     # How far each mean is from 0, in standard errors (std / √pairs).
     zs = [
         abs(row["mean"]) / row["std"] * math.sqrt(r["pairs"]) for row in r["dims"] if row["std"] > 0
     ]
     if zs:
-        console.print(
-            f"Every mean is within {max(zs):.1f} standard errors of 0: no direction is preferred."
-            if max(zs) <= 3
-            else f"One mean is {max(zs):.1f} standard errors from 0, more than chance usually "
-            "gives: check the sampler."
-        )
-    if len(r["dims"]) > 1:
-        by_dim = sorted(r["dims"], key=lambda row: row["dim"])
-        lo, hi = by_dim[0], by_dim[-1]
-        theory = f"√({hi['dim']}/{lo['dim']}) = {math.sqrt(hi['dim'] / lo['dim']):.1f}"
-        if hi["dim"] > lo["dim"] and 0 < hi["std"] < lo["std"]:
-            console.print(
-                f"From D = {lo['dim']} to D = {hi['dim']} the std fell from {lo['std']:.4f} "
-                f"to {hi['std']:.4f}, {lo['std'] / hi['std']:.1f} times, against {theory}."
-            )
-        elif hi["dim"] > lo["dim"]:
-            console.print(
-                f"From D = {lo['dim']} to D = {hi['dim']} the std went from {lo['std']:.4f} "
-                f"to {hi['std']:.4f} instead of falling {theory} times: too few --pairs "
-                "to show the trend."
-            )
+        console.print(mean_sentence(zs))
+    by_dim = sorted(r["dims"], key=lambda row: row["dim"])
+    trend = trend_sentence(by_dim[0], by_dim[-1])
+    if trend:
+        console.print(trend)
 
+
+def sampling_section(r: dict, console) -> None:
     compile_ms = sum(t["compile_ms"] for t in r["timing"])
     run_ms = sum(t["run_ms"] for t in r["timing"])
     numbers = sum(t["numbers_drawn"] for t in r["timing"])
@@ -180,6 +199,13 @@ def report(r: dict, console) -> None:
         f"(one timed run each, {r['timing'][0]['dtype']}, "
         f"{numbers / run_ms / 1e3:.3g} million numbers/s)."
     )
+
+
+def report(r: dict, console) -> None:
+    table_section(r, console)
+    bars_section(r, console)
+    readings_section(r, console)
+    sampling_section(r, console)
 
 
 def check_sizes(parser, dims: list[int], pairs: int) -> None:

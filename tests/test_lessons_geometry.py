@@ -254,3 +254,28 @@ def test_sampling_names_the_dtype_it_used(run_json):
     with jax.enable_x64(True):
         r = run_json("quasi_orthogonality", "--dims", "3", "--pairs", "10")["results"]
     assert r["timing"][0]["dtype"] == "float64"  # not a typed "float32"
+
+
+def test_quasi_law_mean_and_trend_sentences():
+    lesson = load_lesson("quasi_orthogonality")
+    assert "shrinks like 1/√D" in lesson.law_sentence([0.98, 1.01])
+    assert "try more --pairs" in lesson.law_sentence([0.5, 1.0])
+    assert lesson.mean_sentence([0.4, 2.1]).startswith("Every mean is within 2.1 standard")
+    assert "check the sampler" in lesson.mean_sentence([3.5])
+    lo, hi = {"dim": 3, "std": 0.577}, {"dim": 8192, "std": 0.0108}
+    assert "fell from 0.5770 to 0.0108, 53.4 times, against √(8192/3) = 52.3" in (
+        lesson.trend_sentence(lo, hi)
+    )
+    assert lesson.trend_sentence(lo, lo) is None
+    assert "too few --pairs" in lesson.trend_sentence(lo, {"dim": 64, "std": 0.6})
+
+
+def test_hoeffding_verdict_sentences():
+    lesson = load_lesson("hoeffding_bound")
+    assert lesson.held_sentence([], 100) == "The bound held at every D."
+    assert "exceeded the bound at D = 2000" in lesson.held_sentence([{"dim": 2000}], 1)
+    assert lesson.noise_sentence([0.3, 2.1]).endswith("what sampling noise allows.")
+    assert lesson.noise_sentence([3.2]).endswith("more than sampling noise usually allows.")
+    row = {"satisfied": True, "vacuous": True}
+    assert [lesson.holds(row), lesson.holds({**row, "vacuous": False})] == ["vacuous", "yes"]
+    assert lesson.holds({"satisfied": False, "vacuous": False}) == "NO"
