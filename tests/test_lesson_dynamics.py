@@ -1,0 +1,176 @@
+"""Lesson 21: the comparisons' numbers and decisions, determinism, and bad flags."""
+
+import math
+
+import numpy as np
+import pytest
+from conftest import load_lesson
+
+LESSON = "21_training_dynamics"
+SMALL = [
+    "--steps", "32", "--batch", "4", "--d-model", "16", "--layers", "1", "--context", "16",
+    "--slice", "400",
+]  # fmt: skip
+TIMINGS = {"compile_ms", "run_ms"}
+COMPARISONS = (
+    "optimizers", "warmup", "learning_rate", "clipping", "weight_decay", "batch_size", "overfit",
+)  # fmt: skip
+
+L = load_lesson(LESSON)
+
+
+@pytest.fixture(scope="module")
+def small(request):
+    """The lesson at a small size, run once for the module (the programs compile once)."""
+    import contextlib
+    import io
+    import json
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        L.main([*SMALL, "--json"])
+    return json.loads(out.getvalue())
+
+
+def test_every_comparison_has_curves_and_a_verdict(small):
+    r = small["results"]
+    assert small["params"]["steps"] == 32 and r["dtype"] == "float32"
+    assert r["runs"] == len(L.run_table(0.01, 400)) and r["tokens_per_run"] == 32 * 4 * 16
+    for name in COMPARISONS:
+        assert r[name]["runs"] and "verdict" in r[name], name
+        for run in r[name]["runs"]:
+            assert len(run["loss"]) == 32 and len(run["val"]) == L.EVALS
+            assert run["eval_steps"][-1] == 32
+    # every run starts from the same weights on the same first batch
+    firsts = {run["loss"][0] for name in COMPARISONS for run in r[name]["runs"][:1]}
+    assert len(firsts) <= 2  # the slice run sees other windows
+    assert r["init_loss"] == pytest.approx(r["uniform_loss"], abs=0.1)  # ln V at init
+
+
+def test_divergence_is_detected_and_never_reported_as_a_loss(small):
+    r = small["results"]
+    sweep = r["learning_rate"]
+    top = sweep["runs"][-1]  # 1000 × the rate
+    assert top["diverged_at"] is not None and top["final_val"] is None
+    assert sweep["verdict"]["status"][-1] == "diverged"
+    assert sweep["lrs"][-1] in sweep["verdict"]["diverged_lrs"]
+    best = sweep["verdict"]["best_lr"]
+    assert best is not None and best not in sweep["verdict"]["diverged_lrs"]
+    finals = [x["final_val"] for x in sweep["runs"] if x["final_val"] is not None]
+    assert sweep["verdict"]["best_val"] == min(finals)
+
+
+def test_accumulation_is_exact_and_the_results_keys_are_there(small):
+    r = small["results"]
+    a = r["accumulation"]
+    assert r["accumulation_max_diff"] <= 1e-3 * a["step_size"]
+    assert a["max_grad_diff"] <= 1e-5 * a["max_grad"] and a["loss_diff"] < 1e-5
+    split = r["overfit_split_step"]
+    assert split == r["overfit"]["verdict"]["split_step"]
+    assert split is None or split % r["eval_every"] == 0
+    assert r["batch_size"]["batches"] == [4, 16, 64] and r["batch_size"]["updates"] == [32, 8, 2]
+
+
+def test_same_seed_same_numbers(small, run_json):
+    again = run_json(LESSON, *SMALL)["results"]
+    first = small["results"]
+    for key in TIMINGS:
+        again.pop(key), first.pop(key, None)
+    assert again == {k: v for k, v in first.items() if k not in TIMINGS}
+
+
+def test_the_report_says_what_diverged(run_report):
+    text = run_report(LESSON, *SMALL)
+    assert "diverged at step" in text
+    assert "Gradient accumulation" in text and "Next:" in text
+    assert "nan" not in text.lower().replace("not a number", "")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--steps", "20"],  # not a multiple of 16
+        ["--steps", "100000"],
+        ["--batch", "1000"],
+        ["--d-model", "9"],  # not a multiple of the heads
+        ["--slice", "10"],
+        ["--lr", "1"],
+        ["--layers", "0"],
+    ],
+)
+def test_bad_flags_end_in_one_usage_line(usage_error, argv):
+    assert argv[0] in usage_error(LESSON, *argv)
+
+
+# ----------------------------------------------------------------------------
+# The decisions, each a small pure function.
+
+
+def run_(final, *, spike=0.1, diverged=None, loss=(4.0, 3.0), norm=10.0):
+    return {
+        "label": "x", "final_val": final, "spike": spike, "spike_step": 1,
+        "diverged_at": diverged, "loss": list(loss), "param_norm": [norm],
+        "val": [3.0, final if final is not None else math.nan],
+        "train_eval": [3.0, 2.0], "eval_steps": [8, 16],
+    }  # fmt: skip
+
+
+def test_compare_and_noise():
+    assert L.compare(3.0, 3.01, 0.02) == "same"
+    assert L.compare(2.9, 3.0, 0.02) == "lower" and L.compare(3.1, 3.0, 0.02) == "higher"
+    assert L.noise(run_(3.0), run_(3.1)) == pytest.approx(0.1)
+    assert L.noise(run_(3.0), run_(3.005)) == L.TIE
+    assert L.noise(run_(3.0), run_(None, diverged=3)) == L.TIE
+
+
+def test_optimizer_and_warmup_verdicts():
+    v = L.optimizer_verdict(
+        run_(3.0), [run_(3.3), run_(3.2), run_(None, diverged=2)], (1, 2, 3), 0.05
+    )
+    assert v == {"winner": "adamw", "best_sgd_lr": 2, "margin": pytest.approx(0.2)}
+    assert L.optimizer_verdict(run_(3.0), [run_(3.01)], (1,), 0.05)["winner"] == "tie"
+    assert L.optimizer_verdict(run_(3.0), [run_(2.5)], (1,), 0.05)["winner"] == "sgd"
+    assert L.warmup_verdict(run_(3.0), run_(3.2), 0.05)["better"] == "warmup"
+    assert L.warmup_verdict(run_(3.0), run_(3.01), 0.05)["better"] == "tie"
+    assert L.warmup_verdict(run_(3.0), run_(None, diverged=4), 0.05)["better"] == "warmup"
+
+
+def test_learning_rate_statuses():
+    runs = [run_(3.9), run_(3.0), run_(3.01), run_(3.4, spike=5.0), run_(None, diverged=2)]
+    v = L.lr_verdict(runs, [1e-4, 1e-3, 1e-2, 1e-1, 1.0], 0.05)
+    assert v["best_lr"] == 1e-3 and v["diverged_lrs"] == [1.0]
+    assert v["status"] == ["too small", "best", "near best", "spiked", "diverged"]
+    assert L.lr_status(run_(3.5), 3.0, 1.0, 0.1, 0.05) == "too large"
+
+
+def test_clipping_decay_batch_verdicts_and_cells():
+    rescued = L.clipping_verdict(run_(3.4, spike=2.0), run_(None, spike=math.inf, diverged=7))
+    assert rescued["outcome"] == "rescued" and rescued["diverged_without"] == 7
+    assert L.clipping_verdict(run_(3.4, spike=0.5), run_(3.5, spike=2.0))["outcome"] == "tamed"
+    assert L.clipping_verdict(run_(3.4, spike=1.5), run_(3.5, spike=2.0))["outcome"] == (
+        "no difference"
+    )
+    assert L.clipping_verdict(run_(None, diverged=3), run_(None, diverged=2))["outcome"] == (
+        "not enough"
+    )
+    d = L.decay_verdict([run_(3.0, norm=10.0), run_(3.1, norm=9.0)], [0.0, 1.0], 0.05)
+    assert d["norm_change"] == pytest.approx([0.0, -0.1]) and d["matters"]
+    assert d["best_decay"] == 0.0 and d["spread"] == pytest.approx(0.1)
+    b = L.batch_verdict([run_(3.2), run_(3.0), run_(None, diverged=1)], [8, 32, 128], [16, 4, 1])
+    assert b == {"best_batch": 32, "best_updates": 4, "spread": pytest.approx(0.2)}
+    assert L.ended(run_(3.14159)) == "3.142"
+    assert L.ended(run_(None, diverged=5, loss=(4.0, math.nan))) == (
+        "diverged at step 5 (not a number)"
+    )
+    drawn, left = L.chartable([run_(3.0), run_(None, diverged=2)])
+    assert len(drawn) == 1 and left[0]["diverged_at"] == 2
+
+
+def test_overfit_verdict_reads_the_parting_point():
+    slice_run = run_(3.5)
+    slice_run.update(train_eval=[3.0, 2.0, 1.0], val=[3.2, 3.0, 3.5], eval_steps=[8, 16, 24])
+    v = L.overfit_verdict(slice_run, run_(3.1))
+    assert v["split_step"] == 16 and v["val_min"] == 3.0 and v["full_text_val"] == 3.1
+    slice_run.update(val=[3.2, 3.0, 2.9])
+    assert L.overfit_verdict(slice_run, run_(3.1))["split_step"] is None
+    assert np.isfinite(v["train_final"])
