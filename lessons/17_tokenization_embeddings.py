@@ -75,7 +75,9 @@ def projections(dim: int) -> dict[str, jax.Array]:
 def lookup_vs_one_hot(table: jax.Array, ids: jax.Array) -> jax.Array:
     """max |one_hot(ids) @ E − E[ids]|: a lookup is a matrix product with one-hot rows."""
     one_hot = jax.nn.one_hot(ids, table.shape[0], dtype=table.dtype)  # (T, V)
-    return jnp.max(jnp.abs(one_hot @ table - table[ids]))  # (T, d) compared
+    # Full float32 products: a GPU's default TF32 would round E's entries first.
+    product = jnp.matmul(one_hot, table, precision="highest")  # (T, d)
+    return jnp.max(jnp.abs(product - table[ids]))  # (T, d) compared
 
 
 def swap_outputs(table, ids, perm, pe, w) -> tuple[jax.Array, jax.Array]:
@@ -229,7 +231,8 @@ def rotation_errors(positions: jax.Array, offsets: jax.Array) -> jax.Array:
         table_fn = sinusoidal_interleaved if interleaved else sinusoidal_half
         shifted = table_fn(positions + k, dim=D)  # (P, d)
         r = shift_rotation(k, dim=D, interleaved=interleaved)  # (d, d)
-        return jnp.max(jnp.abs(shifted - table_fn(positions, dim=D) @ r))  # (P, d) compared
+        rotated = jnp.matmul(table_fn(positions, dim=D), r, precision="highest")  # (P, d)
+        return jnp.max(jnp.abs(shifted - rotated))
 
     return jnp.stack([jax.vmap(error, (0, None))(offsets, inter) for inter in (False, True)])
 
