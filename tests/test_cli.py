@@ -120,3 +120,11 @@ def test_every_lesson_rejects_a_seed_jax_cannot_hold(usage_error, lesson):
     assert "argument --seed: must be from 0 to 4294967295" in usage_error(
         lesson, "--seed", str(2**64)
     )
+
+
+def test_next_lesson_skips_scripts_not_written_yet(tmp_path):
+    for stem in ("14_mini_trinity", "16_transformer_block"):
+        (tmp_path / f"{stem}.py").write_text("")
+    assert cli.next_lesson(str(tmp_path / "14_mini_trinity.py")) == "16_transformer_block"
+    assert cli.next_lesson(str(tmp_path / "16_transformer_block.py")) is None
+    assert cli.next_lesson(str(ROOT / "lessons" / "01_list_math.py")) == "02_tensor_math"

@@ -258,10 +258,11 @@ def show_code(console, kernels: Iterable[Callable]) -> None:
 
 
 def next_lesson(lesson_file: str) -> str | None:
-    """The catalogue's next lesson after this file, if its script exists beside it."""
-    stem = catalogue.next_after(Path(lesson_file).stem)
-    if stem and (Path(lesson_file).resolve().parent / f"{stem}.py").exists():
-        return stem
+    """The first lesson after this file in the catalogue whose script exists beside it."""
+    folder, stem = Path(lesson_file).resolve().parent, Path(lesson_file).stem
+    while (stem := catalogue.next_after(stem)) is not None:
+        if (folder / f"{stem}.py").exists():
+            return stem
     return None
 
 
