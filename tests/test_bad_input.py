@@ -37,6 +37,9 @@ FAST: dict[str, list[str]] = {
         "--layers 1 --d-model 16 --heads 2 --context 16 --batch 8 --matmul-max 64 "
         "--attention-max 64 --copy-size 65536 --devices 0 --processes 0"
     ).split(),
+    "21_training_dynamics": (  # the sizes of tests/test_lesson_dynamics.py: one compile
+        "--steps 32 --batch 4 --d-model 16 --layers 1 --context 16 --slice 400"
+    ).split(),
 }
 
 
