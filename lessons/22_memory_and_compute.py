@@ -40,7 +40,7 @@ LAYERS, D_MODEL, HEADS, CONTEXT, BATCH = 2, 64, 4, 64, 32  # lesson 19's default
 MATMUL_MAX, MATMUL_MIN = 1024, 64
 ATTENTION_MAX, ATTENTION_MIN = 1024, 64
 COPY_SIZE = 2**24  # float32 elements: 64 MB, far beyond the last-level cache
-DEVICES, PROCESSES, TIMEOUT = 8, 2, 120
+DEVICES, PROCESSES, TIMEOUT = 8, 2, 240  # a busy 2-core machine needs minutes
 REPEATS = 5
 
 
@@ -341,14 +341,14 @@ def slope_verdict(slope: float | None) -> str:
         return "only one length was timed, so no growth rate is measured"
     if slope > 2.4:
         return (
-            "steeper than T²: at the longest lengths the T×T scores outgrow the caches, so "
+            "steeper than T², as the T×T scores outgrow the caches at the longest lengths and "
             "each score costs a trip to main memory as well as its arithmetic"
         )
     if slope >= 1.7:
-        return "close to the 2 of the T² score matrix: doubling T quadruples the work"
+        return "close to the 2 of the T² score matrix, so doubling T quadruples the work"
     if slope >= 1.2:
-        return "between linear and quadratic: at these lengths fixed costs still hide part of T²"
-    return "near linear: at these lengths the per-call overhead, not the T² work, sets the time"
+        return "between linear and quadratic, so at these lengths fixed costs still hide part of T²"
+    return "near linear, so at these lengths the per-call overhead, not the T² work, sets the time"
 
 
 def agreement(diff: float | None, what: str) -> str:
@@ -394,6 +394,17 @@ def multiprocess_sentence(mp: dict) -> str:
     )
 
 
+def scan_clause(layers: int, per_layer: float, total: float) -> str:
+    """Why XLA's count of a scanned model needs L − 1 more layers (or, for one layer, not)."""
+    if layers == 1:
+        return "it counts a loop's body once, which for one layer is the whole model"
+    return (
+        f"it counts a loop's body once, and the {layers} layers are one lax.scan, so "
+        f"{layers - 1} × {sci(per_layer)} (one block's forward and backward, compiled alone) "
+        f"is added: {sci(total)}"
+    )
+
+
 def memory_section(r: dict, console) -> None:
     f = r["flops_formula"]
     console.rule("Memory, from shapes")
@@ -428,10 +439,8 @@ def compute_section(r: dict, console) -> None:
         f"Formula: 6N + 12·L·T·d = {f['per_token']:,} FLOPs per token (N = {f['matmul_params']:,} "
         f"weights in matmuls, the tied output head included), {sci(f['per_step'])} per step of "
         f"{f['tokens_per_step']:,} tokens.\n"
-        f"XLA's cost model of the compiled step counts {sci(x['raw'])}; it counts the body of a "
-        f"loop once, and the {x['layers']} layers are one lax.scan, so "
-        f"{x['layers'] - 1} × {sci(x['per_layer'])} (one block's forward and backward, compiled "
-        f"alone) is added: {sci(x['per_step'])}. The formula is "
+        f"XLA's cost model of the compiled step counts {sci(x['raw'])}; "
+        f"{scan_clause(x['layers'], x['per_layer'], x['per_step'])}. The formula is "
         f"{f['per_step'] / x['per_step']:.3f}× that count (XLA also counts the optimizer's, "
         "softmax's and norms' element-wise work, which the formula leaves out).\n"
         f"Bytes accessed, by the same count: {sci(x['bytes'])}; arithmetic intensity "
@@ -492,7 +501,9 @@ def attention_section(r: dict, console) -> None:
     a = r["attention_times"]
     console.rule("Attention's O(T²), measured")
     times = ", ".join(f"T={t}: {ms:.3g} ms" for t, ms in zip(a["t"], a["ms"]))
-    slope = "" if a["slope"] is None else f"Between the two longest, time ∝ T^{a['slope']:.2f}: "
+    slope = (
+        "" if a["slope"] is None else f"Between the two longest, time grows as T^{a['slope']:.2f}: "
+    )
     console.print(
         f"Causal attention, one sequence: {times}.\n{slope}{slope_verdict(a['slope'])}.\n"
     )

@@ -128,3 +128,9 @@ def test_multiprocess_sentence():
 )  # fmt: skip
 def test_bad_flags_exit_2(usage_error, argv, words):
     assert words in usage_error(LESSON, *argv)
+
+
+def test_scan_clause():
+    lesson = load_lesson(LESSON)
+    assert "for one layer is the whole model" in lesson.scan_clause(1, 5.0, 5.0)
+    assert "so 2 × 5 (one block's" in lesson.scan_clause(3, 5.0, 20.0)
