@@ -336,7 +336,8 @@ def softmax_section(r: dict, console) -> None:
     ):
         labels = [f"key {i}  {z} = {x * factor:+7.2f}" for i, x in enumerate(raw[:SHOWN])]
         percent = [100 * p for p in r[key][:SHOWN]]
-        width = display.chart_width(console, 40, most=30)
+        room = max(map(len, labels)) + 16  # the label, the number ("{:10.4g} %") and gaps
+        width = display.chart_width(console, room, most=30, least=4)
         console.print(
             display.bar_chart(labels, percent, title=name, hi=100.0, width=width, fmt="{:10.4g} %")
         )

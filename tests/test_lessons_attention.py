@@ -273,8 +273,12 @@ def test_growth(values, says):
 
 def test_softmax_collapse_truncates_many_keys(run_report, monkeypatch):
     monkeypatch.setattr(load_lesson("07_softmax_collapse"), "SWEEP_DIMS", (16,))  # one compile
-    out = run_report("07_softmax_collapse", "--tokens", "12", "--dim", "16")
+    out = run_report("07_softmax_collapse", "--tokens", "12", "--dim", "16", columns=40)
     assert "… 4 more keys" in out and "… 4 more rows and columns" in out
+    body = out.splitlines()[1:]  # the title rule may shorten the title
+    assert max(map(len, body)) <= 40
+    bars = [line for line in body if line.startswith("key ") and "z" in line]
+    assert len(bars) == 16 and all(line.endswith("%") for line in bars)  # one line each
 
 
 @pytest.mark.parametrize(
