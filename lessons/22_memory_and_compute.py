@@ -246,6 +246,22 @@ def stop(children: dict) -> None:
             proc.wait()
 
 
+def reference_step(model_parts: dict, model, train, state, batch) -> tuple:
+    """The single-device step the checks are compared with: (new state, gradients).
+
+    The check processes run on the CPU (unless several accelerators serve the
+    data-parallel one), so on an accelerator the reference is computed on the
+    CPU too: a GPU's float32 matmuls may round differently (TF32).
+    """
+    if jax.default_backend() == "cpu":
+        new_state, _, grads = model_parts["train step"]["exe"](state, batch)
+        return new_state, grads
+    cpu = jax.devices("cpu")[0]
+    step = functools.partial(parallel.step_with_grads, config=train, loss_fn=LMLoss(model))
+    new_state, _, grads = jax.jit(step)(*jax.device_put((state, batch), cpu))
+    return new_state, grads
+
+
 def run(args) -> dict:
     text = DATA.read_text(encoding="utf-8")
     vocab = language.build_vocab(text)
@@ -266,7 +282,7 @@ def run(args) -> dict:
         try:
             model_parts = compile_model(model, train, state, batch)
             kernels = compile_kernels(args, k_kernels, dtype)
-            ref_state, _, ref_grads = model_parts["train step"]["exe"](state, batch)
+            ref_state, ref_grads = reference_step(model_parts, model, train, state, batch)
             dp, mp = finish_scale_out(children, deadline, folder, ref_state.params, ref_grads)
         finally:
             stop(children)
