@@ -315,9 +315,19 @@ def _baselines(r: dict, console) -> None:
     )
 
 
+SHOWN = 600  # characters of a sample printed; --json has all of it
+
+
+def shown(text: str, limit: int = SHOWN) -> str:
+    """`text`, cut at `limit` characters with a note of how many more there are."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]} … {len(text) - limit:,} more characters"
+
+
 def _sample(r: dict, console) -> None:
     console.rule("[bold]A seeded sample (temperature 1, prompt: a newline)")
-    console.print(r["sample"], markup=False)
+    console.print(shown(r["sample"]), markup=False)
     console.rule()
 
 

@@ -46,6 +46,7 @@ SEED = 0
 LENGTH, TEMPERATURE, TOP_K, TOP_P, DRAWS = 200, 0.8, 10, 0.9, 20_000
 GUMBEL_KEYS, NGRAM, PROMPT = 1000, 4, "\n"
 MAX_LENGTH, MAX_DRAWS = 5000, 10_000_000
+SHOWN = 300  # characters of each sample printed; --json has all of them
 
 
 @functools.cache
@@ -259,7 +260,7 @@ def _samples(r: dict, console) -> None:
         console.rule(
             f"{name} · mean entropy of the next-character law {r['entropies'][name]:.3f} nats"
         )
-        console.print(text, markup=False)
+        console.print(lesson_19().shown(text, SHOWN), markup=False)
     console.rule()
 
 

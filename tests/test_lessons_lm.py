@@ -101,6 +101,7 @@ def test_19_report_sentences(run_report):
     assert "over-fit" in m.best_note(r)
     assert m.best_note({**r, "best_step": 20}) is None
     assert m.diverged_at(np.array([1.0, np.nan, 2.0])) == 2 and m.diverged_at(np.ones(3)) is None
+    assert m.shown("abcdef", 4) == "abcd … 2 more characters" and m.shown("abc", 4) == "abc"
     text = run_report(LM, *TINY)
     assert "Validation loss on the same split" in text and "of peak" in text
 
@@ -158,7 +159,8 @@ def test_20_trains_the_default_when_no_checkpoint_fits(monkeypatch, tmp_path):
     """No checkpoint: lesson 19's default is trained (shrunk here to stay quick), and said."""
     m = load_lesson(DEC)
     lm = m.lesson_19()
-    for name, value in dict(D_MODEL=16, LAYERS=1, HEADS=2, CONTEXT=16, BATCH=2, STEPS=2).items():
+    tiny = dict(D_MODEL=16, LAYERS=1, HEADS=2, CONTEXT=16, BATCH=4, STEPS=8, LR=0.01, WARMUP=2)
+    for name, value in tiny.items():  # as TINY: the compiled programs are reused
         monkeypatch.setattr(lm, name, value)
     m.default_model.cache_clear()
     try:
