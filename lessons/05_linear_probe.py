@@ -78,6 +78,12 @@ def _boundary(params) -> dict:
     }
 
 
+def log_every(epochs: int, rows: int = 10) -> int:
+    """Epochs between logged rows: LOG_EVERY, or a multiple of it that keeps the
+    table to about `rows` rows (a million epochs log every 100,000)."""
+    return LOG_EVERY * max(1, -(-epochs // (LOG_EVERY * rows)))
+
+
 def training_failure(losses: list[float], val_accuracy: float, diverged_at: int | None) -> str:
     """Why a run failed ('diverged', 'loss rose', 'below chance'), or '' for a run
     that worked. A finite run can fail too: too large a step overshoots and
@@ -114,7 +120,8 @@ def run(seed: int, epochs: int, lr: float, l2: float, train_size: int, val_size:
     val_acc = jax.jit(jax.vmap(accuracy, in_axes=(0, None, None)))(path, x_val, y_val)  # (E,)
     correct = np.rint(np.asarray(val_acc) * val_size).astype(int)  # (E,) right answers
     losses = np.asarray(losses)  # (E,) on the host: indexing it compiles nothing
-    logged = sorted({*range(LOG_EVERY, epochs + 1, LOG_EVERY), epochs})
+    every = log_every(epochs)
+    logged = sorted({*range(every, epochs + 1, every), epochs})
     log = [
         {
             "epoch": e,
@@ -375,7 +382,7 @@ def main(argv: list[str] | None = None) -> None:
         __file__,
         results,
         report,
-        kernels=(make_clusters, logits, loss, train_step, train, wilson_interval),
+        kernels=(make_clusters, logits, loss, train_step, train, wilson_interval, wilson_miss_rate),
         title=__doc__,
     )
 

@@ -127,6 +127,12 @@ def test_a_finite_failed_run_is_detected(run_json):
     assert f"Training failed:[/] the loss rose from {first:.4g} to {last:.4g}" in text
 
 
+@pytest.mark.parametrize(("epochs", "every"), [(100, 20), (200, 20), (201, 40), (10**6, 100_000)])
+def test_the_log_stays_short(epochs, every):
+    assert load_lesson(LESSON).log_every(epochs) == every
+    assert epochs // every <= 10
+
+
 @pytest.mark.parametrize(
     ("losses", "accuracy", "diverged", "failure"),
     [
