@@ -410,6 +410,18 @@ def multiprocess_sentence(mp: dict) -> str:
     )
 
 
+def above_roof(points: list[dict]) -> str:
+    """A sentence for kernels that beat their roof, or '' when none does."""
+    over = [p["name"] for p in points if p["share_of_roof"] > 1.05]
+    if not over:
+        return ""
+    return (
+        f"Above their roof: {', '.join(over)}. Their data fits in a cache, which is faster than "
+        "the main-memory copy that sets the sloped roof; a roofline per cache level would "
+        "place them under a higher slope.\n"
+    )
+
+
 def scan_clause(layers: int, per_layer: float, total: float) -> str:
     """Why XLA's count of a scanned model needs L − 1 more layers (or, for one layer, not)."""
     if layers == 1:
@@ -510,7 +522,7 @@ def roofline_section(r: dict, console) -> None:
             p["bound"],
         )
     console.print(table)
-    console.print(roofline_chart(r))
+    console.print(above_roof(r["roofline_points"]) + roofline_chart(r))
 
 
 def attention_section(r: dict, console) -> None:

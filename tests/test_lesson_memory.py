@@ -134,3 +134,10 @@ def test_scan_clause():
     lesson = load_lesson(LESSON)
     assert "for one layer is the whole model" in lesson.scan_clause(1, 5.0, 5.0)
     assert "so 2 × 5 (one block's" in lesson.scan_clause(3, 5.0, 20.0)
+
+
+def test_above_roof_names_the_kernels_that_beat_it():
+    lesson = load_lesson(LESSON)
+    points = [{"name": "a", "share_of_roof": 1.5}, {"name": "b", "share_of_roof": 0.9}]
+    assert lesson.above_roof(points).startswith("Above their roof: a. ")
+    assert lesson.above_roof(points[1:]) == ""
