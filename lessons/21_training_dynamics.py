@@ -108,26 +108,25 @@ def compiled(fn, *args, **static):
     return _PROGRAMS[key]
 
 
-@partial(jax.jit, static_argnames=("config", "loss_fn", "k"))
-def accumulation_check(params, batch, *, config: tr.TrainConfig, loss_fn, k: int):
-    """One AdamW step on a batch of k·B windows, and one on its k micro-batches of B.
+@partial(jax.jit, static_argnames="loss_fn")
+def big_batch_grad(params, batch, *, loss_fn):
+    """Loss and gradient of one batch (x, y), each (k·B, T) int32: the reference."""
+    return jax.value_and_grad(loss_fn)(params, batch)
 
-    Args:
-      params: the model; batch: (x, y), each (k·B, T) int32.
 
-    Returns:
-      (big-batch params, accumulated params, big gradient, accumulated gradient,
-      big loss, accumulated loss).
-    """
-    loss_big, g_big = jax.value_and_grad(loss_fn)(params, batch)
-    loss_acc, g_acc = accumulated_value_and_grad(loss_fn)(params, micro_batches(batch, k))
+@partial(jax.jit, static_argnames="loss_fn")
+def accumulated_grad(params, batches, *, loss_fn):
+    """Loss and gradient of k micro-batches (x, y), each (k, B, T) int32, one at a time."""
+    return accumulated_value_and_grad(loss_fn)(params, batches)
+
+
+@partial(jax.jit, static_argnames="config")
+def first_step(params, grads, *, config: tr.TrainConfig):
+    """The parameters after training.optimizer's first update with `grads`."""
     opt = tr.optimizer(config)
-    state = opt.init(params)
     with jax.numpy_dtype_promotion("standard"):  # optax 0.2.8's Adam under strict promotion
-        u_big, _ = opt.update(g_big, state, params)
-        u_acc, _ = opt.update(g_acc, state, params)
-    big, acc = optax.apply_updates(params, u_big), optax.apply_updates(params, u_acc)
-    return big, acc, g_big, g_acc, loss_big, loss_acc
+        updates, _ = opt.update(grads, opt.init(params), params)
+    return optax.apply_updates(params, updates)
 
 
 def _max_abs(a, b) -> float:
@@ -342,10 +341,16 @@ def run(seed, steps, batch, lr, d_model, layers, context, slice_) -> dict:
     spiky = runs[f"sgd lr {SGD_LRS[-1]:g}"]
     unclipped = runs[f"sgd lr {SGD_LRS[-1]:g}, no clipping"]
 
+    # The check: one batch of k·B against its k micro-batches of B, then one AdamW step each.
     check_batch = lang.sample_batch(k_check, tokens, CHECK_K * batch, context)  # (kB, T) x2
-    check_args = (params, check_batch)
-    check = compiled(accumulation_check, *check_args, config=config, loss_fn=loss_fn, k=CHECK_K)
-    big, acc, g_big, g_acc, loss_big, loss_acc = check.compiled(*check_args)
+    parts = micro_batches(check_batch, CHECK_K)  # (k, B, T) x2
+    loss_big, g_big = compiled(big_batch_grad, params, check_batch, loss_fn=loss_fn).compiled(
+        params, check_batch
+    )
+    loss_acc, g_acc = compiled(accumulated_grad, params, parts, loss_fn=loss_fn).compiled(
+        params, parts
+    )
+    big, acc = (first_step(params, g, config=config) for g in (g_big, g_acc))
 
     overfit = overfit_verdict(runs[f"slice of {slice_:,}"], runs["adamw"])
     return {
@@ -430,6 +435,13 @@ def ended(run: dict) -> str:
         return f"{run['final_val']:.3f}"
     how = "not a number" if not math.isfinite(run["loss"][-1]) else "above its start"
     return f"diverged at step {run['diverged_at']} ({how})"
+
+
+def how_diverged(run: dict) -> str:
+    """How a diverged run left: 'its loss was not a number from step s on' or '... above
+    its starting value from step s on'."""
+    what = "not a number" if not math.isfinite(run["loss"][-1]) else "above its starting value"
+    return f"its loss was {what} from step {run['diverged_at']} on"
 
 
 def chartable(runs: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -550,7 +562,7 @@ def _learning_rate(r: dict, console) -> None:
     console.print(f"Best: lr {v['best_lr']:.0e}, validation loss {v['best_val']:.3f}.")
     for run_, lr, status in zip(c["runs"], c["lrs"], v["status"]):
         if status == "diverged":
-            console.print(f"lr {lr:.0e} [bold red]diverged[/]: {ended(run_)}.")
+            console.print(f"lr {lr:.0e} [bold red]diverged[/]: {how_diverged(run_)}.")
         elif status == "spiked":
             console.print(
                 f"lr {lr:.0e} jumped {run_['spike']:.2f} nats above its best at step "
@@ -778,7 +790,8 @@ def main(argv: list[str] | None = None) -> None:
         title=__doc__,
         kernels=(
             sw.train_sweep, sw.sweep_step, sw.update, sw.learning_rate, dyn.divergence_step,
-            dyn.largest_spike, dyn.parting_point, accumulated_value_and_grad, accumulation_check,
+            dyn.largest_spike, dyn.parting_point, accumulated_value_and_grad, accumulated_grad,
+            big_batch_grad,
         ),
     )  # fmt: skip
 

@@ -162,6 +162,9 @@ def test_clipping_decay_batch_verdicts_and_cells():
     assert L.ended(run_(None, diverged=5, loss=(4.0, math.nan))) == (
         "diverged at step 5 (not a number)"
     )
+    assert L.how_diverged(run_(None, diverged=5, loss=(4.0, 9.0))) == (
+        "its loss was above its starting value from step 5 on"
+    )
     drawn, left = L.chartable([run_(3.0), run_(None, diverged=2)])
     assert len(drawn) == 1 and left[0]["diverged_at"] == 2
 
