@@ -196,15 +196,20 @@ def test_16_beyond(r16):
     assert pre[-1] > 2 * pre[0]  # the pre-norm stream grows
 
 
+def test_16_default_json(run_json, r16):
+    env = run_json(L16)  # compiled already by the r16 fixture: only the run is paid again
+    assert env["params"] == {"seed": 0, "layers": 8, "d_model": 64, "tokens": 16}
+    assert KEYS_16 <= env["results"].keys()
+    assert env["results"]["residual_norms_prenorm"] == r16["residual_norms_prenorm"]
+
+
 def test_16_small_sizes_and_determinism(run_json):
     a = run_json(L16, "--layers", "2", "--d-model", "8", "--tokens", "3", "--seed", "5")
     b = run_json(L16, "--layers", "2", "--d-model", "8", "--tokens", "3", "--seed", "5")
     assert a["results"] == b["results"]
     r = a["results"]
     assert len(r["residual_norms_prenorm"]) == 3 and r["param_counts"]["d"] == 8
-    assert r["causal_max_diff_before"] == 0.0
-    one = run_json(L16, "--layers", "1", "--d-model", "4", "--tokens", "1")["results"]
-    assert one["causal_max_diff_after"] == 0.0  # nothing after the only token
+    assert r["causal_max_diff_before"] == 0.0 and r["causal_max_diff_after"] > 0
 
 
 @pytest.mark.parametrize(
