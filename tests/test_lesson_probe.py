@@ -187,8 +187,8 @@ def test_report(run_report):
 @pytest.mark.parametrize(
     "argv, reason",
     [
-        (("--epochs", "0"), "--epochs: must be from 1 to 1,000,000"),
-        (("--epochs", str(10**18)), "--epochs: must be from 1 to 1,000,000"),
+        (("--epochs", "0"), "--epochs: must be from 1 to 100,000"),
+        (("--epochs", str(10**18)), "--epochs: must be from 1 to 100,000"),
         (("--lr", "-1"), "--lr: must be a positive number"),
         (("--l2", "-0.5"), "--l2: must be from 0 to 10000"),
         (("--l2", "nan"), "--l2: 'nan' is not a finite number"),
