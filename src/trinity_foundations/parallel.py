@@ -223,6 +223,9 @@ def data_parallel_check(spec: Spec, folder: Path) -> dict:
     save_tree(folder / "dp_sharded.npz", (dp_state.params, dp_grads))
     save_tree(folder / "dp_shard_map.npz", (sm_state.params, sm_grads))
     save_tree(folder / "dp_textbook.npz", textbook)
+    if jax.default_backend() != "cpu":  # the parent's reference ran on its CPU: compare alike
+        ref_state, _, ref_grads = jax.jit(step)(state, batch)  # on devices[0] alone
+        save_tree(folder / "dp_reference.npz", (ref_state.params, ref_grads))
     return {
         "backend": jax.default_backend(),
         "devices": len(devices),
@@ -372,6 +375,8 @@ def data_parallel_result(report: dict, folder: Path, ref_params: Any, ref_grads:
     if "error" in report:
         return {"ok": False, "reason": report["error"]}
     like = (ref_params, ref_grads)
+    if (folder / "dp_reference.npz").exists():  # accelerators: their own single-device step
+        ref_params, ref_grads = load_tree(folder / "dp_reference.npz", like)
     dp_params, dp_grads = load_tree(folder / "dp_sharded.npz", like)
     sm_params, sm_grads = load_tree(folder / "dp_shard_map.npz", like)
     textbook = load_tree(folder / "dp_textbook.npz", ref_grads)
