@@ -161,6 +161,16 @@ def cross_entropy_eps(logits: jax.Array, targets: jax.Array) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnames="top_k")
+def truncate(logits: jax.Array, *, top_k: int) -> jax.Array:
+    """Keep the top_k largest logits (ties at the k-th are kept), the rest to the most
+    negative float; top_k = 0 keeps all. logits (V,) -> (V,)."""
+    if not top_k:
+        return logits
+    kth = jnp.sort(logits)[-top_k]  # the k-th largest
+    return jnp.where(logits >= kth, logits, jnp.finfo(logits.dtype).min)  # (V,)
+
+
+@functools.partial(jax.jit, static_argnames="top_k")
 def sample_next(key: jax.Array, logits: jax.Array, temperature: float, *, top_k: int) -> jax.Array:
     """A token drawn from softmax(logits / τ), among the top_k largest (all when top_k = 0).
 
@@ -172,10 +182,8 @@ def sample_next(key: jax.Array, logits: jax.Array, temperature: float, *, top_k:
     Returns:
       () int token id.
     """
-    if top_k:
-        kth = jnp.sort(logits)[-top_k]  # the k-th largest
-        logits = jnp.where(logits >= kth, logits, jnp.finfo(logits.dtype).min)  # (V,)
-    return jax.random.categorical(key, logits / temperature)
+    # scale first, then truncate (ranks do not change for τ > 0): the sentinel stays finite
+    return jax.random.categorical(key, truncate(logits / temperature, top_k=top_k))
 
 
 @jax.jit
@@ -336,7 +344,8 @@ def generate(params: dict, key: jax.Array, steps: int, temperature: float, top_k
     for k in jax.random.split(key, steps):
         last = logits_of(params, ids)[-1]  # (V,)
         nxt = int(sample_next(k, last, temperature, top_k=top_k))
-        chosen.append({"token": VOCAB[nxt], "p": float(np_softmax(last / temperature)[nxt])})
+        drawn_from = np_softmax(np.asarray(truncate(last / temperature, top_k=top_k)))  # (V,)
+        chosen.append({"token": VOCAB[nxt], "p": float(drawn_from[nxt])})
         ids.append(nxt)
     return np.array(ids, np.int32), chosen
 
@@ -525,7 +534,8 @@ def report_beyond(r: dict, console) -> None:
     )
     picks = ", ".join(f"{s['token']} ({display.share(s['p'])})" for s in r["random_steps"])
     console.print(f"• Sampled (τ = {r['temperature']:g}, top-k {r['top_k'] or 'off'}): "
-                  f"[bold]{r['random_text']!r}[/] — picks {picks}")  # fmt: skip
+                  f"[bold]{r['random_text']!r}[/] — each pick with its probability "
+                  f"under the distribution it was drawn from: {picks}")  # fmt: skip
     console.print(
         f"• Teacher forcing: one pass over the {len(r['random_text'].split())} tokens gives "
         f"every prefix pass's last row to within {r['teacher_forcing_max_diff']:.3g}."
@@ -583,7 +593,7 @@ def main(argv: list[str] | None = None) -> None:
         results,
         report,
         title=__doc__,
-        kernels=(head_forward, attend, cross_entropy, cross_entropy_eps, sample_next),
+        kernels=(head_forward, attend, cross_entropy, cross_entropy_eps, truncate, sample_next),
     )
 
 

@@ -71,7 +71,7 @@ def original_block() -> dict:
 
 @functools.partial(jax.jit, static_argnames="config")
 def block_stages(p: dict, x: jax.Array, *, config: tr.GPTConfig) -> dict:
-    """The pre-norm block of `transformer.block`, keeping every intermediate.
+    """The pre-norm SwiGLU block of `transformer.block`, keeping every intermediate.
 
     Args:
       p: block parameters; x: (B, T, d).

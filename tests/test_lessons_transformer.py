@@ -105,6 +105,16 @@ def test_15_top_k_one_is_greedy_at_any_temperature(run_json):
     cold = run_json(L15, "--top-k", "1", "--temperature", "0.01", "--steps", "2")["results"]
     assert hot["random_text"] == cold["random_text"]
     assert len(hot["random_text"].split()) == 5
+    assert all(s["p"] == 1.0 for s in hot["random_steps"])  # drawn from a one-point distribution
+
+
+def test_15_truncate_keeps_the_k_largest():
+    m = load_lesson(L15)
+    logits = np.array([0.5, 3.0, -1.0, 2.0, 1.0], np.float32)
+    kept = np.asarray(m.truncate(logits, top_k=2))
+    assert np.array_equal(kept[[1, 3]], logits[[1, 3]])
+    assert np.all(kept[[0, 2, 4]] == np.finfo(np.float32).min)
+    assert np.array_equal(np.asarray(m.truncate(logits, top_k=0)), logits)
 
 
 @pytest.mark.parametrize(
