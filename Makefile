@@ -54,7 +54,7 @@ clean:
 
 # A longer training of lesson 19 (a few minutes on the CPU), keeping the
 # parameters with the best validation loss where lesson 20 looks for them.
-TRAIN_ARGS ?= --d-model 128 --layers 4 --heads 4 --context 128 --batch 32 --steps 600 --lr 0.003 --warmup 50
+TRAIN_ARGS ?= --d-model 128 --layers 4 --heads 4 --context 64 --batch 32 --steps 1000 --lr 0.003 --warmup 50 --evals 20
 CHECKPOINT ?= checkpoints/gpt_macbeth.npz
 
 .PHONY: train
