@@ -74,7 +74,7 @@ def run_table(lr: float, slice_: int) -> list[tuple[str, dict]]:
         (f"sgd lr {SGD_LRS[-1]:g}, no clipping", {"adam": 0.0, "lr": SGD_LRS[-1], "clip": math.inf})
     ]
     rows += [("adamw, no warm-up", {"warmup": 0.0})]
-    rows += [(f"lr {lr * f:.0e}", {"lr": lr * f}) for f in LR_FACTORS if f != 1.0]
+    rows += [(f"lr {lr * f:.3g}", {"lr": lr * f}) for f in LR_FACTORS if f != 1.0]
     rows += [
         (f"weight decay {w:g}", {"weight_decay": w}) for w in WEIGHT_DECAYS if w != WEIGHT_DECAY
     ]
@@ -334,7 +334,7 @@ def run(seed, steps, batch, lr, d_model, layers, context, slice_) -> dict:
     tie = noise(runs["adamw"], runs["adamw, other batches"])
 
     sgd = pick([f"sgd lr {g:g}" for g in SGD_LRS])
-    sweep_labels = [f"lr {lr * f:.0e}" if f != 1.0 else "adamw" for f in LR_FACTORS]
+    sweep_labels = [f"lr {lr * f:.3g}" if f != 1.0 else "adamw" for f in LR_FACTORS]
     lrs = [lr * f for f in LR_FACTORS]
     decay_labels = [f"weight decay {w:g}" if w != WEIGHT_DECAY else "adamw" for w in WEIGHT_DECAYS]
     batch_labels = [f"{k} micro-batches" if k != 1 else "adamw" for k in ACCUMULATE]
@@ -559,13 +559,13 @@ def _learning_rate(r: dict, console) -> None:
     if v["best_lr"] is None:
         console.print("Every rate of the sweep diverged.\n")
         return
-    console.print(f"Best: lr {v['best_lr']:.0e}, validation loss {v['best_val']:.3f}.")
+    console.print(f"Best: lr {v['best_lr']:.3g}, validation loss {v['best_val']:.3f}.")
     for run_, lr, status in zip(c["runs"], c["lrs"], v["status"]):
         if status == "diverged":
-            console.print(f"lr {lr:.0e} [bold red]diverged[/]: {how_diverged(run_)}.")
+            console.print(f"lr {lr:.3g} [bold red]diverged[/]: {how_diverged(run_)}.")
         elif status == "spiked":
             console.print(
-                f"lr {lr:.0e} jumped {run_['spike']:.2f} nats above its best at step "
+                f"lr {lr:.3g} jumped {run_['spike']:.2f} nats above its best at step "
                 f"{run_['spike_step']} and ended at {run_['final_val']:.3f}"
                 + (
                     ", no better than counting characters."
