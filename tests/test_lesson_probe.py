@@ -198,3 +198,11 @@ def test_report(run_report):
 )
 def test_bad_input(usage_error, argv, reason):
     assert reason in usage_error(LESSON, *argv)
+
+
+def test_sizes_are_checked_against_available_memory(usage_error, monkeypatch):
+    from trinity_foundations import cli
+
+    monkeypatch.setattr(cli, "available_bytes", lambda: 2**20)
+    line = usage_error(LESSON, "--epochs", "1000")
+    assert "--epochs 1,000 with --val-size 500 needs about" in line

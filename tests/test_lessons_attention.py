@@ -328,3 +328,10 @@ def test_softmax_collapse_names_the_dtype_it_used(run_json):
         ),
         abs=0.01,
     )
+
+
+def test_softmax_collapse_checks_memory(usage_error, monkeypatch):
+    from trinity_foundations import cli
+
+    monkeypatch.setattr(cli, "available_bytes", lambda: 2**20)
+    assert "GiB; this machine has" in usage_error("07_softmax_collapse", "--dim", "100000")
