@@ -29,6 +29,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from rich import box
 from rich.table import Table
 
 from trinity_foundations import cli, display, language, parallel, roofline, timing, training
@@ -345,9 +346,9 @@ AGREE = 1e-5  # largest |Δ| still called "the same step": float32 rounding of s
 MiB = 2**20
 
 
-def sci(x: float) -> str:
+def sci(x: float, digits: int = 3) -> str:
     """'1.46e9' for FLOP counts, rates and bytes; '512' when it is short anyway."""
-    text = f"{x:.3g}"
+    text = f"{x:.{digits}g}"
     return text.replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
 
 
@@ -505,19 +506,19 @@ def roofline_section(r: dict, console) -> None:
         "kernel are XLA's count of its compiled program; times are medians of "
         f"{REPEATS} synced calls after a warm-up.\n"
     )
-    table = Table(show_header=True, padding=(0, 1))
-    for col in ("kernel", "FLOPs", "bytes", "FLOP/byte", "ms", "FLOP/s", "of roof", "bound"):
+    table = Table(show_header=True, padding=(0, 1), box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("kernel", "FLOPs", "bytes", "FLOP/B", "ms", "FLOP/s", "of roof", "bound"):
         table.add_column(
             col, justify="left" if col in ("kernel", "bound") else "right", no_wrap=True
         )
     for p in r["roofline_points"]:
         table.add_row(
             p["name"],
-            sci(p["flops"]),
-            sci(p["bytes"]),
+            sci(p["flops"], 2),
+            sci(p["bytes"], 2),
             f"{p['intensity']:.3g}",
             f"{p['ms']:.3g}",
-            sci(p["flops_per_s"]),
+            sci(p["flops_per_s"], 2),
             f"{p['share_of_roof']:.0%}",
             p["bound"],
         )
