@@ -236,7 +236,6 @@ def sdpa_gap(p: dict, x: jax.Array, *, config: tr.GPTConfig) -> jax.Array:
     return jnp.max(jnp.abs(ours - theirs.transpose(0, 2, 1, 3)))
 
 
-@functools.partial(jax.jit, static_argnames="config")
 def stream_norms(blocks: dict, x: jax.Array, *, config: tr.GPTConfig) -> jax.Array:
     """Mean token norm of the residual stream before and after each of L stacked blocks.
 
@@ -253,6 +252,19 @@ def stream_norms(blocks: dict, x: jax.Array, *, config: tr.GPTConfig) -> jax.Arr
 
     _, norms = jax.lax.scan(layer, x, blocks)  # (L,)
     return jnp.concatenate([jnp.mean(jnp.linalg.norm(x, axis=-1))[None], norms])  # (L + 1,)
+
+
+@functools.partial(jax.jit, static_argnames="config")
+def pre_and_post(key: jax.Array, x: jax.Array, *, config: tr.GPTConfig):
+    """L seeded blocks (γ = 1, β = 0) run as a pre-norm and as a post-norm stack.
+
+    One compiled program for the draw and both stacks. Returns two (L + 1,) arrays of
+    mean token norms (see `stream_norms`); x (B, T, d).
+    """
+    keys = jax.random.split(key, config.n_layers)  # (L,) one key per block
+    blocks = jax.vmap(lambda k: seeded_block(k, config, noisy_norms=False))(keys)  # (L, ...)
+    post = config._replace(prenorm=False)
+    return stream_norms(blocks, x, config=config), stream_norms(blocks, x, config=post)
 
 
 def param_counts(d: int) -> dict:
@@ -294,8 +306,7 @@ def beyond(seed: int, layers: int, d: int, t: int) -> dict:
     x2 = x.copy()
     x2[:, cut] *= -1.0  # change token `cut` (adding a constant would not: LayerNorm removes it)
     z2 = np.asarray(tr.block(p, x2, config=cfg))
-    stack = jax.jit(jax.vmap(lambda k: seeded_block(k, cfg, noisy_norms=False)))
-    blocks = stack(jax.random.split(k_stack, layers))  # leaves (L, ...)
+    pre, post = pre_and_post(k_stack, x, config=cfg)  # (L + 1,) each
     return {
         "reference_max_diff": float(np.max(np.abs(z - ref))),
         "reference_scale": float(np.max(np.abs(ref))),
@@ -306,10 +317,8 @@ def beyond(seed: int, layers: int, d: int, t: int) -> dict:
             np.max(np.abs(z2[:, cut + 1 :] - z[:, cut + 1 :]), initial=0.0)
         ),
         "param_counts": param_counts(d),
-        "residual_norms_prenorm": stream_norms(blocks, x, config=cfg).tolist(),
-        "residual_norms_postnorm": stream_norms(
-            blocks, x, config=cfg._replace(prenorm=False)
-        ).tolist(),
+        "residual_norms_prenorm": pre.tolist(),
+        "residual_norms_postnorm": post.tolist(),
         "random_dtype": str(z.dtype),
         "sqrt_d": math.sqrt(d),
     }
