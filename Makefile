@@ -52,6 +52,22 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
 
+# The declared floors, tested: the same suite in its own venv, every direct
+# dependency pinned to its lowest allowed version by constraints-oldest.txt.
+OLDEST_VENV ?= .venv-oldest
+OLDEST_PY := $(OLDEST_VENV)/bin/python
+OLDEST_STAMP := $(OLDEST_VENV)/.installed-oldest
+
+$(OLDEST_STAMP): pyproject.toml constraints-oldest.txt
+	@test -x $(OLDEST_PY) || $(PYTHON) -m venv $(OLDEST_VENV) >&2
+	@$(OLDEST_PY) -m pip install --quiet --upgrade pip >&2
+	@$(OLDEST_PY) -m pip install --quiet -c constraints-oldest.txt -e ".[test,bench]" >&2
+	@touch $@
+
+.PHONY: test-oldest
+test-oldest: $(OLDEST_STAMP)
+	@JAX_PLATFORMS=cpu $(OLDEST_PY) -m pytest $(PYTEST_ARGS)
+
 # A longer training of lesson 19 (a few minutes on the CPU), keeping the
 # parameters with the best validation loss where lesson 20 looks for them.
 TRAIN_ARGS ?= --d-model 128 --layers 4 --heads 4 --context 64 --batch 32 --steps 1000 --lr 0.003 --warmup 50 --evals 20
