@@ -86,9 +86,12 @@ def decode_calls(context: int, vocab: int, d: int):
     return calls, steps, dec.cache_bytes(cache)
 
 
-def run(width: int, wide: int, batch: int, context: int, decode_context: int, budget_ms: float):
+def run(
+    width: int, wide: int, batch: int, context: int, decode_context: int, budget_ms: float,
+    peak_n: int | None = None,
+):  # fmt: skip
     vocab = vocab_size()
-    n = PEAK_N.get(jax.default_backend(), 8192)
+    n = peak_n or PEAK_N.get(jax.default_backend(), 8192)
     a = jax.random.normal(jax.random.key(4), (n, n))  # (n, n)
     b = jax.random.normal(jax.random.key(5), (n, n))  # (n, n)
     default_fn, default_args, default_flops = train_call(width, batch, context, vocab, 4)
@@ -190,6 +193,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--decode-context", type=cli.int_in(2, 4096), default=DECODE_CONTEXT, help="(%(default)s)"
     )
+    p.add_argument(
+        "--peak-n",
+        type=cli.int_in(16, 16384),
+        default=None,
+        help="side of the peak's square matmul (default: 1024 on the CPU, 8192 elsewhere)",
+    )
     return p
 
 
@@ -199,7 +208,10 @@ def main(argv: list[str] | None = None) -> None:
     for flag in ("width", "wide"):
         if getattr(args, flag) % HEADS:
             p.error(f"--{flag} must be a multiple of {HEADS} (the heads)")
-    r = run(args.width, args.wide, args.batch, args.context, args.decode_context, args.budget_ms)
+    r = run(
+        args.width, args.wide, args.batch, args.context, args.decode_context, args.budget_ms,
+        args.peak_n,
+    )  # fmt: skip
     if args.json:
         print(json.dumps(cli.to_jsonable(r), allow_nan=False))
         return

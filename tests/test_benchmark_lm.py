@@ -18,7 +18,7 @@ def load():
 
 def test_tiny_run_gives_consistent_figures(capsys):
     argv = ["--json", "--width", "8", "--wide", "16", "--batch", "2", "--context", "8"]
-    load().main([*argv, "--decode-context", "12", "--budget-ms", "1"])
+    load().main([*argv, "--decode-context", "12", "--budget-ms", "1", "--peak-n", "64"])
     r = json.loads(capsys.readouterr().out)
     for t in r["train"].values():
         assert t["mfu"] == pytest.approx(t["achieved_flops"] / r["peak_flops"])
