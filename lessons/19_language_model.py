@@ -16,8 +16,8 @@ in tokens/s and in FLOP/s against this machine's matmul peak measured in the
 same run. `--save PATH` keeps the parameters with the best validation loss
 (lesson 20 reads them; `make train` runs a longer training and saves them).
 
-Run:  python lessons/19_language_model.py [--steps 300] [--d-model 64] [--layers 2]
-      [--heads 4] [--context 64] [--batch 32] [--lr 0.003] [--evals 10] [--save PATH] [--json]
+Run:  python lessons/19_language_model.py [--steps 200] [--d-model 64] [--layers 2]
+      [--heads 4] [--context 64] [--batch 32] [--lr 0.005] [--evals 10] [--save PATH] [--json]
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ from trinity_foundations.transformer import GPTConfig, gpt_forward, init_gpt, pa
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "macbeth.txt"
 SEED = 0
-D_MODEL, LAYERS, HEADS, CONTEXT, BATCH, STEPS = 64, 2, 4, 64, 32, 300
-LR, WARMUP, WEIGHT_DECAY, CLIP = 3e-3, 30, 0.1, 1.0
+D_MODEL, LAYERS, HEADS, CONTEXT, BATCH, STEPS = 64, 2, 4, 64, 32, 200
+LR, WARMUP, WEIGHT_DECAY, CLIP = 5e-3, 30, 0.1, 1.0
 SAMPLE_LENGTH, PROMPT = 200, "\n"
 EVALS, TRAIN_EVAL_WINDOWS = 10, 64  # evaluations per run at most; training windows scored
 MAX_STEPS = 100_000  # time only: about an hour of the default model on a 2-core CPU

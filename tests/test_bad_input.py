@@ -114,9 +114,19 @@ def test_refused_values_end_in_one_usage_line(stem, action, capsys):
         assert out == "", (value, out)
 
 
+def parses(action: argparse.Action, value: str) -> bool:
+    try:
+        action.type(value)
+    except (argparse.ArgumentTypeError, TypeError, ValueError):
+        return False
+    return True
+
+
 @pytest.mark.parametrize(("stem", "action"), FLAGS, ids=IDS)
 def test_tiny_values_are_refused_cleanly_or_run(stem, action, capsys):
     for value in TINY:
+        if action.dest == "seed" and parses(action, value):
+            continue  # a seed is no size; the lessons' own tests run other seeds
         code, out, err = exit_status(
             stem, [*FAST.get(stem, []), *argv_for(action, value), "--json"], capsys
         )
