@@ -21,12 +21,11 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 from rich.table import Table
 
-from trinity_foundations import cli, display
+from trinity_foundations import cli, display, timing
 from trinity_foundations import tokenizers as tk
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "macbeth.txt"
@@ -37,13 +36,6 @@ TARGET = 10.0  # the speed-up the incremental trainer must reach at the default 
 WARMUP_MERGES = 4
 
 
-def time_once(fn, *args) -> tuple[float, object]:
-    """(milliseconds, result) of one call of plain Python code."""
-    start = time.perf_counter()
-    out = fn(*args)
-    return (time.perf_counter() - start) * 1e3, out
-
-
 def measure(data: bytes, merges: int, repeats: int) -> dict:
     """Time both trainers side by side; fail if their merges ever differ."""
     tk.train(data, WARMUP_MERGES), tk.train_recount(data, WARMUP_MERGES)
@@ -51,7 +43,7 @@ def measure(data: bytes, merges: int, repeats: int) -> dict:
     reference = None
     for _ in range(repeats):
         for name, fn in (("incremental", tk.train), ("recount", tk.train_recount)):
-            ms, learned = time_once(fn, data, merges)
+            ms, learned = timing.time_once(fn, data, merges)
             samples[name].append(ms)
             if reference is None:
                 reference = learned
