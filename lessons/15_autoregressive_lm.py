@@ -9,13 +9,14 @@ last row, picks a token, appends it, and runs again.
 Part A re-creates the original's toy: a 20-word vocabulary, 8-wide
 embeddings, one causal head whose W_q, W_k and W_v are constant matrices,
 prompt "The cat sat", three greedy steps and the loss of "The cat sat"
-against "cat sat on". Then what the original did not say: with constant
-weights every logits row is a multiple of one vector, so the prediction
-cannot depend on the context; its loss is worse than a uniform guess; the
-ε in log(p + ε) caps the loss and kills its gradient; its "sampling with
-temperature" is an argmax. Beyond it: the same head with seeded random
-weights, teacher forcing (one pass = T prefix passes), causality bit for
-bit, and sampling with a temperature and top-k from an explicit key.
+against "cat sat on". Then what constant weights do: every logits row is
+c_t times one vector, so every position ranks the next tokens one way up to
+sign, and the context sets only the scalar c_t (its sign and how sharp);
+after "<eos>" c_t turns negative and the ranking reverses. The loss is worse
+than a uniform guess, and the ε in log(p + ε) caps the loss and kills its
+gradient. Beyond it: the same head with seeded random weights, teacher
+forcing (one pass = T prefix passes), causality bit for bit, and sampling
+with a temperature and top-k from an explicit key.
 
 Run:  python lessons/15_autoregressive_lm.py [--seed 0] [--temperature 1.0] [--top-k 0]
                                              [--steps 3] [--json] [--show-code]
@@ -23,6 +24,9 @@ Run:  python lessons/15_autoregressive_lm.py [--seed 0] [--temperature 1.0] [--t
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 import functools
 import math
 
@@ -93,6 +97,7 @@ PROMPT = ["The", "cat", "sat"]
 STEPS = 3
 TRAIN, TARGETS = ["The", "cat", "sat"], ["cat", "sat", "on"]  # targets = inputs shifted by one
 EPS = 1e-9  # the original's log(p + 1e-9)
+MASK_FILL = -1e9  # the original adds this to the raw scores, then divides by sqrt(d)
 
 # --- this lesson's choices --------------------------------------------------------------
 
@@ -100,6 +105,8 @@ SEED = 0
 TEMPERATURE, TOP_K = 1.0, 0  # top-k 0: no truncation
 TEMPERATURES = (0.5, 1.0, 2.0)
 OTHER_PROMPT = ["a", "dog", "sat"]  # ends in the same token as PROMPT
+FLIP_PROMPT = ["The", "cat", "<eos>"]  # "<eos>" turns the toy's scalar c_t negative
+TIE_RTOL = 1e-4  # probabilities this close (relative) are shown as a tie
 EPS_DEMO_SCALE = 2.0  # logits times this, so that the least likely token's p falls below ε
 TOP_SHOWN = 5
 MAX_STEPS = len(P) - len(PROMPT)  # the position table has 10 rows
@@ -135,15 +142,18 @@ def head_forward(params: dict, ids: jax.Array):
     return out[0, 0] @ params["w_vocab"], weights[0, 0]  # (T, V), (T, T)
 
 
-@jax.jit
-def original_mask_weights(params: dict, ids: jax.Array) -> jax.Array:
-    """The original's order: add −1e9 to the raw scores, then divide by sqrt(d). (T, T)"""
+@functools.partial(jax.jit, static_argnames="scale_first")
+def mask_weights(params: dict, ids: jax.Array, fill: float, *, scale_first: bool):
+    """Causal weights with `fill` added to the future scores, after or before the division
+    by sqrt(d) (the original adds −1e9 first): ((T, T) weights, (T, T) raw scores)."""
     t = ids.shape[0]
     x = params["tok"][ids] + params["pos"][:t]  # (T, d)
     q, k = x @ params["w_q"], x @ params["w_k"]  # (T, d)
     future = jnp.triu(jnp.ones((t, t), dtype=bool), 1)  # (T, T) j > i
-    masked = q @ k.T + jnp.where(future, -1e9, 0.0)  # (T, T)
-    return softmax(masked / math.sqrt(x.shape[1]))  # (T, T)
+    added = jnp.where(future, fill, 0.0).astype(x.dtype)  # (T, T)
+    raw, root = q @ k.T, math.sqrt(x.shape[1])  # (T, T)
+    scores = raw / root + added if scale_first else (raw + added) / root  # (T, T)
+    return softmax(scores), raw
 
 
 @jax.jit
@@ -233,18 +243,40 @@ def words_of(ids) -> list[str]:
 # --- Part A: the original's toy ---------------------------------------------------------
 
 
-def toy_generation(params: dict) -> tuple[list[dict], list[int], np.ndarray]:
-    """The original's three greedy steps: (steps, final ids, the step-1 weights)."""
-    ids, steps, first_weights = list(ids_of(PROMPT)), [], None
+def tie_groups(probs, k: int, rtol: float) -> list[list[int]]:
+    """The likeliest ids, grouped into ties: probabilities equal to within `rtol` (relative)
+    share a group, listed in id order; groups by falling p, as many as hold k ids."""
+    probs = np.asarray(probs)
+    groups: list[list[int]] = []
+    for i in np.argsort(-probs, kind="stable"):
+        if groups and probs[groups[-1][0]] - probs[i] <= rtol * probs[groups[-1][0]]:
+            groups[-1].append(int(i))  # tied with the group's largest
+        elif sum(len(g) for g in groups) >= k:
+            break
+        else:
+            groups.append([int(i)])
+    return [sorted(g) for g in groups]
+
+
+def scalars(logits: np.ndarray, colsum: np.ndarray) -> np.ndarray:
+    """c_t in logits[t] ≈ c_t · colsum, the least-squares scalar of each row. (T, V) -> (T,)"""
+    return logits @ colsum / (colsum @ colsum)
+
+
+def greedy(params: dict, prompt: list[str], steps: int) -> tuple[list[dict], list[int], np.ndarray]:
+    """`steps` greedy steps after `prompt`: (steps, final ids, the step-1 weights)."""
+    ids, out, first_weights = list(ids_of(prompt)), [], None
     d = len(E[0])
-    for _ in range(STEPS):  # a Python loop on purpose: one forward pass per new token
+    colsum = np.asarray(params["w_vocab"]).sum(axis=0)  # (V,)
+    for _ in range(steps):  # a Python loop on purpose: one forward pass per new token
         logits, weights = head_forward(params, np.array(ids, np.int32))  # (T, V), (T, T)
         logits = np.asarray(logits)
         last = logits[-1]  # (V,) the only row that predicts a token not yet seen
         probs = np_softmax(last)  # (V,)
         chosen = int(np.argmax(last))
         t = len(ids)
-        steps.append(
+        groups = tie_groups(probs, TOP_SHOWN, TIE_RTOL)
+        out.append(
             {
                 "ids": [int(i) for i in ids],
                 "tokens": words_of(ids),
@@ -256,16 +288,18 @@ def toy_generation(params: dict) -> tuple[list[dict], list[int], np.ndarray]:
                     "last_row": list(last.shape),
                 },
                 "top": [
-                    {"id": int(i), "token": VOCAB[i], "p": float(probs[i])}
-                    for i in np.argsort(-probs, kind="stable")[:TOP_SHOWN]
+                    {"id": i, "token": VOCAB[i], "p": float(probs[i]), "group": g}
+                    for g, group in enumerate(groups)
+                    for i in group
                 ],
+                "scalar": float(scalars(last, colsum)),
                 "chosen": chosen,
                 "chosen_token": VOCAB[chosen],
             }
         )
         first_weights = np.asarray(weights) if first_weights is None else first_weights
         ids.append(chosen)
-    return steps, [int(i) for i in ids], first_weights
+    return out, [int(i) for i in ids], first_weights
 
 
 def eps_demo(params: dict) -> dict:
@@ -291,31 +325,50 @@ def eps_demo(params: dict) -> dict:
 
 def part_a() -> dict:
     params = toy_params()
-    steps, final_ids, weights1 = toy_generation(params)
+    steps, final_ids, weights1 = greedy(params, PROMPT, STEPS)
     logits = logits_of(params, final_ids)  # (T, V) over the final text
     rank, singular, tol = numerical_rank(logits)
     colsum = np.asarray(params["w_vocab"]).sum(axis=0)  # (V,) what every row is a multiple of
+    flip_steps, flip_ids, _ = greedy(params, FLIP_PROMPT, STEPS)
+    flip_c = scalars(logits_of(params, ids_of(FLIP_PROMPT)), colsum)  # (3,)
     train_logits = logits_of(params, ids_of(TRAIN))  # (3, V)
     targets = ids_of(TARGETS)
     sampled = [int(original_sample(logits[-1], tau)[1]) for tau in TEMPERATURES]
-    original = np.asarray(original_mask_weights(params, ids_of(PROMPT)))  # (3, 3)
+    prompt = ids_of(PROMPT)
+    exact, raw = mask_weights(params, prompt, -np.inf, scale_first=True)  # (3, 3) each
+    first = mask_weights(params, prompt, MASK_FILL, scale_first=False)[0]  # the original's
+    after = mask_weights(params, prompt, MASK_FILL, scale_first=True)[0]
     return {
         "toy_steps": steps,
         "toy_text": " ".join(words_of(final_ids)),
         "toy_weights_step1": weights1.tolist(),
         "toy_weights_upper_max": float(np.max(np.triu(weights1, 1))),
-        "mask_order_max_diff": float(np.max(np.abs(original - weights1))),
+        "mask_order_max_diff": float(np.max(np.abs(first - after))),
+        "mask_fill_max_diff": float(np.max(np.abs(first - exact))),
+        "mask_fill": MASK_FILL,
+        "mask_eps": float(np.finfo(first.dtype).eps),
+        "max_abs_score": float(np.max(np.abs(raw))),
         "toy_logits_rank": rank,
         "toy_singular_values": singular,
         "toy_rank_tolerance": tol,
         "toy_colsum_min_abs_cosine": float(np.min(np.abs(cosine(logits, colsum[None])))),
         "toy_colsum_argmax": VOCAB[int(np.argmax(colsum))],
+        "toy_colsum_argmin": VOCAB[int(np.argmin(colsum))],
+        "toy_scalars": scalars(logits, colsum).tolist(),
+        "toy_flip": {
+            "prompt": " ".join(FLIP_PROMPT),
+            "scalars": flip_c.tolist(),
+            "top": flip_steps[0]["top"][0],
+            "text": " ".join(words_of(flip_ids)),
+        },
+        "tie_rtol": TIE_RTOL,
         "toy_loss": float(cross_entropy(train_logits, targets)),
         "toy_loss_eps": float(cross_entropy_eps(train_logits, targets)),
         "toy_target_probs": np_softmax(train_logits)[np.arange(len(targets)), targets].tolist(),
         "uniform_loss": math.log(len(VOCAB)),
         "eps_demo": eps_demo(params),
         "original_sample_ids": sampled,
+        "original_sample_temperatures": list(TEMPERATURES),
         "original_sample_is_argmax": all(s == int(np.argmax(logits[-1])) for s in sampled),
         "train": TRAIN,
         "targets": TARGETS,
@@ -332,6 +385,8 @@ def context_demo(toy: dict, rnd: dict) -> dict:
         a, b = (logits_of(params, ids_of(p))[-1] for p in (PROMPT, OTHER_PROMPT))  # (V,) each
         rows[name] = {
             "top": [VOCAB[int(np.argmax(r))] for r in (a, b)],
+            "p_top": [float(np_softmax(r).max()) for r in (a, b)],
+            "same_order": bool(np.array_equal(np.argsort(-a), np.argsort(-b))),
             "cosine": float(cosine(a, b)),
             "max_diff": float(np.max(np.abs(a - b))),
         }
@@ -409,10 +464,50 @@ def rank_sentence(rank: int, rows: int) -> str:
     """What the numerical rank of a (T, V) logits matrix says about the context."""
     if rank == 1:
         return (
-            f"rank 1: all {rows} rows are multiples of one vector, so every position ranks "
-            "the next tokens the same way, whatever came before"
+            f"rank 1: all {rows} rows are multiples of one vector, so they rank the next "
+            "tokens one way, up to sign"
         )
     return f"rank {rank} of {rows} rows: the rows differ in direction, so the context matters"
+
+
+def sign_kind(c: list[float]) -> str:
+    """'positive', 'negative' or 'mixed': the signs of the scalars c_t."""
+    return "positive" if min(c) > 0 else "negative" if max(c) < 0 else "mixed"
+
+
+def sign_sentence(c: list[float]) -> str:
+    """What the scalars c_t of logits[t] = c_t · colsum say about each row's ranking."""
+    span = f"c_t runs from {min(c):.3g} to {max(c):.3g}"
+    kind = sign_kind(c)
+    if kind == "positive":
+        return (
+            f"{span}, positive in every row: every row ranks the tokens the same way, and "
+            "the context only sets how sharp (|c_t|)"
+        )
+    if kind == "negative":
+        return f"{span}, negative in every row: every row ranks the tokens in reverse"
+    return f"{span} and changes sign: a row with c_t < 0 ranks the tokens in reverse"
+
+
+def flip_sentence(prompt: str, c_last: float, top: str, p: float, text: str) -> str:
+    """The toy after a prompt whose last scalar may be negative (a reversed ranking)."""
+    if c_last < 0:
+        return (
+            f"After {prompt!r} the last row has c = {c_last:.3g} < 0: the ranking reverses, "
+            f"“{top}” leads with {display.share(p)}, and greedy decoding gives {text!r}."
+        )
+    return f"After {prompt!r} c = {c_last:.3g} > 0: the usual ranking, “{top}” first ({text!r})."
+
+
+def tops_text(top: list[dict]) -> str:
+    """'bites 61.1%, dog = friendly 5.5%': tied tokens (one group) joined by '='."""
+    groups: dict[int, list[dict]] = {}
+    for t in top:
+        groups.setdefault(t["group"], []).append(t)
+    return ", ".join(
+        " = ".join(t["token"] for t in g) + f" {display.share(max(t['p'] for t in g))}"
+        for g in groups.values()
+    )
 
 
 def loss_sentence(loss: float, uniform: float) -> str:
@@ -424,11 +519,77 @@ def loss_sentence(loss: float, uniform: float) -> str:
     return f"exactly the uniform guess's ln V = {uniform:.4f}"
 
 
-def direction_sentence(cos: float) -> str:
-    """Whether two last rows point the same way (a context-blind head) or not."""
-    if abs(cos) >= 1 - 1e-6:
-        return f"point the same way (cosine {cos:.6f})"
-    return f"point different ways (cosine {cos:.4f})"
+def context_kind(tops: list[str], cos: float) -> str:
+    """'different top', 'one direction' or 'same top': two last rows after two prompts."""
+    if tops[0] != tops[1]:
+        return "different top"
+    return "one direction" if abs(cos) >= 1 - 1e-6 else "same top"
+
+
+def context_sentence(tops: list[str], ps: list[float], cos: float, same_order: bool) -> str:
+    """What the last rows after two prompts share: top token, ranking, direction."""
+    kind = context_kind(tops, cos)
+    if kind == "different top":
+        return (
+            f"different top tokens, “{tops[0]}” ({display.share(ps[0])}) and “{tops[1]}” "
+            f"({display.share(ps[1])}), cosine {cos:.4f}"
+        )
+    probs = f"{display.share(ps[0])} against {display.share(ps[1])}"
+    if kind == "one direction":
+        return (
+            f"one direction (cosine {cos:.6f}): the same top token “{tops[0]}”, at {probs}; "
+            "the context changes how sharp, not the order"
+        )
+    order = "the same ranking below it" if same_order else "rankings that differ below it"
+    return (
+        f"the same top token “{tops[0]}” ({probs}) and {order}; the rows point different "
+        f"ways (cosine {cos:.4f})"
+    )
+
+
+def apart_kind(diff: float, eps: float) -> str:
+    """'same', 'rounding' (within 8 machine ε) or 'apart': two sets of weights."""
+    return "same" if diff == 0 else "rounding" if diff <= 8 * eps else "apart"
+
+
+def apart(diff: float, eps: float) -> str:
+    """How far two sets of weights are: the same, the same up to rounding, or apart."""
+    kind = apart_kind(diff, eps)
+    if kind == "same":
+        return "the same weights"
+    if kind == "rounding":
+        return f"the same weights up to rounding ({diff:.1g})"
+    return f"weights {diff:.2g} apart"
+
+
+def mask_sentence(
+    order_diff: float, fill_diff: float, max_score: float, fill: float, eps: float, d: int
+) -> str:
+    """The original masks with a finite fill before scaling: did either choice matter?"""
+    fill_text = f"{fill:g}".replace("e+0", "e").replace("-", "−")
+    order = f"Masking before or after the division by √{d}: {apart(order_diff, eps)}"
+    if apart_kind(fill_diff, eps) != "apart" and max_score * 1e3 < abs(fill):
+        return (
+            f"{order}; −∞/√{d} is still −∞. A finite {fill_text} instead of −∞: "
+            f"{apart(fill_diff, eps)}, since every score is far smaller (largest |score| "
+            f"{max_score:.3g})."
+        )
+    return (
+        f"{order}. A finite {fill_text} instead of −∞: {apart(fill_diff, eps)}; the scores "
+        f"(up to {max_score:.3g}) are not small beside it."
+    )
+
+
+def sample_sentence(tokens: list[str], temperatures: list[float], is_argmax: bool) -> str:
+    """The original's sample_token at several temperatures."""
+    taus = ", ".join(f"{t:g}" for t in temperatures)
+    if is_argmax:
+        return (
+            f"The original's sample_token is greedy, as its comment says: at τ = {taus} it returns "
+            f"{', '.join(tokens)}, the argmax each time (dividing by τ > 0 never moves the "
+            "argmax). Part B draws from the distribution instead."
+        )
+    return f"Its sample_token at τ = {taus} returns {', '.join(tokens)}: not always the argmax."
 
 
 def causal_sentence(before: float, from_t: float, t: int) -> str:
@@ -453,9 +614,13 @@ def report_steps(r: dict, console) -> None:
             f"embeddings {shape(s['embeddings'])} → + positions {shape(s['with_positions'])} → "
             f"logits {shape(s['logits'])} → last row {shape(s['last_row'])}"
         )
-        tops = ", ".join(f"{t['token']} {display.share(t['p'])}" for t in step["top"])
-        console.print(f"  top next tokens: {tops}; chosen: [bold]{step['chosen_token']}[/]")
+        console.print(f"  top next tokens: {tops_text(step['top'])}; chosen: "
+                      f"[bold]{step['chosen_token']}[/]")  # fmt: skip
         if i == 1:
+            console.print(
+                f"  (“=” joins a tie: probabilities within a relative {r['tie_rtol']:g}, "
+                "listed in vocabulary order.)"
+            )
             words = step["tokens"]
             console.print(
                 display.matrix_table(
@@ -470,16 +635,28 @@ def report_steps(r: dict, console) -> None:
 
 
 def report_truths(r: dict, console) -> None:
-    console.print("\n[bold]What the original did not say[/]")
+    console.print("\n[bold]What constant weights do[/]")
     sv = display.vector(r["toy_singular_values"][:3], "{:.3g}")
     rows = len(r["toy_steps"][-1]["ids"]) + 1
     console.print(
         f"• Constant W_q, W_k, W_v make every row of Q, K and V a multiple of (1, …, 1), so "
-        f"every logits row is a multiple of the column sums of W_vocab (|cosine| ≥ "
+        f"logits row t is c_t times the column sums of W_vocab (|cosine| ≥ "
         f"{r['toy_colsum_min_abs_cosine']:.6f}). The logits over the final text have "
         f"{rank_sentence(r['toy_logits_rank'], rows)} (singular values {sv} …, tolerance "
-        f"{r['toy_rank_tolerance']:.2g}). The largest column sum belongs to "
-        f"“{r['toy_colsum_argmax']}”, which is why it wins."
+        f"{r['toy_rank_tolerance']:.2g}); {sign_sentence(r['toy_scalars'])}. The largest "
+        f"column sum belongs to “{r['toy_colsum_argmax']}”, which is why it wins while "
+        f"c_t > 0; the smallest to “{r['toy_colsum_argmin']}”."
+    )
+    f = r["toy_flip"]
+    flip = flip_sentence(f["prompt"], f["scalars"][-1], f["top"]["token"], f["top"]["p"], f["text"])
+    console.print(f"• {flip} Over that prompt {sign_sentence(f['scalars'])}.")
+    c = r["context"]
+    console.print(
+        f"• After {c['prompts'][0]!r} and {c['prompts'][1]!r} the last rows have "
+        + context_sentence(
+            c["toy"]["top"], c["toy"]["p_top"], c["toy"]["cosine"], c["toy"]["same_order"]
+        )
+        + "."
     )
     probs = ", ".join(
         f"{t} {display.share(p)}" for t, p in zip(r["targets"], r["toy_target_probs"])
@@ -499,12 +676,6 @@ def report_truths(r: dict, console) -> None:
         f"−ln ε = {e['cap']:.2f}) and a gradient of norm {e['grad_norm_eps']:.3g}: the model "
         "is most wrong exactly where it stops learning."
     )
-    console.print(
-        "• The mask belongs after scaling: the original adds −1e9 to the raw scores and then "
-        "divides by √8; here the weights agree with it to "
-        f"{r['mask_order_max_diff']:.3g}, but a masked score should be −∞ (here the most "
-        "negative float) in the softmax's input, whatever the scale."
-    )
     first = r["toy_steps"][0]["tokens"]
     console.print(
         f"• The last row is read because it is the only one that predicts an unseen token: "
@@ -512,25 +683,16 @@ def report_truths(r: dict, console) -> None:
         f"“{first[1]}”. The mask is what makes those rows honest in training, not why we "
         "read the last."
     )
-    ids = ", ".join(VOCAB[i] for i in r["original_sample_ids"])
-    verdict = "the argmax each time" if r["original_sample_is_argmax"] else "not always the argmax"
-    console.print(
-        f"• “Sampling with temperature” is an argmax: at τ = "
-        f"{', '.join(f'{t:g}' for t in TEMPERATURES)} the original's sample_token returns "
-        f"{ids}: {verdict}. Dividing by τ > 0 never changes which logit is largest."
-    )
 
 
 def report_beyond(r: dict, console) -> None:
     console.print(f"\n[bold]B. The same head with seeded random W_q, W_k, W_v[/] ({r['dtype']})")
-    c = r["context"]
+    c = r["context"]["random"]
     console.print(
-        f"• Two prompts ending in “{PROMPT[-1]}”, {c['prompts'][0]!r} and {c['prompts'][1]!r}: "
-        f"the constant head's last rows {direction_sentence(c['toy']['cosine'])}, top "
-        f"{' / '.join(c['toy']['top'])}; the random head's "
-        f"{direction_sentence(c['random']['cosine'])}, top {' / '.join(c['random']['top'])}, "
-        f"and differ by up to {c['random']['max_diff']:.3g}. Its logits over "
-        f"the sampled text have rank {r['random_logits_rank']}."
+        f"• After the same two prompts this head's last rows have "
+        f"{context_sentence(c['top'], c['p_top'], c['cosine'], c['same_order'])}, and differ "
+        f"by up to {c['max_diff']:.3g}. Its logits over the sampled text have rank "
+        f"{r['random_logits_rank']}."
     )
     picks = ", ".join(f"{s['token']} ({display.share(s['p'])})" for s in r["random_steps"])
     console.print(f"• Sampled (τ = {r['temperature']:g}, top-k {r['top_k'] or 'off'}): "
@@ -558,10 +720,30 @@ def report_beyond(r: dict, console) -> None:
     )
 
 
+def report_original(r: dict, console) -> None:
+    """The closing section: where this lesson computes what the original did differently."""
+    console.print("\n[bold]Beside the original[/]")
+    console.print(
+        "• "
+        + mask_sentence(
+            r["mask_order_max_diff"],
+            r["mask_fill_max_diff"],
+            r["max_abs_score"],
+            r["mask_fill"],
+            r["mask_eps"],
+            r["toy_steps"][0]["shapes"]["embeddings"][1],
+        )
+    )
+    tokens = [VOCAB[i] for i in r["original_sample_ids"]]
+    taus = r["original_sample_temperatures"]
+    console.print("• " + sample_sentence(tokens, taus, r["original_sample_is_argmax"]))
+
+
 def report(r: dict, console) -> None:
     report_steps(r, console)
     report_truths(r, console)
     report_beyond(r, console)
+    report_original(r, console)
 
 
 def main(argv: list[str] | None = None) -> None:

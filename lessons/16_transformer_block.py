@@ -11,13 +11,13 @@ Part A re-creates the original's block: its X (1, 3, 8), γ = 1 and β = 0,
 constant W_q, W_k, W_v, W_o and a SwiGLU MLP of width 16 with constant
 matrices, 2 heads of width 4. Every stage's shape, token norms before and
 after LayerNorm against their closed form, both heads' weights — and what
-the original did not notice: with constant weights the whole block is the
-identity. Then its comment's LayerNorm formula against its code, RMSNorm
-(what Llama uses) beside LayerNorm, and beyond it: seeded random blocks
+its constant weights do: the whole block is the identity. Then RMSNorm (what
+Llama uses) beside LayerNorm, and beyond it: seeded random blocks
 checked against a float64 NumPy re-implementation and against
 jax.nn.dot_product_attention, causality, parameter counts against their
 formulas, and a stack of blocks, pre-norm against post-norm, showing how
-the residual stream's norm grows with depth.
+the residual stream's norm grows with depth (about linearly, not
+exponentially). A closing section sets these beside the original's words.
 
 Run:  python lessons/16_transformer_block.py [--layers 8] [--d-model 64] [--tokens 16]
                                              [--seed 0] [--json] [--show-code]
@@ -25,6 +25,9 @@ Run:  python lessons/16_transformer_block.py [--layers 8] [--d-model 64] [--toke
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 import functools
 import math
 
@@ -55,6 +58,11 @@ SEED, LAYERS, D_MODEL, TOKENS_T, HEADS, BATCH = 0, 8, 64, 16, 4, 2
 MAX_LAYERS, MAX_D, MAX_T = 64, 1024, 1024
 SMALL_SIGMA = 1e-3  # a token this flat shows where (x − μ)/(σ + ε) and the code part ways
 TABLE_ROWS = 12
+LLAMA_WIDTHS = (  # published configs: (model, d_model, SwiGLU width)
+    ("Llama 2 7B", 4096, 11008),  # 8/3·d rounded up to a multiple of 256
+    ("Llama 3 8B", 4096, 14336),
+    ("Mistral 7B", 4096, 14336),
+)
 
 
 def original_block() -> dict:
@@ -164,6 +172,7 @@ def part_a() -> dict:
         "d": d,
         "d_ff": cfg.d_ff,
         "llama_d_ff": 8 / 3 * d,
+        "llama_widths": [{"model": n, "d": dm, "d_ff": f} for n, dm, f in LLAMA_WIDTHS],
         "eps": eps,
     }
 
@@ -312,6 +321,7 @@ def beyond(seed: int, layers: int, d: int, t: int) -> dict:
         "reference_scale": float(np.max(np.abs(ref))),
         "sdpa_max_diff": float(sdpa_gap(p, x, config=cfg)),
         "causal_t": cut,
+        "causal_tokens": t,
         "causal_max_diff_before": float(np.max(np.abs(z2[:, :cut] - z[:, :cut]), initial=0.0)),
         "causal_max_diff_after": float(
             np.max(np.abs(z2[:, cut + 1 :] - z[:, cut + 1 :]), initial=0.0)
@@ -353,17 +363,97 @@ def unchanged_phrase(before: float) -> str:
     return "bit for bit unchanged" if before == 0.0 else "the mask leaks"
 
 
+def causal_sides(t: int, tokens: int) -> tuple[int, int]:
+    """(outputs before token t, outputs after it) in a sequence of `tokens`."""
+    return t, tokens - t - 1
+
+
+def causal_sentence(t: int, tokens: int, before: float, after: float) -> str:
+    """What changing token t showed: only the sides of t that hold tokens are reported."""
+    n_before, n_after = causal_sides(t, tokens)
+    if n_before == n_after == 0:
+        return (
+            "With one token there is no output before or after it: causality is not tested "
+            "(try --tokens 2 or more)."
+        )
+    parts = []
+    if n_before:
+        parts.append(
+            f"moved the {display.count(n_before, 'output')} before it by {before:g} "
+            f"({unchanged_phrase(before)})"
+        )
+    if n_after:
+        parts.append(f"the {display.count(n_after, 'output')} after it by up to {after:.3g}")
+    return f"Changing token {t} " + " and ".join(parts) + "."
+
+
+def growth_kind(norms: list[float]) -> str:
+    """The shape of the stream's growth over blocks: 'none', 'too short' (one block),
+    'exponential' (the factor per block holds), 'linear' (the step per block holds to
+    within a factor 2) or 'slower' (the step shrinks more)."""
+    n = np.asarray(norms, dtype=float)
+    if n[-1] <= 1.05 * n[0]:
+        return "none"
+    if len(n) < 3:
+        return "too short"
+    steps, factors = np.diff(n), n[1:] / n[:-1]
+    half = len(steps) // 2
+    if factors[half:].mean() - 1 >= 0.8 * (factors[:half].mean() - 1):
+        return "exponential"
+    return "linear" if steps[half:].mean() >= 0.5 * steps[:half].mean() else "slower"
+
+
+GROWTH_WORDS = {
+    "none": "it did not grow",
+    "too short": "it grew (one block is too few to tell how)",
+    "exponential": "it grew by a steady factor per block: exponentially",
+    "linear": "it grew about linearly, not exponentially",
+    "slower": "it grew, ever more slowly: slower than linearly",
+}
+
+
 def growth_sentence(pre: list[float], post: list[float], sqrt_d: float) -> str:
     """What the two stacks did to the stream's norm."""
-    grew = pre[-1] / pre[0]
+    steps, factors = np.diff(pre), np.asarray(pre[1:]) / np.asarray(pre[:-1])
     post_span = display.span(post[1:], 3)
-    verdict = "grew" if grew > 1.05 else "did not grow"
+    shape = GROWTH_WORDS[growth_kind(pre)]
+    ends = (
+        f" (the first {steps[0]:+.3g}, ×{factors[0]:.3f}; the last {steps[-1]:+.3g}, "
+        f"×{factors[-1]:.3f})"
+        if len(steps) > 1
+        else ""
+    )
     return (
         f"Pre-norm: the stream's mean token norm went from {pre[0]:.3g} to {pre[-1]:.3g} "
-        f"(×{grew:.2f}) over {len(pre) - 1} blocks — it {verdict}, because the stream itself is "
-        f"never normalised, only the copies the sub-layers read. Post-norm: {post_span} after "
-        f"every block, √d = {sqrt_d:.3f}, because each block ends in a LayerNorm."
+        f"over {display.count(len(pre) - 1, 'block')}, {steps.mean():+.3g} per block on average"
+        f"{ends}: {shape}. The stream itself is never normalised, only the "
+        f"copies the sub-layers read. Post-norm: {post_span} after every block, √d = "
+        f"{sqrt_d:.3f}, because each block ends in a LayerNorm."
     )
+
+
+def x_axis(chart: str, first: int, last: int, label: str) -> str:
+    """display.line_chart's chart with its x labels (which count points from 1) replaced
+    by `first` at the left and `label last` at the right."""
+    lines = chart.split("\n")
+    start = lines[-3].index("└") + 1  # the first column of the plot
+    width = len(lines[-3]) - start
+    right = f"{label} {last}"
+    lines[-2] = " " * start + str(first) + right.rjust(width - len(str(first)))
+    return "\n".join(lines)
+
+
+def width_matches(d: int, d_ff: int, widths: list[dict]) -> bool:
+    """Whether d_ff/d is the ratio of one of the published models."""
+    return any(w["d_ff"] * d == d_ff * w["d"] for w in widths)
+
+
+def width_sentence(d: int, d_ff: int, widths: list[dict]) -> str:
+    """The original's SwiGLU width against published Llama-family widths."""
+    theirs = "; ".join(f"{w['model']} {w['d_ff']:,} = {w['d_ff'] / w['d']:.3g}·d" for w in widths)
+    same = width_matches(d, d_ff, widths)
+    verdict = "a ratio one of these models uses" if same else "a ratio none of these models uses"
+    return f"{d_ff} = {d_ff / d:g}·d, {verdict} ({theirs})"
 
 
 def report_part_a(r: dict, console) -> None:
@@ -384,12 +474,17 @@ def report_part_a(r: dict, console) -> None:
         f"After LayerNorm each norm is √(d·var/(var+ε)), just under √d = {math.sqrt(r['d']):.4f}: "
         "ε sits inside the square root, added to the variance."
     )
+    rms = display.vector(r["norms_rms"], "{:.4f}")
+    console.print(
+        f"RMSNorm, what Llama uses, is x/√(mean(x²) + ε)·γ: no centring and no β (norms of X "
+        f"after it: {rms}). This block, like the original's, uses LayerNorm."
+    )
     for h, w in enumerate(r["head_weights"]):
         console.print(display.matrix_table(f"head {h} weights", w, rows=TOKENS, cols=TOKENS))
 
 
 def report_truths(r: dict, console) -> None:
-    console.print("\n[bold]What the original did not notice[/]")
+    console.print("\n[bold]What constant weights do[/]")
     console.print(
         f"• With constant weights and β = 0 the block is the identity: "
         f"{identity_sentence(r['identity_max_diff'], r['rounding_scale'])} ({r['dtype']}). "
@@ -399,21 +494,6 @@ def report_truths(r: dict, console) -> None:
         f"{r['mlp_max']:.2g}. So both heads' weights are plain uniform-causal (1/(i+1) on the "
         f"past, to within {r['uniform_causal_max_diff']:.2g}): they attend to nothing in "
         "particular."
-    )
-    norms = display.vector(r["norms_comment_formula"], "{:.6f}")
-    sm = r["small_token"]
-    console.print(
-        f"• Its comment says (x − μ)/(σ + ε); its code computes (x − μ)/√(σ² + ε). On X the "
-        f"two differ little ({norms} against the code's norms above), but on a flat token "
-        f"(σ = {sm['sigma']:g}) the comment's norm is {sm['comment']:.4f} and the code's "
-        f"{sm['code']:.4f}: ε only matters next to σ², so where it sits matters."
-    )
-    rms = display.vector(r["norms_rms"], "{:.4f}")
-    console.print(
-        f"• “Llama style” is wrong twice: Llama normalises with RMSNorm, x/√(mean(x²) + ε)·γ, "
-        f"no centring and no β (norms of X after it: {rms}), and its SwiGLU is about 8/3·d "
-        f"wide ({r['llama_d_ff']:.1f} for d = {r['d']}), not 2·d = {r['d_ff']}. This block "
-        "uses LayerNorm."
     )
 
 
@@ -428,10 +508,13 @@ def report_beyond(r: dict, console) -> None:
         f"{agreement(r['sdpa_max_diff'], 1e-5)}."
     )
     console.print(
-        f"• Changing token {r['causal_t']} moved the outputs before it by "
-        f"{r['causal_max_diff_before']:g} ({unchanged_phrase(r['causal_max_diff_before'])}) "
-        "and those after it "
-        f"by up to {r['causal_max_diff_after']:.3g}."
+        "• "
+        + causal_sentence(
+            r["causal_t"],
+            r["causal_tokens"],
+            r["causal_max_diff_before"],
+            r["causal_max_diff_after"],
+        )
     )
     c = r["param_counts"]
     rows = [
@@ -450,13 +533,12 @@ def report_beyond(r: dict, console) -> None:
         f"which gives attention {biases} zero biases the original does not have)"
     )
     pre, post = r["residual_norms_prenorm"], r["residual_norms_postnorm"]
-    console.print(
-        display.line_chart(
-            {"pre-norm": pre, "post-norm": post},
-            x_label="layer",
-            y_label="mean token norm of the residual stream",
-        )
+    chart = display.line_chart(
+        {"pre-norm": pre, "post-norm": post},
+        x_label="blocks",
+        y_label="mean token norm of the residual stream",
     )
+    console.print(x_axis(chart, 0, len(pre) - 1, "blocks"))
     shown = min(len(pre), TABLE_ROWS)
     for i in range(shown):
         console.print(f"    after {i:>2} blocks: pre-norm {pre[i]:8.3f}   post-norm {post[i]:8.3f}")
@@ -465,10 +547,35 @@ def report_beyond(r: dict, console) -> None:
     console.print(growth_sentence(pre, post, r["sqrt_d"]))
 
 
+def report_original(r: dict, console) -> None:
+    """The closing section: the original's words beside what this lesson measured."""
+    console.print("\n[bold]Beside the original[/]")
+    norms = display.vector(r["norms_comment_formula"], "{:.6f}")
+    sm = r["small_token"]
+    console.print(
+        "• The original's comment says (x − μ)/(σ + ε); its code computes "
+        "(x − μ)/√(σ² + ε), as here. "
+        f"On X the two differ little ({norms} against the code's norms above), but on a flat "
+        f"token (σ = {sm['sigma']:g}) the comment's norm is {sm['comment']:.4f} and the code's "
+        f"{sm['code']:.4f}: ε only matters next to σ², so where it sits matters."
+    )
+    console.print(
+        "• It calls its SwiGLU MLP “Llama style”, rightly; the width, “for toy size”, is "
+        f"{width_sentence(r['d'], r['d_ff'], r['llama_widths'])}."
+    )
+    kind = growth_kind(r["residual_norms_prenorm"])
+    agrees = "disagrees" if kind == "exponential" else "agrees"
+    console.print(
+        "• Doc 0023 says normalisation keeps hidden states from growing exponentially with "
+        f"depth. The pre-norm stream above {agrees}: {GROWTH_WORDS[kind]}."
+    )
+
+
 def report(r: dict, console) -> None:
     report_part_a(r, console)
     report_truths(r, console)
     report_beyond(r, console)
+    report_original(r, console)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,13 +2,15 @@
 
 Text becomes integer ids (a tokenizer), ids become vectors (a row lookup in an
 embedding table, the same as one-hot times the table), and attention reads
-those vectors as a set: swap two tokens and, without positions, their outputs
-only swap. Adding sinusoidal position vectors (or rotating queries and keys,
-RoPE) breaks that symmetry.
+those vectors as a set: swap two tokens and, without positions or a causal
+mask, their outputs only swap. Adding sinusoidal position vectors (or
+rotating queries and keys, RoPE) breaks that symmetry, and so does the causal
+mask of lessons 15–16 on its own.
 
 Part A re-creates the original: a 20-word vocabulary, a fixed 20 × 6 table
-E = 0.5·sin(iota), one attention head, and the swap of "cat" and "sat" with
-and without positions, in both layouts of the sinusoidal table. Beyond it: a
+E = 0.5·sin(iota), one attention head without a causal mask (as the
+original's), and the swap of "cat" and "sat" with and without positions, in
+both layouts of the sinusoidal table, and with the mask. Beyond it: a
 byte-level BPE tokenizer trained from scratch on Macbeth, the closed forms
 behind positions (a shift is a rotation; RoPE scores depend only on the
 offset) and what the gradient does to rows of E whose tokens are absent.
@@ -18,6 +20,9 @@ Run:  python lessons/17_tokenization_embeddings.py [--merges 512] [--seed 0] [--
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 from pathlib import Path
 
 import jax
@@ -37,6 +42,7 @@ from trinity_foundations.positions import (
     sinusoidal_half,
     sinusoidal_interleaved,
 )
+from trinity_foundations.transformer import attend, causal_mask
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "macbeth.txt"
 PROMPT = "The cat sat on the mat"
@@ -80,6 +86,13 @@ def lookup_vs_one_hot(table: jax.Array, ids: jax.Array) -> jax.Array:
     return jnp.max(jnp.abs(product - table[ids]))  # (T, d) compared
 
 
+def causal_head(x: jax.Array, w_q, w_k, w_v) -> jax.Array:
+    """The same head with the causal mask of lessons 15–16: x (T, d) -> output (T, d)."""
+    q, k, v = x @ w_q, x @ w_k, x @ w_v  # (T, d) each
+    out, _ = attend(q[None, None], k[None, None], v[None, None], causal_mask(x.shape[0]))
+    return out[0, 0]  # (T, d)
+
+
 def swap_outputs(table, ids, perm, pe, w) -> tuple[jax.Array, jax.Array]:
     """The head's outputs on E[ids] + pe and on the permuted E[ids[perm]] + pe, (T, d) each.
 
@@ -114,6 +127,7 @@ def part_a_arrays(ids: jax.Array, perm: jax.Array) -> dict[str, jax.Array]:
         "out": jnp.stack([outs[k][0] for k in PE_KINDS]),  # (4, T, d)
         "out_swapped": jnp.stack([outs[k][1] for k in PE_KINDS]),  # (4, T, d)
         "swapped_weights": attention_head(table[ids[perm]], **w).weights,  # (T, T)
+        "causal": jnp.stack([causal_head(table[i], **w) for i in (ids, ids[perm])]),  # (2, T, d)
         "onehot_max_diff": lookup_vs_one_hot(table, ids),
     }
 
@@ -133,6 +147,7 @@ def part_a() -> dict:
     order = [SWAP[1] if k == SWAP[0] else SWAP[0] if k == SWAP[1] else k for k in range(t)]
     a = jax.tree.map(np.asarray, part_a_arrays(jnp.array(ids_list), jnp.array(order)))
     dist = {k: swap_distances(a["out"][n], a["out_swapped"][n]) for n, k in enumerate(PE_KINDS)}
+    causal = swap_distances(*a["causal"])
     none, half = PE_KINDS.index("none"), PE_KINDS.index("half")
     i, j = SWAP
     return {
@@ -157,6 +172,8 @@ def part_a() -> dict:
         "untouched_diff_pos": dist["half"][1],
         "untouched_diff_interleaved": dist["interleaved"][1],
         "constant_table_diff": dist["constant"][0],
+        "swap_diff_causal_no_pos": causal[0],
+        "untouched_diff_causal_no_pos": causal[1],
         "constant_untouched_diff": dist["constant"][1],
         # The original's figure: "sat" swapped, with positions, against "sat" without.
         "original_pos_vs_raw": float(np.linalg.norm(a["out_swapped"][half][i] - a["out"][none][j])),
@@ -280,14 +297,16 @@ def rope_check(q: jax.Array, k: jax.Array) -> dict:
 
 
 def next_token_loss(table, w_out, ids, w, *, tied: bool) -> jax.Array:
-    """Cross-entropy of predicting ids[1:] from ids[:-1] through the head.
+    """Cross-entropy of predicting ids[1:] from the inputs ids[:-1] through the causal
+    head: position t reads inputs 0..t only, never its target ids[t + 1].
 
     Untied: logits = h @ W_out. Tied: logits = h @ Eᵀ, the table itself.
     """
-    x = table[ids] + sinusoidal_half(jnp.arange(ids.shape[0], dtype=table.dtype), dim=D)  # (T, d)
-    h = attention_head(x, **w).output  # (T, d)
-    logits = h @ (table.T if tied else w_out)  # (T, V)
-    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits[:-1], ids[1:]))
+    inputs = ids[:-1]  # (T - 1,) the last token is only a target
+    pe = sinusoidal_half(jnp.arange(inputs.shape[0], dtype=table.dtype), dim=D)  # (T - 1, d)
+    h = causal_head(table[inputs] + pe, **w)  # (T - 1, d)
+    logits = h @ (table.T if tied else w_out)  # (T - 1, V)
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, ids[1:]))
 
 
 def last_step_moves(table, w_out, batches, w, weight_decay: float) -> jax.Array:
@@ -323,7 +342,7 @@ def gradient_check(w_out: jax.Array) -> dict:
     ids, other = tk.word_encode(PROMPT), tk.word_encode(OTHER_BATCH)
     out = embedding_gradients(table, w_out, jnp.array(ids), jnp.array(other), projections(D))
     out = jax.tree.map(np.asarray, out)
-    present = np.isin(np.arange(len(tk.WORDS)), ids)  # (V,)
+    present = np.isin(np.arange(len(tk.WORDS)), ids[:-1])  # (V,) among the inputs
     absent = ~present
     cat = tk.WORD_IDS["cat"]
     assert cat in ids and cat not in other  # the momentum example needs it so
@@ -340,6 +359,7 @@ def gradient_check(w_out: jax.Array) -> dict:
         "momentum_move": float(out["momentum"][cat]),
         "tied_absent_row_grad_min": float(tied_norm[absent].min()),
         "tied_zero_rows": int((tied_norm == 0).sum()),
+        "tied_absent_zero_rows": int((tied_norm[absent] == 0).sum()),
         "lr": LR,
         "weight_decay": WEIGHT_DECAY,
     }
@@ -405,22 +425,46 @@ def layouts_sentence(half: float, interleaved: float, eps: float) -> str:
     return f"The two layouts give {numbers} and {prop}."
 
 
-def doc_0022_verdict(decay_move: float, momentum_move: float, tied_zero: int, absent: int) -> str:
-    """Judge doc 0022's claim that rows of E absent from a batch are not updated."""
-    movers = []
-    if decay_move > 0:
-        movers.append("AdamW's weight decay")
-    if momentum_move > 0:
-        movers.append("Adam's momentum from earlier batches")
-    if tied_zero < absent:
-        movers.append("a tied output layer (every row gets a gradient)")
-    if not movers:
-        return "Doc 0022's claim that absent rows are not updated held in every case measured."
+def doc_0022_cases(
+    grad_max: float, adam_move: float, decay_move: float, momentum_move: float, tied_zero: int,
+    absent: int,
+) -> dict[str, list[str]]:  # fmt: skip
+    """Doc 0022 says rows of E absent from a batch are not updated: where it held, where not."""
+    held, failed = [], []
+    if grad_max == 0:
+        held.append("plain SGD (their gradient is exactly 0 with an untied output)")
+        (held if adam_move == 0 else failed).append("one Adam step without decay")
+    (failed if decay_move > 0 else held).append("AdamW's weight decay")
+    (failed if momentum_move > 0 else held).append("Adam's momentum from an earlier batch")
+    (failed if tied_zero < absent else held).append("a tied output (every row gets a gradient)")
+    return {"held": held, "failed": failed}
+
+
+def doc_0022_verdict(cases: dict[str, list[str]]) -> str:
+    """One sentence from `doc_0022_cases`."""
+    if not cases["failed"]:
+        return "Doc 0022 says absent rows are not updated: it held in every case measured."
+    held = f"It holds for {listed(cases['held'], 'and')}" if cases["held"] else "It never holds"
     return (
-        "Doc 0022 says rows absent from the batch are not updated: wrong as a rule. Their "
-        "gradient is zero, but they move through " + ", ".join(movers) + "; only plain SGD "
-        "with an untied output leaves them frozen."
+        f"Doc 0022 says rows absent from the batch are not updated. {held}; not with "
+        f"{listed(cases['failed'], 'or')}."
     )
+
+
+def listed(items: list[str], word: str) -> str:
+    """'a, b and c' (or 'a, b or c')."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {word} {items[-1]}"
+
+
+def x_axis(chart: str, first: int, last: int, label: str) -> str:
+    """display.line_chart's chart with its x labels (which count points from 1) replaced
+    by `first` at the left and `label last` at the right."""
+    lines = chart.split("\n")
+    start = lines[-3].index("└") + 1  # the first column of the plot
+    width = len(lines[-3]) - start
+    right = f"{label} {last}"
+    lines[-2] = " " * start + str(first) + right.rjust(width - len(str(first)))
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------
@@ -464,7 +508,10 @@ def show_positions(r: dict, console) -> None:
 
 def show_swap(r: dict, console) -> None:
     eps, dtype = r["eps"], r["dtype"]
-    console.print('\n[bold]4. Swap "cat" and "sat"[/], no positions')
+    console.print(
+        '\n[bold]4. Swap "cat" and "sat"[/], no positions; the head, like the original\'s, '
+        "has no causal mask: every token reads every other"
+    )
     console.print(
         "‖out_swapped(sat) − out(sat)‖ = "
         f"{zero_or_rounding(r['swap_diff_no_pos'], eps, dtype)}: "
@@ -477,6 +524,12 @@ def show_swap(r: dict, console) -> None:
             rows=[r["words"][k] for k in r["swapped_order"]],
             cols=[r["words"][k] for k in r["swapped_order"]],
         )
+    )
+    console.print(
+        f"The same head with the causal mask of lessons 15–16, still no positions: the moved "
+        f"token's ‖Δ‖ is {zero_or_rounding(r['swap_diff_causal_no_pos'], eps, dtype)}: "
+        f"{symmetry_verdict(r['swap_diff_causal_no_pos'], eps)}. A mask alone encodes order: "
+        "“sat” now reads one token fewer before it. Without a mask, only positions can."
     )
     console.print("\n[bold]5. The same swap with positions added[/] (both outputs with positions)")
     table = Table(box=None)
@@ -506,11 +559,6 @@ def show_swap(r: dict, console) -> None:
         f"{zero_or_rounding(r['constant_table_diff'], eps, dtype)}: "
         f"{symmetry_verdict(r['constant_table_diff'], eps)}."
     )
-    console.print(
-        original_figure_sentence(
-            r["original_pos_vs_raw"], r["positions_effect"], r["swap_diff_pos"]
-        )
-    )
 
 
 def show_bpe(r: dict, console) -> None:
@@ -533,16 +581,15 @@ def show_bpe(r: dict, console) -> None:
     more = done - len(r["bpe_first_merges"])
     if more > 0:
         console.print(f"… {more:,} more")
-    tokens = r["bpe_tokens_by_merges"]
-    console.print(
-        display.line_chart(
-            {"bytes per token": [n / t for t in tokens]},
-            x_label="merges",
-            y_label="bytes per token",
-            height=8,
-            width=50,
-        )
+    tokens = r["bpe_tokens_by_merges"]  # (merges + 1,): before any merge, then after each
+    chart = display.line_chart(
+        {"bytes per token": [n / t for t in tokens]},
+        x_label="merges",
+        y_label="bytes per token",
+        height=8,
+        width=50,
     )
+    console.print(x_axis(chart, 0, len(tokens) - 1, "merges"))
     console.print(
         f"{n:,} bytes → {tokens[-1]:,} tokens: {n / tokens[-1]:.2f} bytes per token after "
         f"{display.count(done, 'merge')}."
@@ -591,28 +638,44 @@ def show_closed_forms(r: dict, console) -> None:
         table.add_row(str(o), *(f"{x:.5f}" for x in row))
     console.print(table)
     console.print(
-        f"Gradient of the next-token loss on “{PROMPT}” (untied output): the "
-        f"{r['absent_rows']} rows of E whose tokens are absent get "
-        f"{zero_or_rounding(r['absent_row_grad_max'], eps, dtype)}; the present rows "
-        f"at least {r['present_row_grad_min']:.3g}."
+        f"Gradient of the next-token loss on “{PROMPT}” (untied output, causal head; the "
+        f"inputs are all but the last word): the {r['absent_rows']} rows of E whose tokens "
+        f"are not among the inputs get {zero_or_rounding(r['absent_row_grad_max'], eps, dtype)};"
+        f" the inputs' rows at least {r['present_row_grad_min']:.3g}."
     )
     console.print(
         f"One AdamW step (lr {r['lr']:g}, weight decay {r['weight_decay']:g}) moves an "
         f"absent row by up to {r['absent_row_adamw_move']:.3g} (lr·wd·‖row‖ = "
-        f"{r['absent_row_adamw_predicted']:.3g}); without decay, "
-        f"{r['absent_row_adam_move']:.3g}. On a second batch, “{OTHER_BATCH}”, Adam moves "
-        f"“cat”, now absent, by {r['momentum_move']:.3g}: its momentum."
+        f"{r['absent_row_adamw_predicted']:.3g}); one Adam step without decay, by "
+        f"{r['absent_row_adam_move']:.3g} (its moments for those rows are still zero). On a "
+        f"second batch, “{OTHER_BATCH}”, Adam moves “cat”, now absent, by "
+        f"{r['momentum_move']:.3g}: its momentum."
     )
     console.print(
         f"With the output tied to E (logits = h Eᵀ): the smallest absent-row gradient norm is "
         f"{r['tied_absent_row_grad_min']:.3g}, {display.count(r['tied_zero_rows'], 'row')} of "
         f"{r['vocab_size']} at zero."
     )
+
+
+def show_original(r: dict, console) -> None:
+    """The closing section: two of the original's claims against this run."""
+    console.print("\n[bold]Beside the original[/]")
     console.print(
-        doc_0022_verdict(
-            r["absent_row_adamw_move"], r["momentum_move"], r["tied_zero_rows"], r["absent_rows"]
+        "• "
+        + original_figure_sentence(
+            r["original_pos_vs_raw"], r["positions_effect"], r["swap_diff_pos"]
         )
     )
+    cases = doc_0022_cases(
+        r["absent_row_grad_max"],
+        r["absent_row_adam_move"],
+        r["absent_row_adamw_move"],
+        r["momentum_move"],
+        r["tied_absent_zero_rows"],
+        r["absent_rows"],
+    )
+    console.print("• " + doc_0022_verdict(cases))
 
 
 def report(r: dict, console) -> None:
@@ -622,6 +685,7 @@ def report(r: dict, console) -> None:
     show_swap(r, console)
     show_bpe(r, console)
     show_closed_forms(r, console)
+    show_original(r, console)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -647,6 +711,7 @@ def main(argv: list[str] | None = None) -> None:
             shift_rotation,
             rope,
             attention_head,
+            causal_head,
             swap_outputs,
             next_token_loss,
             last_step_moves,

@@ -8,9 +8,9 @@ what they cost in memory, can be checked before anything is allocated.
 
 The original's shapes are re-created here, each with the einsum string that
 names its axes: vectors and matrices, the linear probe's data, the "survival
-rule" of a matrix product, Q, K and V, the heads split and merged, and the
-causal mask broadcast over batch and heads (promised by the original, never
-shown). Then the broadcasting trap (N,) + (N, 1) → (N, N), and how
+rule" of a matrix product, Q, K and V, the heads split and merged; and two
+shapes the original does not give, the scores per head and the causal mask
+broadcast over them. Then the broadcasting trap (N,) + (N, 1) → (N, N), and how
 jax_numpy_rank_promotion="raise" catches it; the memory of attention's
 score matrices (doc 0020's "32 × 268 MB ≈ 8.4 GB" corrected), GPT-2 small's
 parameter count from the shapes of an init, and its KV cache per token.
@@ -20,6 +20,9 @@ Run:  python lessons/18_shape_literacy.py [--json] [--show-code]
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -58,7 +61,8 @@ def masked_scores(scores: jax.Array, mask: jax.Array) -> jax.Array:
 def shape_story() -> list[dict]:
     """Each of the original's shapes, from jax.eval_shape: (name, expression, inputs, shape)."""
     f32 = jnp.float32
-    rows = [  # name, expression, function, input specs, the original's expected shape
+    added = {"scores per head", "causal mask"}  # in neither the original script nor doc 0020
+    rows = [  # name, expression, function, input specs, the expected shape
         ("vector", "[1, 2, 3]", lambda: jnp.array([1.0, 2.0, 3.0], f32), [], (3,)),
         ("matrix", "3 rows of 4", lambda: jnp.ones((3, 4), f32), [], (3, 4)),
         ("probe inputs X", "zeros", lambda: jnp.zeros((PROBE_N, 2), f32), [], (PROBE_N, 2)),
@@ -89,6 +93,7 @@ def shape_story() -> list[dict]:
                 "shape": list(out.shape),
                 "dtype": str(out.dtype),
                 "expected": list(expected),
+                "source": "added" if name in added else "original",
             }
         )
     return story
@@ -102,6 +107,38 @@ def split_merge_roundtrip(x: jax.Array):
     return jnp.array_equal(tr.merge_heads(heads), x), jnp.array_equal(
         heads[:, 1], x[:, :, dh : 2 * dh]
     )
+
+
+def mask_rank_check() -> dict:
+    """The mask (T, T) against scores (B, H, T, T) with no axes added: the shape of the
+    original's add under NumPy's rules, and whether jax_numpy_rank_promotion="raise"
+    refuses that add and the jnp.where this lesson uses."""
+
+    def add(scores, mask):  # the original: scores + a (T, T) matrix of 0 and −∞
+        return scores + jnp.where(mask, 0.0, -jnp.inf)  # (B, H, T, T) + (T, T)
+
+    def where(scores, mask):
+        return jnp.where(mask, scores, -jnp.inf)  # (T, T) and (B, H, T, T)
+
+    args = (spec(B, H, T, T), spec(T, T, dtype="bool"))
+    with jax.numpy_rank_promotion("allow"):
+        shape = list(jax.eval_shape(add, *args).shape)
+    caught = {}
+    for name, fn in (("add", add), ("where", where)):
+        try:
+            with jax.numpy_rank_promotion("raise"):
+                jax.eval_shape(fn, *args)
+            caught[name] = False
+        except ValueError:
+            caught[name] = True
+    with jax.numpy_rank_promotion("raise"):  # the explicit axes pass under "raise"
+        explicit = list(jax.eval_shape(masked_scores, *args).shape)
+    return {
+        "plain_shape": shape,
+        "add_caught_by_raise": caught["add"],
+        "where_caught_by_raise": caught["where"],
+        "explicit_shape": explicit,
+    }
 
 
 def mask_broadcast_check() -> bool:
@@ -206,6 +243,7 @@ def run() -> dict:
         "head_is_columns": bool(head_is_columns),
         "roundtrip_dtype": str(x.dtype),
         "mask_broadcast_ok": mask_broadcast_check(),
+        "mask_rank": mask_rank_check(),
         "trap_shape": trap["shape"],
         "trap_caught": trap["caught"],
         "trap": trap,
@@ -241,17 +279,57 @@ def doc_verdict(claim_gb: float, true_bytes: int) -> str:
     return f"neither: the product is {gb:.2f} GB or {gib:.2f} GiB"
 
 
+def shape_counts(shapes: list[dict]) -> dict[str, int]:
+    """How many shapes come from the original, how many of those agree, how many are added."""
+    original = [s for s in shapes if s["source"] == "original"]
+    return {
+        "original": len(original),
+        "agree": sum(s["shape"] == s["expected"] for s in original),
+        "added": len(shapes) - len(original),
+        "added_agree": sum(s["shape"] == s["expected"] for s in shapes if s not in original),
+    }
+
+
+def origin_sentence(c: dict[str, int]) -> str:
+    """One sentence from `shape_counts`."""
+    first = f"{c['agree']} of the original's {c['original']} shapes come out as it asserts"
+    if c["added"] == 0:
+        return first + "."
+    return (
+        f"{first}; the {c['added']} marked “added” (the scores per head and the mask over "
+        f"them) are in neither its script nor doc 0020, and {c['added_agree']} of them come "
+        "out as expected here."
+    )
+
+
+def mask_rank_sentence(m: dict) -> str:
+    """How the (T, T) mask meets (B, H, T, T) scores, with and without strict ranks."""
+    plain = (
+        "The original adds its causal mask (T, T) to the scores as it is, and that needs no "
+        f"added axes: NumPy's rules prepend the two missing ones, giving "
+        f"{shape(m['plain_shape'])}."
+    )
+    if not m["add_caught_by_raise"]:
+        return f'{plain} Even jax_numpy_rank_promotion="raise" lets that add pass.'
+    where = "and jnp.where too" if m["where_caught_by_raise"] else "though not jnp.where"
+    return (
+        f'{plain} Only jax_numpy_rank_promotion="raise" refuses that add ({where}); this '
+        "lesson writes mask[None, None] so that the change of rank shows."
+    )
+
+
 def report_shapes(r: dict, console) -> None:
-    table = Table(title="the original's shapes, from jax.eval_shape (no arithmetic spent)")
-    for col in ("", "expression", "inputs", "result", "original's", ""):
-        table.add_column(col)
+    table = Table(title="shapes, from jax.eval_shape (no arithmetic spent)")
+    for col in ("", "expression", "inputs", "result", "origin"):
+        table.add_column(col, overflow="fold")  # a long einsum wraps, never loses a letter
     for s in r["shapes"]:
         ok = "✓" if s["shape"] == s["expected"] else "✗"
         inputs = " · ".join(shape(i) for i in s["inputs"]) or "—"
-        table.add_row(s["name"], s["expr"], inputs, shape(s["shape"]), shape(s["expected"]), ok)
+        origin = f"{ok} {'original' if s['source'] == 'original' else 'added'}"
+        table.add_row(s["name"], s["expr"], inputs, shape(s["shape"]), origin)
     console.print(table)
-    agree = sum(s["shape"] == s["expected"] for s in r["shapes"])
-    console.print(f"{agree} of {len(r['shapes'])} shapes are the original's.")
+    console.print("✓: the shape expected (by the original's assertion, or here for “added”). "
+                  + origin_sentence(shape_counts(r["shapes"])))  # fmt: skip
     exact = "exactly" if r["split_merge_exact"] else "NOT exactly"
     console.print(
         f"Split then merge returns {shape([B, T, D])} ({r['roundtrip_dtype']}) {exact}: "
@@ -259,9 +337,9 @@ def report_shapes(r: dict, console) -> None:
         f"{'is' if r['head_is_columns'] else 'is NOT'} columns {D // H}…{2 * D // H - 1}."
     )
     console.print(
-        "The causal mask (T, T) broadcasts over (B, H, T, T) once it is given the two "
-        "leading axes; on real arrays every (batch, head) matrix is "
-        f"{'zero' if r['mask_broadcast_ok'] else 'NOT zero'} above the diagonal."
+        mask_rank_sentence(r["mask_rank"])
+        + " On real arrays every (batch, head) matrix is "
+        + f"{'zero' if r['mask_broadcast_ok'] else 'NOT zero'} above the diagonal."
     )
 
 
