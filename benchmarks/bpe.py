@@ -17,10 +17,12 @@ Run:  python benchmarks/bpe.py [--merges 512] [--repeats 3] [--bytes N] [--json]
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 import argparse
 import json
 import statistics
-import sys
 from pathlib import Path
 
 from rich.table import Table
@@ -135,8 +137,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        sys.exit(130)
+    cli.entry(main)

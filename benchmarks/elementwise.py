@@ -15,7 +15,8 @@ The jit's compile time is measured apart. The memory-copy bandwidth
 (np.copyto of a large array on the CPU, a jitted copy in device memory on an
 accelerator; bytes read + written over time) is the reference each method's
 achieved bandwidth (12 bytes per element: two float32 read, one written) is
-divided by. Used by benchmarks/run.py, which also runs it.
+divided by; benchmarks/run.py times it in the same interleaved rounds as the
+methods, so both sides of that fraction share the machine's slow spells.
 """
 
 from __future__ import annotations
@@ -135,14 +136,19 @@ def copy_bandwidth(size: int, budget_ms: float, on_device: bool, *, warmup_ms: f
     jitted copy there, written into a donated buffer (no allocation).
     Counts 8 bytes per element, the convention of the element-wise figures.
     """
+    t = timing.time_side_by_side(
+        {"copy": copy_call(size, on_device)}, budget_ms, warmup_ms=warmup_ms
+    )["copy"]
+    return {**figures(t), "dtype": "float32", "gbps": gbps(8 * size, t.median_ms)}
+
+
+def copy_call(size: int, on_device: bool) -> tuple:
+    """(fn, args, sync) of the reference copy of `size` float32 (see copy_bandwidth)."""
     src = np.arange(size, dtype=np.float32)  # (size,)
     if on_device:
         copy = jax.jit(lambda out, x: x * 1, donate_argnums=0, keep_unused=True)
-        call = (chained(copy, jnp.zeros_like(src), jnp.asarray(src)), (), True)
-    else:
-        call = (np.copyto, (np.empty_like(src), src), False)  # dst touched by the warm-up
-    t = timing.time_side_by_side({"copy": call}, budget_ms, warmup_ms=warmup_ms)["copy"]
-    return {**figures(t), "dtype": str(src.dtype), "gbps": gbps(8 * size, t.median_ms)}
+        return (chained(copy, jnp.zeros_like(src), jnp.asarray(src)), (), True)
+    return (np.copyto, (np.empty_like(src), src), False)  # dst touched by the warm-up
 
 
 def compile_records(size: int, a, b) -> tuple[dict, list]:
@@ -163,10 +169,15 @@ def compile_records(size: int, a, b) -> tuple[dict, list]:
     return jitted, records
 
 
-def measure(size: int, *, budget_ms: float, with_list: bool, warmup_ms: float) -> tuple[list, list]:
+def measure(
+    size: int, *, budget_ms: float, with_list: bool, warmup_ms: float, copy: tuple | None = None
+) -> tuple[list, list]:
     """Time every method on both operations at one size.
 
-    Data as in lesson 3: a = 0 … n−1, b = 10·a, float32.
+    Data as in lesson 3: a = 0 … n−1, b = 10·a, float32. `copy`, when given, is
+    (copy_call(n), n): the reference copy of n elements, timed in the same
+    interleaved rounds as the methods, so that each record's fraction of the
+    copy bandwidth divides two figures measured side by side.
     Returns (timing records, compile records).
     """
     a_np = np.arange(size, dtype=np.float32)  # (n,)
@@ -187,8 +198,11 @@ def measure(size: int, *, budget_ms: float, with_list: bool, warmup_ms: float) -
             "jit_donated": (chained(written_into(op), jnp.zeros_like(a), a, b), (), True),
         }
         calls = {method: call for method, call in calls.items() if call[1] is not None}
+        if copy is not None:
+            calls["copy"] = copy[0]
         expected = op(a_np, b_np)  # (n,) NumPy's float32 result
         timings = timing.time_side_by_side(calls, budget_ms, warmup_ms=warmup_ms)
+        copy_gbps = None if copy is None else gbps(8 * copy[1], timings.pop("copy").median_ms)
         for method, t in timings.items():
             fn, args, _ = calls[method]
             got = np.asarray(fn(*args), dtype=np.float32)  # (n,)
@@ -199,6 +213,7 @@ def measure(size: int, *, budget_ms: float, with_list: bool, warmup_ms: float) -
                     "size": size,
                     "dtype": str(a.dtype),
                     **figures(t),
+                    "copy_gbps": copy_gbps,  # the reference copy, in the same rounds
                     # fused a² + b may round once (FMA) where NumPy rounds twice
                     "matches_numpy": bool(np.allclose(got, expected, rtol=1e-6, atol=0)),
                 }
@@ -207,13 +222,15 @@ def measure(size: int, *, budget_ms: float, with_list: bool, warmup_ms: float) -
 
 
 def add_derived(records: list, copy: dict) -> None:
-    """Fill in the ratio to NumPy, GB/s and the fraction of copy bandwidth."""
+    """Fill in the ratio to NumPy, GB/s and the fraction of copy bandwidth: of the copy
+    timed side by side with the record when there is one, else of `copy`'s."""
     numpy_ms = {(r["op"], r["size"]): r["ms"] for r in records if r["method"] == "numpy"}
     for r in records:
         r["over_numpy"] = r["ms"] / numpy_ms[r["op"], r["size"]]
         # a list moves pointers and float objects, not 12 bytes per element
         r["gbps"] = None if r["method"] == "list" else gbps(BYTES_PER_ELEMENT * r["size"], r["ms"])
-        r["fraction_of_copy"] = None if r["gbps"] is None else r["gbps"] / copy["gbps"]
+        reference = r.get("copy_gbps") or copy["gbps"]
+        r["fraction_of_copy"] = None if r["gbps"] is None else r["gbps"] / reference
 
 
 def find(records: list, op: str, method: str, size: int) -> dict | None:

@@ -13,7 +13,9 @@ inside a compiled generation loop (prefill then cached decode, against
 recomputing the whole window for every token).
 
 Every figure is the median of repeats after a warm-up, each call waited for
-with block_until_ready (trinity_foundations.timing.time_side_by_side).
+with block_until_ready, all of them in the same interleaved rounds
+(trinity_foundations.timing.time_side_by_side); a ratio whose rounds disagree
+by more than 1.5× is printed with its spread.
 
 Run:  python benchmarks/lm.py [--json] [--budget-ms 400] [--width 64] [--wide 256]
       [--decode-context 256]
@@ -21,6 +23,9 @@ Run:  python benchmarks/lm.py [--json] [--budget-ms 400] [--width 64] [--wide 25
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 import argparse
 import functools
 import json
@@ -56,9 +61,11 @@ def train_call(d: int, batch: int, context: int, vocab: int, steps: int):
     model = GPTConfig(vocab, context, d, LAYERS, HEADS, 4 * d)
     config = tr.TrainConfig(steps=1000, batch=batch, context=context)
     k_init, k_data, k_run = jax.random.split(jax.random.key(0), 3)
-    state = tr.init_state(init_gpt(k_init, model), config=config)
+    state = tr.init_state(init_gpt(k_init, model), tr.hyper_of(config))
     tokens = jax.random.randint(k_data, (20_000,), 0, vocab)  # (N,) the text's content is moot
-    fn = functools.partial(tr.train_chunk, config=config, loss_fn=tr.LMLoss(model), steps=steps)
+    fn = functools.partial(
+        tr.train_chunk, loss_fn=tr.LMLoss(model), steps=steps, batch=batch, context=context
+    )
     flops = steps * batch * context * tr.flops_per_token(model, context)
     return fn, (state, k_run, tokens), flops
 
@@ -139,8 +146,32 @@ def run(
         "decode_step_ratio": d["step_ms_recompute"] / d["step_ms_cached"],
         "decode_loop_ratio": d["loop_ms_per_token_recompute"] / d["loop_ms_per_token_cached"],
     }
+    results["ratio_rounds"] = ratio_rounds(times, n, default_flops, wide_flops)
+    results["spreads"] = {k: timing.spread(v) for k, v in results["ratio_rounds"].items()}
     results["targets_met"] = {k: target_met(k, results["ratios"][k]) for k in TARGETS}
     return results
+
+
+def ratio_rounds(times: dict, n: int, default_flops: float, wide_flops: float) -> dict:
+    """Each headline ratio round by round (the calls' medians of one interleaved round)."""
+
+    def mfu(name: str, flops: float) -> list[float]:  # chunk FLOP/s over matmul FLOP/s
+        pairs = zip(times[name].rounds_ms, times["matmul"].rounds_ms)
+        return [flops * matmul_ms / (2 * n**3 * ms) for ms, matmul_ms in pairs]
+
+    return {
+        "mfu_default": mfu("train_default", default_flops),
+        "mfu_wide": mfu("train_wide", wide_flops),
+        "decode_step_ratio": timing.round_ratios(times["decode_recompute"], times["decode_cached"]),
+        "decode_loop_ratio": timing.round_ratios(times["loop_recompute"], times["loop_cached"]),
+    }
+
+
+def spread_note(r: dict, name: str, fmt) -> str:
+    """' (rounds: a to b, the machine was busy)' when the ratio's rounds disagree by more
+    than timing.SPREAD, else ''."""
+    found = r["spreads"][name]
+    return "" if found is None else f" (rounds: {fmt(found[0])} to {fmt(found[1])}, busy)"
 
 
 def target_met(name: str, value: float) -> bool:
@@ -157,14 +188,15 @@ def report(r: dict, console) -> None:
         console.print(
             f"Training step, d = {t['d_model']}: {t['step_ms']:.2f} ms, "
             f"{t['tokens_per_s']:,.0f} tokens/s, {t['achieved_flops'] / 1e9:.1f} GFLOP/s = "
-            f"{display.share(t['mfu'])} of peak (target {TARGETS[f'mfu_{name}'][1]:.0%}: "
-            f"{'met' if met else 'missed'})"
+            f"{display.share(t['mfu'])} of peak{spread_note(r, f'mfu_{name}', display.share)} "
+            f"(target {TARGETS[f'mfu_{name}'][1]:.0%}: {'met' if met else 'missed'})"
         )
     d = r["decode"]
     console.print(
         f"Decode at context {d['context']} (cache {d['cache_bytes']:,} bytes): one cached step "
         f"{display.duration(d['step_ms_cached'])}, one padded recompute "
-        f"{display.duration(d['step_ms_recompute'])}: ratio {r['ratios']['decode_step_ratio']:.1f} "
+        f"{display.duration(d['step_ms_recompute'])}: ratio {r['ratios']['decode_step_ratio']:.1f}"
+        f"{spread_note(r, 'decode_step_ratio', '{:.1f}'.format)} "
         f"(target 5: {'met' if r['targets_met']['decode_step_ratio'] else 'missed'})"
     )
     console.print(
@@ -172,7 +204,31 @@ def report(r: dict, console) -> None:
         f"{display.duration(d['loop_ms_per_token_cached'])} per token cached, "
         f"{display.duration(d['loop_ms_per_token_recompute'])} recomputing: ratio "
         f"{r['ratios']['decode_loop_ratio']:.1f}"
+        f"{spread_note(r, 'decode_loop_ratio', '{:.1f}'.format)}"
     )
+
+
+def memory_needed(width, wide, batch, context, decode_context, peak_n, vocab=128) -> float:
+    """Rough bytes of every figure's inputs and the largest program's temporaries: the
+    peak's three (n, n) matrices; per training width, the parameters, gradients and
+    two Adam moments, and the activations kept for backward (about 48·d + 5·H·T
+    numbers per token and layer, plus the logits, as lesson 19 counts them); the
+    decode model, its cache and a full recompute's activations."""
+
+    def params(d, t):
+        return 12 * LAYERS * d * d + (vocab + t) * d
+
+    def per_token(d, t):
+        return LAYERS * (48 * d + 5 * HEADS * t) + 3 * vocab
+
+    def train(d):
+        return 4 * params(d, context) + per_token(d, context) * batch * context
+
+    decode = (
+        params(width, decode_context)
+        + (2 * LAYERS * width + per_token(width, decode_context)) * decode_context
+    )
+    return 4 * (3 * peak_n**2 + train(width) + train(wide) + decode)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -208,6 +264,9 @@ def main(argv: list[str] | None = None) -> None:
     for flag in ("width", "wide"):
         if getattr(args, flag) % HEADS:
             p.error(f"--{flag} must be a multiple of {HEADS} (the heads)")
+    n = args.peak_n or PEAK_N.get(jax.default_backend(), 8192)
+    need = memory_needed(args.width, args.wide, args.batch, args.context, args.decode_context, n)
+    cli.require_memory(p, need, "--width, --wide, --batch, --context, --decode-context, --peak-n")
     r = run(
         args.width, args.wide, args.batch, args.context, args.decode_context, args.budget_ms,
         args.peak_n,

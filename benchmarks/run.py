@@ -21,6 +21,9 @@ Run:  python benchmarks/run.py [--quick] [--json PATH] [--sizes N ...] [--out DI
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 import argparse
 import json
 import os
@@ -121,13 +124,14 @@ def run(
     progress(f"memory-copy bandwidth, {copy_size:,} elements")
     copy_before = elementwise.copy_bandwidth(copy_size, budget_ms, on_device, warmup_ms=warmup_ms)
     records, compiles, skipped = [], [], []
+    reference = (elementwise.copy_call(copy_size, on_device), copy_size)  # in every round
     for size in sizes:
         with_list = with_list_at(size, list_limit)
         if not with_list:
             skipped.append(size)
         progress(f"element-wise kernels at {size:,} elements")
         r, c = elementwise.measure(
-            size, budget_ms=budget_ms, with_list=with_list, warmup_ms=warmup_ms
+            size, budget_ms=budget_ms, with_list=with_list, warmup_ms=warmup_ms, copy=reference
         )
         records += r
         compiles += c

@@ -20,6 +20,9 @@ Import:  from sep_cma_vs_evosax import compare   (with benchmarks/ on sys.path)
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 import argparse
 import contextlib
 import json

@@ -22,27 +22,34 @@ Run:  python lessons/19_language_model.py [--steps 200] [--d-model 64] [--layers
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 import contextlib
-import hashlib
+import functools
 import math
-from pathlib import Path
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
-from trinity_foundations import cli, display, timing
+from trinity_foundations import checkpoints, cli, display, macbeth, timing
 from trinity_foundations import decoding as dec
 from trinity_foundations import language as lang
 from trinity_foundations import training as tr
 from trinity_foundations.transformer import GPTConfig, gpt_forward, init_gpt, param_count
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "data" / "macbeth.txt"
+DATA = macbeth.DATA  # the text, its digest and the model's shape are shared with lesson 20
 SEED = 0
 D_MODEL, LAYERS, HEADS, CONTEXT, BATCH, STEPS = 64, 2, 4, 64, 32, 200
 LR, WARMUP, WEIGHT_DECAY, CLIP = 5e-3, 30, 0.1, 1.0
@@ -52,38 +59,48 @@ MAX_STEPS = 100_000  # time only: about an hour of the default model on a 2-core
 PEAK_N = {"cpu": 1024}  # matmul side used to measure the peak; 8192 on accelerators
 
 
-def read_text(path: Path = DATA) -> str:
-    return path.read_text(encoding="ascii")
+PEAK_CALLS = 3  # peak matmuls timed after each chunk: with it, one round of the timing
 
 
-def data_digest(text: str) -> str:
-    """sha256 of the training text: a checkpoint matches only the data it was trained on."""
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
+def peak_side() -> int:
+    return PEAK_N.get(jax.default_backend(), 8192)
 
 
-def model_config(vocab_size: int, d_model: int, layers: int, heads: int, context: int):
-    return GPTConfig(vocab_size, context, d_model, layers, heads, 4 * d_model)
+@functools.cache
+def matmul_peak(dtype, n: int):
+    """(jitted matmul, a, b): the large square product whose FLOP/s is taken as this
+    machine's peak. NumPy draws the (n, n) inputs: their values do not matter."""
+    rng = np.random.default_rng(1)
+    a, b = (jnp.asarray(rng.standard_normal((n, n), np.float32), dtype) for _ in range(2))
+    return jax.jit(jnp.matmul), a, b
 
 
-def matmul_peak(dtype) -> float:
-    """FLOP/s of one large jitted square matmul on this machine, median of repeats."""
-    n = PEAK_N.get(jax.default_backend(), 8192)
-    a = jax.random.normal(jax.random.key(1), (n, n), dtype)  # (n, n)
-    b = jax.random.normal(jax.random.key(2), (n, n), dtype)  # (n, n)
-    matmul = jax.jit(jnp.matmul)
-    ms = timing.time_call(matmul, a, b, repeats=5).median_ms
-    return 2 * n**3 / (ms / 1e3)
+class Round(NamedTuple):
+    """One round of the side-by-side timing: a compiled chunk, then the peak matmul."""
+
+    chunk_ms: float  # the chunk's call, synced
+    peak_ms: float  # median of PEAK_CALLS synced matmul calls right after it
 
 
 def timed(run_chunk, times: list):
-    """run_chunk, with the synced wall time of every call appended to `times` (ms)."""
+    """run_chunk, timed side by side with the peak matmul: each call is one round,
+    the chunk (synced) then PEAK_CALLS matmuls, and `times` receives its Round. The
+    two share the machine's slow spells round by round, at no extra training."""
+    matmul, a, b = matmul_peak(jnp.result_type(float), peak_side())
 
     def call(*args):
         ms, out = timing.time_once(run_chunk, *args)
-        times.append(ms)
+        # the first round's warm-up also compiles the matmul, apart from its timing
+        peak = timing.time_call(matmul, a, b, repeats=PEAK_CALLS, warmup=0 if times else 1)
+        times.append(Round(ms, peak.median_ms))
         return out
 
     return call
+
+
+def mfu_of(r: Round, flops_per_chunk: float, n: int) -> float:
+    """Model FLOP utilisation in one round: the chunk's FLOP/s over the matmul's."""
+    return (flops_per_chunk / r.chunk_ms) / (2 * n**3 / r.peak_ms)
 
 
 def diverged_at(losses: np.ndarray) -> int | None:
@@ -105,7 +122,7 @@ class Trained(NamedTuple):
     init_loss: float  # validation loss before training
     history: tr.History
     compile_ms: float
-    chunk_ms: list  # synced wall time of every chunk call
+    chunk_ms: list  # a Round per chunk call: its synced time and the peak matmul's after it
     val_scored: int  # validation targets scored
 
 
@@ -114,15 +131,15 @@ def train_model(
     lr: float, warmup: int, weight_decay: float, clip: float, progress=None, evals: int = EVALS,
 ) -> Trained:  # fmt: skip
     """Train the GPT on Macbeth's first 90 %, evaluating on the last 10 % after each chunk."""
-    text = read_text()
+    text = macbeth.read_text()
     vocab = lang.build_vocab(text)
     train, val = lang.split(lang.encode(vocab, text))
-    model = model_config(vocab.size, d_model, layers, heads, context)
+    model = macbeth.model_config(vocab.size, d_model, layers, heads, context)
     config = tr.TrainConfig(steps, batch, context, lr, warmup, 0.1, weight_decay, clip)
     loss_fn = tr.LMLoss(model)
     k_init, k_train = jax.random.split(jax.random.key(seed))
     params = init_gpt(k_init, model)
-    state = tr.init_state(params, config=config)
+    state = tr.init_state(params, tr.hyper_of(config))
     val_windows = lang.eval_windows(val, context)
     # The training curve is read on a fixed sample of training windows (a curve, not a score).
     train_windows = lang.eval_windows(train, context, limit=TRAIN_EVAL_WINDOWS)
@@ -130,15 +147,11 @@ def train_model(
 
     chunks = tr.chunks_for(steps, most=evals)
     tokens = jnp.asarray(train)
-    compiled = timing.compile_timing(
-        tr.train_chunk,
-        state,
-        k_train,
-        tokens,
-        config=config,
-        loss_fn=loss_fn,
-        steps=steps // chunks,
-    )
+    # One program per shape: another --lr, --warmup or --clip reuses it (they ride in `state`).
+    compiled = timing.compile_once(
+        tr.train_chunk, state, k_train, tokens, loss_fn=loss_fn, steps=steps // chunks,
+        batch=batch, context=context,
+    )  # fmt: skip
     chunk_ms: list[float] = []
     _, history = tr.fit(
         state, k_train, tokens, train_windows, val_windows, config=config, loss_fn=loss_fn,
@@ -154,7 +167,7 @@ def checkpoint_config(t: Trained, seed: int) -> dict:
     """What a checkpoint records beside the parameters (lesson 20 checks it matches)."""
     return {
         "model": t.model._asdict(), "train": t.config._asdict(), "vocab": t.vocab.chars,
-        "data_sha256": data_digest(t.text), "seed": seed, "step": t.history.best_step,
+        "data_sha256": macbeth.data_digest(t.text), "seed": seed, "step": t.history.best_step,
         "val_loss": t.history.best_val,
     }  # fmt: skip
 
@@ -184,7 +197,7 @@ def run(
     params, best = t.init_params, history.best_params
     saved = save if save and np.isfinite(history.best_val) else None
     if saved:
-        tr.save_checkpoint(saved, best, checkpoint_config(t, seed))
+        checkpoints.save_checkpoint(saved, best, checkpoint_config(t, seed))
 
     k_sample = jax.random.fold_in(jax.random.key(seed), 1)
     prompt = jnp.asarray(lang.encode(vocab, PROMPT))  # (P,)
@@ -194,10 +207,12 @@ def run(
 
     chunks = len(history.eval_steps)
     steady = t.chunk_ms[1:] or t.chunk_ms  # the first call of an executable warms it up
-    step_ms = float(np.median(steady)) / (steps // chunks)
+    per_chunk, n = steps // chunks, peak_side()
+    step_ms = float(np.median([r.chunk_ms for r in steady])) / per_chunk
     tokens_per_s = batch * context / (step_ms / 1e3)
     fpt = tr.flops_per_token(model, context)
-    peak = matmul_peak(params["tok"].dtype)
+    peak = 2 * n**3 / (float(np.median([r.peak_ms for r in steady])) / 1e3)
+    chunk_flops = per_chunk * batch * context * fpt
     unigram = lang.unigram_loss(train, val, vocab.size)
     bigram = lang.bigram_loss(train, val, vocab.size)
     val_loss = history.best_val
@@ -226,6 +241,7 @@ def run(
         "sample": lang.decode(vocab, sample),
         "compile_ms": t.compile_ms,
         "chunks": chunks,
+        "timed_chunks": len(steady),
         "step_ms": step_ms,
         "tokens_per_s": tokens_per_s,
         "flops_per_token": fpt,
@@ -233,6 +249,8 @@ def run(
         "achieved_flops": tokens_per_s * fpt,
         "peak_flops": peak,
         "mfu": tokens_per_s * fpt / peak,
+        "mfu_rounds": [mfu_of(r, chunk_flops, n) for r in steady],
+        "peak_matmul_n": n,
         "saved": saved,
     }
 
@@ -287,7 +305,10 @@ def _data(r: dict, console) -> None:
 def _curves(r: dict, console) -> None:
     console.print(
         display.line_chart(
-            {"train (fixed windows)": r["train_eval_history"], "validation": r["val_history"]},
+            {
+                "train (windows across the text)": r["train_eval_history"],
+                "validation": r["val_history"],
+            },
             height=12,
             width=60,
             x_label=f"evaluation (every {r['eval_steps'][0]:,} steps)",
@@ -334,11 +355,26 @@ def _sample(r: dict, console) -> None:
     console.rule()
 
 
+def after_first(r: dict) -> str:
+    """', after the first' when the first chunk (the executable's warm-up) was left out."""
+    return ", after the first" if r["timed_chunks"] < r["chunks"] else ""
+
+
+def mfu_spread(rounds: list[float]) -> str:
+    """'; its rounds gave a to b: the machine was busy' when the per-round MFU disagree
+    by more than timing.SPREAD, else ''."""
+    found = timing.spread(rounds)
+    if found is None:
+        return ""
+    lo, hi = (display.share(x) for x in found)
+    return f"; its rounds gave {lo} to {hi}: the machine was busy"
+
+
 def _speed(r: dict, console) -> None:
     console.print(
         f"[bold]Speed:[/] one step of {r['step_ms']:.2f} ms (median over "
-        f"{display.count(r['chunks'], 'compiled chunk')}, compiled in "
-        f"{display.duration(r['compile_ms'])}): {r['tokens_per_s']:,.0f} tokens/s."
+        f"{display.count(r['timed_chunks'], 'compiled chunk')}{after_first(r)}, compiled "
+        f"in {display.duration(r['compile_ms'])}): {r['tokens_per_s']:,.0f} tokens/s."
     )
     console.print(
         f"FLOPs per training token = 6·N + 12·L·T·d = {r['flops_per_token']:,} "
@@ -348,8 +384,9 @@ def _speed(r: dict, console) -> None:
     )
     console.print(
         f"Achieved {r['achieved_flops'] / 1e9:.1f} GFLOP/s against this machine's matmul peak "
-        f"of {r['peak_flops'] / 1e9:.1f} GFLOP/s measured in this run: "
-        f"{display.share(r['mfu'])} of peak (model FLOP utilisation)."
+        f"of {r['peak_flops'] / 1e9:.1f} GFLOP/s ({r['peak_matmul_n']:,}² {r['dtype']}, timed "
+        f"after each chunk, side by side): {display.share(r['mfu'])} of peak (model FLOP "
+        f"utilisation){mfu_spread(r['mfu_rounds'])}."
     )
     if r["saved"]:
         console.print(f"Saved the parameters of step {r['best_step']:,} to {r['saved']}.")
@@ -375,12 +412,45 @@ def report(r: dict, console) -> None:
 
 def memory_needed(d, layers, heads, context, batch, vocab=128, itemsize=4) -> float:
     """Rough bytes of a training step: params + grads + two Adam moments, and the
-    activations kept for backward (about 34·d + 3·H·T numbers per token and layer,
-    plus the logits), for the batch and for the validation windows."""
+    activations kept for backward (about 48·d + 5·H·T numbers per token and layer,
+    plus the logits), for the batch and for the validation windows. The
+    coefficients bound what XLA's compiled step allocates (its memory_analysis:
+    7,650 numbers per token at d 64, H 4, T 64; 34,994 at H 16, T 256)."""
     n = 12 * layers * d * d + (vocab + context) * d
-    per_token = layers * (34 * d + 3 * heads * context) + 3 * vocab
+    per_token = layers * (48 * d + 5 * heads * context) + 3 * vocab
     tokens = batch * context + 11_000  # a batch, and every validation window at once
     return itemsize * (4 * n + per_token * tokens)
+
+
+DEFAULT_SECONDS = 15  # the default run on a busy 2-core CPU, compiling included
+LONG = 4  # runs past this many times the default's arithmetic are announced
+
+
+def run_work(steps: int, batch: int, d: int, layers: int, heads: int, context: int) -> float:
+    """Training FLOPs of a run: what its time grows with."""
+    model = macbeth.model_config(128, d, layers, heads, context)
+    return steps * batch * context * tr.flops_per_token(model, context)
+
+
+def long_run_sentence(work: float, default_work: float) -> str | None:
+    """What to say before a run much longer than the default, or None."""
+    factor = work / default_work
+    if factor <= LONG:
+        return None
+    minutes = factor * DEFAULT_SECONDS / 60
+    return (
+        f"This run does {factor:,.0f}× the default run's arithmetic: about {minutes:,.0f} "
+        "minutes on a 2-core CPU (the bar shows the time left; Ctrl-C stops it)."
+    )
+
+
+def warn_if_long(steps, batch, d, layers, heads, context) -> None:
+    """Say up front, on a terminal's stderr, that a run will take long."""
+    err = display.LessonConsole(stderr=True, highlight=False)
+    default = run_work(STEPS, BATCH, D_MODEL, LAYERS, HEADS, CONTEXT)
+    sentence = long_run_sentence(run_work(steps, batch, d, layers, heads, context), default)
+    if sentence and err.is_terminal:
+        err.print(sentence, markup=False)
 
 
 def add_model_flags(parser) -> None:
@@ -450,11 +520,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.d_model % args.heads:
         parser.error(f"--d-model {args.d_model} is not a multiple of --heads {args.heads}")
-    if args.save and Path(args.save).is_dir():
-        parser.error(f"--save {args.save} is a directory; give a file name")
+    if args.save is not None and (problem := checkpoints.save_problem(args.save)):
+        parser.error(f"argument --save: {problem}")
     itemsize = 8 if jax.config.jax_enable_x64 else 4
     need = memory_needed(args.d_model, args.layers, args.heads, args.context, args.batch)
     cli.require_memory(parser, need * itemsize / 4, "--d-model, --layers, --context, --batch")
+    if not args.json:
+        warn_if_long(args.steps, args.batch, args.d_model, args.layers, args.heads, args.context)
     sizes = dict(
         d_model=args.d_model, layers=args.layers, heads=args.heads, context=args.context,
         batch=args.batch, steps=args.steps, lr=args.lr, warmup=args.warmup,
@@ -485,6 +557,7 @@ def training_progress(steps: int):
         BarColumn(),
         TextColumn("{task.completed:,}/{task.total:,} steps · {task.fields[losses]}"),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
         console=Console(stderr=True),
         transient=True,
     )

@@ -13,51 +13,53 @@ test); greedy text repeats itself, sampled text less.
 Then the KV cache: the keys and values of past tokens, kept in fixed-shape
 buffers so that each new token costs one token's work. The cached logits
 equal a full recompute, and the time of a prefill, of a cached decode step
-and of a padded full-recompute step are measured side by side.
+and of a padded full-recompute step are measured side by side, with cached
+steps of wider models (random weights of the same shapes): from which width
+on does a step's time follow the bytes it reads, as a memory-bound step's does?
 
-It uses the checkpoint that `make train` (or lesson 19 with --save) writes,
-when it exists and matches the data; otherwise it trains lesson 19's
-default model first, and says which.
+It uses the checkpoint that `make train` (or lesson 19 with --save) writes;
+when that file does not exist it trains lesson 19's default model first,
+and says so. A checkpoint that cannot be used (another text, a damaged file,
+arrays that do not fit its model) is refused in one line, never replaced.
 
-Run:  python lessons/20_decoding.py [--checkpoint PATH] [--length 200]
+Run:  python lessons/20_decoding.py [--checkpoint PATH] [--prompt TEXT] [--length 200]
       [--temperature 0.8] [--top-k 10] [--top-p 0.9] [--draws 20000] [--json]
 """
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 import functools
-import importlib.util
+import math
+import os
+import re
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from rich.markup import escape
 from rich.table import Table
 
-from trinity_foundations import cli, display, timing
+from trinity_foundations import checkpoints, cli, display, macbeth, timing
 from trinity_foundations import decoding as dec
 from trinity_foundations import language as lang
 from trinity_foundations import training as tr
-from trinity_foundations.transformer import GPTConfig, gpt_forward
+from trinity_foundations.transformer import gpt_forward, init_gpt
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT = ROOT / "checkpoints" / "gpt_macbeth.npz"
 SEED = 0
 LENGTH, TEMPERATURE, TOP_K, TOP_P, DRAWS = 200, 0.8, 10, 0.9, 20_000
 GUMBEL_KEYS, NGRAM, PROMPT = 1000, 4, "\n"
+MAX_PROMPT = 2_000  # characters: a prompt longer than the context only keeps its end
 MAX_LENGTH, MAX_DRAWS = 5000, 10_000_000
 SHOWN = 300  # characters of each sample printed; --json has all of them
-
-
-@functools.cache
-def lesson_19():
-    """Lesson 19's module (its name starts with a digit, so it is loaded by path), once."""
-    spec = importlib.util.spec_from_file_location(
-        "lesson_19", ROOT / "lessons/19_language_model.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SWEEP_WIDTHS, SWEEP_MAX_WIDTH = 4, 512  # the model's d and its doublings, up to this width
+GROWS = 0.75  # time ∝ bytes^e with e at least this: the time follows the bytes read
+KV_BUDGET_MS, KV_ROUNDS = 60.0, 7  # each timed call's repeats, shared out over the rounds
 
 
 def checkpoint_problem(config: dict, vocab: lang.Vocab, digest: str) -> str | None:
@@ -69,38 +71,56 @@ def checkpoint_problem(config: dict, vocab: lang.Vocab, digest: str) -> str | No
     model = config.get("model", {})
     if model.get("vocab_size") != vocab.size or not model.get("prenorm", True):
         return "its model does not fit this vocabulary"
+    if model.get("context") == 1:
+        return "its context is 1: the KV-cache check needs a prompt and a next token"
     return None
 
 
-def load_model(path: Path, seed: int):
-    """(params, GPTConfig, source, why): the checkpoint at `path` if it matches, else
-    lesson 19's default model trained now; `why` says why the checkpoint was not used."""
-    lm = lesson_19()
-    text = lm.read_text()
-    vocab = lang.build_vocab(text)
-    why = "none exists" if not path.exists() else None
-    if why is None:
-        try:
-            params, config = tr.load_checkpoint(path)
-            why = checkpoint_problem(config, vocab, lm.data_digest(text))
-        except (OSError, ValueError, KeyError) as error:
-            why = f"it cannot be read ({type(error).__name__})"
-    if why is None:
-        model = GPTConfig(**config["model"])
-        dtype = jnp.result_type(float)
-        return jax.tree.map(lambda a: jnp.asarray(a, dtype), params), model, "checkpoint", None
-    params, model = default_model(lm, seed)
-    return params, model, "trained", why
+def open_checkpoint(path: str, default: str = str(CHECKPOINT)):
+    """(params, GPTConfig) of the checkpoint at `path`, every leaf checked, or None
+    when `path` is the default and does not exist: lesson 19's default model is
+    then trained. Any other checkpoint that cannot be used is refused, ValueError
+    with a one-line reason: a file the learner names is never silently replaced."""
+    if path == default and not os.path.lexists(path):
+        return None
+    hint = " (run `make train` to write it again)" if path == default else ""
+    try:
+        params, config = checkpoints.read_checkpoint(path)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}{hint}") from None
+    text = macbeth.read_text()
+    why = checkpoint_problem(config, lang.build_vocab(text), macbeth.data_digest(text))
+    if why is not None:
+        raise ValueError(f"{path}: {why}{hint}")
+    dtype = jnp.result_type(float)
+    params = jax.tree.map(lambda a: jnp.asarray(a, dtype), params)
+    return params, checkpoints.checkpoint_model(config)
 
 
 @functools.cache
-def default_model(lm, seed: int):
-    """Lesson 19's default model, trained once per process and seed: (params, GPTConfig)."""
-    t = lm.train_model(
-        seed, lm.D_MODEL, lm.LAYERS, lm.HEADS, lm.CONTEXT, lm.BATCH, lm.STEPS, lm.LR,
-        lm.WARMUP, lm.WEIGHT_DECAY, lm.CLIP,
-    )  # fmt: skip
-    return t.history.best_params, t.model
+def default_model(seed: int, show_progress: bool = False):
+    """Lesson 19's default model, trained once per process and seed: (params, GPTConfig).
+
+    On a terminal (not under --json) it says why on stderr and shows its progress.
+    """
+    steps = macbeth.DEFAULTS.steps
+    err = display.LessonConsole(stderr=True, highlight=False)
+    if show_progress and err.is_terminal:
+        err.print(
+            f"No checkpoint at {CHECKPOINT}: training lesson 19's default model first "
+            f"({steps:,} steps). `make train` saves a better one, and this lesson then "
+            "skips this step.",
+            markup=False,
+        )
+    with display.steps_progress(steps, "training", enabled=show_progress) as advance:
+        return macbeth.train_default(seed, advance)
+
+
+def draws_bytes(draws: int, vocab: int) -> int:
+    """Bytes the χ² draws allocate at once: `jax.random.categorical` of N draws over V
+    characters makes (N, V) Gumbel noise, the noisy logits and their argmax
+    workspace, three float32 arrays (measured: 8.04e9 bytes for 10**7 draws, V = 67)."""
+    return 3 * 4 * draws * vocab
 
 
 def sampling_checks(params, model, prompt, key, draws: int) -> dict:
@@ -144,14 +164,24 @@ def kv_checks(params, model, prompt) -> dict:
 
     forward = functools.partial(dec.cached_forward, config=model)
     empty = dec.init_cache(model, 1, params["tok"].dtype)
-    prefill = timing.time_call(forward, params, prompt[None], empty)
     _, cache = forward(params, prompt[None], empty)
     one = tokens[:, :1]  # (1, 1)
-    cached = timing.time_call(forward, params, one, cache)
     # The no-cache step: a full forward pass over the padded, fixed-length (1, T) buffer.
     recompute_fn = functools.partial(dec.recompute_logits, config=model)
-    recompute = timing.time_call(recompute_fn, params, full, jnp.asarray(p + 1))
+    calls = {
+        "prefill": (forward, (params, prompt[None], empty), True),
+        "recompute": (recompute_fn, (params, full, jnp.asarray(p + 1)), True),
+    }
     param_bytes = sum(int(a.nbytes) for a in jax.tree.leaves(params))
+    widths = sweep_widths(model.d_model)
+    sweep_bytes = [param_bytes + dec.cache_bytes(cache)]
+    calls[f"d={widths[0]}"] = (forward, (params, one, cache), True)  # the model's own step
+    for d in widths[1:]:
+        call, nbytes = wider_step(model, d, cache.length, params["tok"].dtype)
+        calls[f"d={d}"] = call
+        sweep_bytes.append(nbytes)
+    times = timing.time_side_by_side(calls, KV_BUDGET_MS, rounds=KV_ROUNDS)
+    cached = times[f"d={widths[0]}"]
     # Forward FLOPs of one token: 2 per matmul weight, and q·k plus weights·v over T keys.
     flops = 2 * tr.matmul_params(model) + 4 * model.n_layers * model.context * model.d_model
     return {
@@ -159,14 +189,66 @@ def kv_checks(params, model, prompt) -> dict:
         "kv_steps": steps,
         "kv_max_diff": max_diff,
         "kv_tokens_equal": bool(jnp.all(tokens[0] == window_tokens)),
-        "prefill_ms": prefill.median_ms,
+        "prefill_ms": times["prefill"].median_ms,
         "decode_ms_cached": cached.median_ms,
-        "decode_ms_recompute": recompute.median_ms,
+        "decode_ms_recompute": times["recompute"].median_ms,
+        "decode_ratio_rounds": timing.round_ratios(times["recompute"], cached),
+        "decode_sweep": {
+            "d_model": widths,
+            "bytes": sweep_bytes,
+            "ms": [times[f"d={d}"].median_ms for d in widths],
+            "rounds_ms": [list(times[f"d={d}"].rounds_ms) for d in widths],
+        },
+        "timing_rounds": KV_ROUNDS,
         "cache_bytes": dec.cache_bytes(empty),
         "param_bytes": param_bytes,
         "decode_flops": flops,
         "decode_intensity": flops / (param_bytes + dec.cache_bytes(empty)),
     }
+
+
+def sweep_widths(d: int) -> list[int]:
+    """d and its doublings, SWEEP_WIDTHS in all, none past SWEEP_MAX_WIDTH (d itself
+    always): widening multiplies the parameter bytes by about 4 per doubling."""
+    widths = [d]
+    while len(widths) < SWEEP_WIDTHS and widths[-1] * 2 <= SWEEP_MAX_WIDTH:
+        widths.append(widths[-1] * 2)
+    return widths
+
+
+def wider_step(model, d: int, length, dtype):
+    """((fn, args, sync), bytes read) of a cached decode step of the model widened to d:
+    the same layers, heads, context and vocabulary, the MLP as many times wider, and
+    random weights (only their shapes matter to the time), after `length` tokens."""
+    wide = model._replace(d_model=d, d_ff=model.d_ff * d // model.d_model)
+    shapes = jax.eval_shape(lambda: init_gpt(jax.random.key(0), wide))
+    rng = np.random.default_rng(d)  # NumPy: no sampler compiled for every shape
+    params = jax.tree.map(
+        lambda a: jnp.asarray(0.02 * rng.standard_normal(a.shape, np.float32), dtype), shapes
+    )
+    cache = dec.init_cache(wide, 1, dtype)._replace(length=length)  # contents do not matter
+    one = jnp.zeros((1, 1), jnp.int32)  # (1, 1)
+    forward = functools.partial(dec.cached_forward, config=wide)
+    nbytes = sum(int(a.nbytes) for a in jax.tree.leaves(params)) + dec.cache_bytes(cache)
+    return (forward, (params, one, cache), True), nbytes
+
+
+def growth_exponents(nbytes: list, ms: list) -> list[float]:
+    """e in time ∝ bytes^e between each width and the next: near 0, a fixed per-call
+    cost; near 1, the time follows the bytes read."""
+    return [
+        math.log(ms[i + 1] / ms[i]) / math.log(nbytes[i + 1] / nbytes[i])
+        for i in range(len(ms) - 1)
+    ]
+
+
+def memory_bound_from(exponents: list[float], grows: float = GROWS) -> int | None:
+    """Index of the first width whose step from the width before grew as bytes^GROWS
+    or faster (where the memory bound starts), or None when no step did."""
+    for i, e in enumerate(exponents):
+        if e >= grows:
+            return i + 1
+    return None
 
 
 def run(
@@ -177,11 +259,20 @@ def run(
     top_k: int,
     top_p: float,
     draws: int,
+    *,
+    prompt_text: str = PROMPT,
+    loaded: tuple | None = None,
+    show_progress: bool = False,
 ) -> dict:
+    """Decode from `loaded` (params, GPTConfig) of `checkpoint`, or, when it is None,
+    from lesson 19's default model trained first."""
     k_samples, k_checks = jax.random.split(jax.random.key(seed))
-    params, model, source, why = load_model(Path(checkpoint), seed)
-    vocab = lang.build_vocab(lesson_19().read_text())
-    prompt = jnp.asarray(lang.encode(vocab, PROMPT))  # (P,)
+    if loaded is None:
+        (params, model), source, why = default_model(seed, show_progress), "trained", "none exists"
+    else:
+        (params, model), source, why = loaded, "checkpoint", None
+    vocab = lang.build_vocab(macbeth.read_text())
+    prompt = jnp.asarray(lang.encode(vocab, prompt_text))  # (P,)
 
     methods = {
         "greedy": dec.Sampler(temperature=0.0),
@@ -200,16 +291,16 @@ def run(
         samples[name] = lang.decode(vocab, toks)
         entropies[name] = float(jnp.mean(ents))
 
-    kv_prompt = jnp.asarray(
-        lang.encode(vocab, lesson_19().read_text()[: max(1, model.context // 4)])
-    )
+    kv_prompt = jnp.asarray(lang.encode(vocab, macbeth.read_text()[: max(1, model.context // 4)]))
     return {
         "source": source,
         "source_reason": why,
         "checkpoint": str(checkpoint),
         "model": model._asdict(),
         "dtype": str(params["tok"].dtype),
+        "prompt": prompt_text,
         "samples": samples,
+        "loops": {name: dec.loop_start(toks) for name, toks in tokens.items()},
         "entropies": entropies,
         "topk1_equals_greedy": tokens["top-k 1"] == tokens["greedy"],
         "repeat_share": {
@@ -235,6 +326,21 @@ def source_sentence(r: dict) -> str:
     )
 
 
+def chi2_sentence(stat: float, dof: int, p: float, draws: int) -> str:
+    """The χ² test's line; with fewer than two cells to compare (dof < 1: the draws
+    all fell where the softmax is nearly sure) the test cannot be run, and says so."""
+    if dof < 1:
+        return (
+            f"χ² test of {draws:,} draws against the softmax: cannot be run, since fewer "
+            "than two outcomes are expected 5 times or more (the model is nearly sure "
+            "of its next character); more --draws would give it cells to compare."
+        )
+    return (
+        f"χ² test of {draws:,} draws against the softmax: χ² = {stat:.2f} on {dof} "
+        f"degrees of freedom, p = {p:.3f}: {chi2_verdict(p)}."
+    )
+
+
 def chi2_verdict(p: float) -> str:
     if p >= 0.01:
         return "consistent with the softmax (p ≥ 0.01)"
@@ -247,21 +353,116 @@ def repetition_verdict(greedy: float, sampled: float) -> str:
     return "here greedy text does not repeat itself more than sampled text"
 
 
+def spread_note(ratios: list[float]) -> str:
+    """' (rounds: a× to b×, …)' when the per-round ratios disagree by more than
+    timing.SPREAD, so a busy machine says so; else ''."""
+    found = timing.spread(ratios)
+    if found is None:
+        return ""
+    return f" (its rounds gave {found[0]:.1f}× to {found[1]:.1f}×: the machine was busy)"
+
+
 def speed_sentence(r: dict) -> str:
+    faster = display.how_much(
+        r["decode_ms_cached"], r["decode_ms_recompute"], "a padded full recompute"
+    )
     return (
-        f"A cached decode step is {display.how_much(r['decode_ms_cached'], r['decode_ms_recompute'], 'a padded full recompute')}"  # noqa: E501
-        f" at context {r['model']['context']}."
+        f"A cached decode step is {faster} at context {r['model']['context']}"
+        f"{spread_note(r['decode_ratio_rounds'])}."
+    )
+
+
+def bound_sentence(s: dict) -> str:
+    """Where a cached step's time starts to follow the bytes it reads, from the sweep."""
+    d, nbytes, ms = s["d_model"], s["bytes"], s["ms"]
+    exps = growth_exponents(nbytes, ms)
+    start = memory_bound_from(exps)
+    here = (
+        f"At d = {d[0]} a cached step reads {nbytes[0] / 1e6:.2f} MB in "
+        f"{display.duration(ms[0])} ({nbytes[0] / ms[0] / 1e6:.1f} GB/s)"
+    )
+    if len(d) == 1:
+        return f"{here}; no wider model was timed, so where memory starts to bind is not measured."
+    if start is None:
+        return (
+            f"{here}. Up to d = {d[-1]} the time grew more slowly than the bytes "
+            f"(×{ms[-1] / ms[0]:.1f} for ×{nbytes[-1] / nbytes[0]:.0f} the bytes): at these "
+            "sizes a step's time is mostly a fixed per-call cost, and decoding does not "
+            "yet wait on memory."
+        )
+    pair = s["rounds_ms"][start - 1], s["rounds_ms"][start]
+    found = timing.spread([b / a for a, b in zip(*pair)])
+    noise = (
+        ""
+        if found is None
+        else (
+            f" (the rounds gave ×{found[0]:.1f} to ×{found[1]:.1f} for that widening: the "
+            "machine was busy)"
+        )
+    )
+    grew = (
+        f"×{ms[start] / ms[start - 1]:.1f} for ×{nbytes[start] / nbytes[start - 1]:.1f} the "
+        f"bytes from d = {d[start - 1]}"
+    )
+    rate = f"{nbytes[start] / ms[start] / 1e6:.1f} GB/s"
+    if start == 1:
+        return (
+            f"{here}, and widening it grows the time with the bytes ({grew}, {rate} at "
+            f"d = {d[1]}): decoding waits on memory already at this width{noise}."
+        )
+    return (
+        f"{here}: a fixed per-call cost, not memory, sets its time (up to d = "
+        f"{d[start - 1]} the time grew more slowly than the bytes). From d = {d[start]} "
+        f"({nbytes[start] / 1e6:.1f} MB) the time follows the bytes ({grew}), at {rate}: "
+        f"there decoding waits on memory{noise}."
     )
 
 
 def _samples(r: dict, console) -> None:
-    console.print("[bold]Samples[/] (prompt: a newline; the same key for every rule)")
+    console.print(
+        f"[bold]Samples[/] (prompt: {escape(prompt_words(r['prompt']))}; each sample continues "
+        "it, with the same key for every rule)"
+    )
     for name, text in r["samples"].items():
         console.rule(
             f"{name} · mean entropy of the next-character law {r['entropies'][name]:.3f} nats"
         )
-        console.print(lesson_19().shown(text, SHOWN), markup=False)
+        console.print(display.shown(visible_newlines(text), SHOWN), markup=False)
+        if r["loops"][name] is not None:
+            console.print(loop_sentence(*r["loops"][name], len(text)))
     console.rule()
+
+
+def prompt_words(prompt: str) -> str:
+    """How the samples' prompt is named: 'a newline', or the text itself in quotes."""
+    return "a newline" if prompt == "\n" else f"“{visible_newlines(prompt).rstrip()}”"
+
+
+def unknown_characters(prompt: str, chars: str) -> str | None:
+    """Why a prompt cannot be encoded (empty, or characters outside the model's
+    vocabulary, each named once), or None when it can."""
+    if not prompt:
+        return "give at least one character"
+    missing = sorted(set(prompt) - set(chars))
+    if not missing:
+        return None
+    named = ", ".join(repr(c) for c in missing)
+    return f"{named} {'is' if len(missing) == 1 else 'are'} not in the model's vocabulary"
+
+
+def visible_newlines(text: str) -> str:
+    """Each newline shown as ↵; a run of them ends in one line break, so a sample of
+    blank lines stays a short line of arrows instead of a screen of nothing."""
+    return re.sub(r"\n+", lambda m: "↵" * len(m.group()) + "\n", text)
+
+
+def loop_sentence(start: int, period: int, length: int) -> str:
+    """The sentence for a sample that has fallen into a loop."""
+    what = "the same character" if period == 1 else f"the same {period} characters"
+    return (
+        f"[dim]From character {start + 1:,} of {length:,} on, this sample repeats {what} "
+        "over and over: it has fallen into a loop.[/]"
+    )
 
 
 def _checks(r: dict, console) -> None:
@@ -272,11 +473,7 @@ def _checks(r: dict, console) -> None:
     )
     k1 = "is" if r["topk1_equals_greedy"] else "is NOT"
     console.print(f"Top-k with k = 1 {k1} greedy decoding, token for token.")
-    console.print(
-        f"χ² test of {r['draws']:,} draws against the softmax: χ² = {r['chi2_stat']:.2f} on "
-        f"{r['chi2_dof']} degrees of freedom, p = {r['chi2_p_value']:.3f}: "
-        f"{chi2_verdict(r['chi2_p_value'])}."
-    )
+    console.print(chi2_sentence(r["chi2_stat"], r["chi2_dof"], r["chi2_p_value"], r["draws"]))
     g, s = r["repeat_share"]["greedy"], r["repeat_share"]["temperature 1"]
     console.print(
         f"Repeated {r['ngram']}-grams: {display.share(g)} of greedy text, {display.share(s)} "
@@ -303,9 +500,29 @@ def _cache(r: dict, console) -> None:
         f"The cache holds {r['cache_bytes']:,} bytes (keys and values of every layer and "
         f"position) beside {r['param_bytes']:,} bytes of parameters. A decode step reads both "
         f"to do about {r['decode_flops']:,} FLOPs for one token: "
-        f"{r['decode_intensity']:.2f} FLOPs per byte, far below what a matmul reaches, so "
-        "decoding waits on memory, not on arithmetic (lesson 22 measures the roofline)."
+        f"{r['decode_intensity']:.2f} FLOPs per byte, where an n × n float32 matmul does n/6 "
+        "(lesson 22 measures this machine's roofline). Is it memory that a step waits "
+        f"on? Cached steps of wider models, timed in the same {r['timing_rounds']} rounds "
+        "(e: the step's time grows as bytes^e from the width above):"
     )
+    console.print(sweep_table(r["decode_sweep"]))
+    console.print(bound_sentence(r["decode_sweep"]))
+
+
+def sweep_table(s: dict) -> Table:
+    table = Table()
+    for col in ("width d", "MB read", "time", "GB/s", "e"):
+        table.add_column(col, justify="right")
+    exps = [None, *growth_exponents(s["bytes"], s["ms"])]
+    for d, nbytes, ms, e in zip(s["d_model"], s["bytes"], s["ms"], exps):
+        table.add_row(
+            f"{d:,}",
+            f"{nbytes / 1e6:.2f}",
+            display.duration(ms),
+            f"{nbytes / ms / 1e6:.1f}",
+            "" if e is None else f"{e:.2f}",
+        )
+    return table
 
 
 def report(r: dict, console) -> None:
@@ -339,12 +556,32 @@ def main(argv: list[str] | None = None) -> None:
         "--top-p", type=cli.float_in(1e-9, 1.0), default=TOP_P, help="p of top-p (%(default)s)"
     )
     parser.add_argument(
+        "--prompt",
+        default=PROMPT,
+        help="the text every rule continues (default: a newline); only characters of Macbeth",
+    )
+    parser.add_argument(
         "--draws",
         type=cli.int_in(100, MAX_DRAWS, "a bound on time"),
         default=DRAWS,
         help="draws for the χ² test (%(default)s)",
     )
     args = parser.parse_args(argv)
+    if len(args.prompt) > MAX_PROMPT:
+        parser.error(
+            f"argument --prompt: at most {MAX_PROMPT:,} characters, got {len(args.prompt):,}"
+        )
+    problem = unknown_characters(args.prompt, lang.build_vocab(macbeth.read_text()).chars)
+    if problem:
+        parser.error(f"argument --prompt: {problem}")
+    try:
+        loaded = open_checkpoint(args.checkpoint)
+    except ValueError as e:
+        parser.error(f"argument --checkpoint: {e}")
+    vocab = loaded[1].vocab_size if loaded else lang.build_vocab(macbeth.read_text()).size
+    cli.require_memory(
+        parser, draws_bytes(args.draws, vocab), f"--draws {args.draws:,} over {vocab} characters"
+    )
     results = run(
         args.seed,
         args.checkpoint,
@@ -353,6 +590,9 @@ def main(argv: list[str] | None = None) -> None:
         args.top_k,
         args.top_p,
         args.draws,
+        prompt_text=args.prompt,
+        loaded=loaded,
+        show_progress=not args.json,
     )
     cli.finish(
         args,

@@ -23,6 +23,9 @@ Run:  python lessons/21_training_dynamics.py [--steps 128] [--batch 8] [--lr 0.0
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 import argparse
 import math
 from functools import partial
@@ -31,7 +34,6 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from rich.table import Table
 
 from trinity_foundations import cli, display, timing
@@ -65,15 +67,17 @@ MAX_STEPS = 4096  # time only: about 16 minutes of the default sweep on a 2-core
 def run_table(lr: float, slice_: int) -> list[tuple[str, dict]]:
     """(label, changes to the recipe) for every run; the recipe itself is 'adamw'.
 
+    A change names a TrainConfig field, or `accumulate` (micro-batches per
+    update), `text` (the slice of training text) or `order` (which batches).
     'adamw, other batches' is the recipe again on batches drawn in another
     order: how far apart two runs end by chance alone, the yardstick of
     every comparison."""
     rows = [("adamw", {}), ("adamw, other batches", {"order": 1})]
-    rows += [(f"sgd lr {g:g}", {"adam": 0.0, "lr": g}) for g in SGD_LRS]
+    rows += [(f"sgd lr {g:g}", {"optimizer": "sgd", "lr": g}) for g in SGD_LRS]
     rows += [
-        (f"sgd lr {SGD_LRS[-1]:g}, no clipping", {"adam": 0.0, "lr": SGD_LRS[-1], "clip": math.inf})
+        (f"sgd lr {SGD_LRS[-1]:g}, no clipping", {"optimizer": "sgd", "lr": SGD_LRS[-1], "clip": 0})
     ]
-    rows += [("adamw, no warm-up", {"warmup": 0.0})]
+    rows += [("adamw, no warm-up", {"warmup": 0})]
     rows += [(f"lr {lr * f:.3g}", {"lr": lr * f}) for f in LR_FACTORS if f != 1.0]
     rows += [
         (f"weight decay {w:g}", {"weight_decay": w}) for w in WEIGHT_DECAYS if w != WEIGHT_DECAY
@@ -85,27 +89,18 @@ def run_table(lr: float, slice_: int) -> list[tuple[str, dict]]:
     return rows
 
 
-def hypers_for(rows, base: sw.Hyper) -> sw.Hyper:
-    """The table as one Hyper of (C,) leaves."""
+def sweep_runs(rows, config: tr.TrainConfig, text: int, dtype) -> sw.Run:
+    """The table as one sweep.Run of (C,) leaves."""
 
     def row(changes):
-        return base._replace(
-            **{k: jnp.asarray(v, getattr(base, k).dtype) for k, v in changes.items()}
-        )
+        changes = dict(changes)
+        accumulate = changes.pop("accumulate", 1)
+        text_ = jnp.asarray(changes.pop("text", text), jnp.int32)
+        order = jnp.asarray(changes.pop("order", 0), jnp.int32)
+        hyper = tr.hyper_of(config._replace(**changes), accumulate=accumulate, dtype=dtype)
+        return sw.Run(hyper, text_, order)
 
     return sw.stack([row(changes) for _, changes in rows])
-
-
-_PROGRAMS: dict = {}  # compiled programs by their static arguments and shapes: one compile each
-
-
-def compiled(fn, *args, **static):
-    """fn lowered and compiled once per process for these shapes (timing.CompileTiming)."""
-    shapes = jax.tree.map(lambda a: (a.shape, str(a.dtype)), args)
-    key = (fn, str(shapes), tuple(sorted(static.items())))
-    if key not in _PROGRAMS:
-        _PROGRAMS[key] = timing.compile_timing(fn, *args, **static)
-    return _PROGRAMS[key]
 
 
 @partial(jax.jit, static_argnames="loss_fn")
@@ -120,13 +115,14 @@ def accumulated_grad(params, batches, *, loss_fn):
     return accumulated_value_and_grad(loss_fn)(params, batches)
 
 
-@partial(jax.jit, static_argnames="config")
-def first_step(params, grads, *, config: tr.TrainConfig):
-    """The parameters after training.optimizer's first update with `grads`."""
-    opt = tr.optimizer(config)
-    with jax.numpy_dtype_promotion("standard"):  # optax 0.2.8's Adam under strict promotion
-        updates, _ = opt.update(grads, opt.init(params), params)
-    return optax.apply_updates(params, updates)
+@partial(jax.jit, static_argnames="loss_fn")
+def first_update(state, batches, *, loss_fn):
+    """The state after training.train_step has taken k micro-batches (x, y), each (k, B, T)."""
+
+    def step(state, xy):
+        return tr.train_step(state, xy, loss_fn=loss_fn)
+
+    return jax.lax.scan(step, state, batches)[0]
 
 
 def _max_abs(a, b) -> float:
@@ -158,10 +154,17 @@ def summarise(label: str, loss, val, train_eval, norm, *, window: int, every: in
         "param_norm": np.asarray(norm, np.float64).tolist(),
         "eval_steps": [every * (i + 1) for i in range(len(val))],
         "diverged_at": None if diverged < 0 else diverged + 1,  # 1-based step
+        "nan_at": first_not_finite(loss),
         "spike": float(rise),
         "spike_step": int(at) + 1,
         "final_val": None if diverged >= 0 or not math.isfinite(val[-1]) else float(val[-1]),
     }
+
+
+def first_not_finite(loss: np.ndarray) -> int | None:
+    """The first step (1-based) whose loss is NaN or infinite, or None."""
+    bad = ~np.isfinite(loss)
+    return int(np.argmax(bad)) + 1 if bad.any() else None
 
 
 def noise(recipe: dict, other: dict) -> float:
@@ -180,11 +183,15 @@ def compare(a: float, b: float, tie: float) -> str:
 
 
 def optimizer_verdict(adamw: dict, sgd: list[dict], lrs, tie: float) -> dict:
-    """AdamW against SGD at its best learning rate (of those that did not diverge)."""
+    """AdamW against SGD at its best learning rate (of those that did not diverge).
+
+    'neither' when every run diverged; 'adamw' or 'sgd' when only that side finished."""
     finals = [(r["final_val"], g) for r, g in zip(sgd, lrs) if r["final_val"] is not None]
-    if not finals or adamw["final_val"] is None:
-        return {"winner": "adamw" if finals == [] else "sgd", "best_sgd_lr": None, "margin": None}
-    best_val, best_lr = min(finals)
+    best_val, best_lr = min(finals) if finals else (None, None)
+    if best_val is None or adamw["final_val"] is None:
+        alive = {(True, True): "neither", (True, False): "sgd", (False, True): "adamw"}
+        winner = alive[(adamw["final_val"] is None, best_val is None)]
+        return {"winner": winner, "best_sgd_lr": best_lr, "margin": None}
     margin = best_val - adamw["final_val"]
     side = compare(adamw["final_val"], best_val, tie)
     winner = {"lower": "adamw", "higher": "sgd", "same": "tie"}[side]
@@ -194,7 +201,9 @@ def optimizer_verdict(adamw: dict, sgd: list[dict], lrs, tie: float) -> dict:
 def warmup_verdict(with_: dict, without: dict, tie: float) -> dict:
     """Warm-up against none: the end, and the worst jump early on."""
     if without["final_val"] is None or with_["final_val"] is None:
-        return {"better": "warmup" if without["final_val"] is None else "none", "margin": None}
+        alive = {(True, True): "neither", (True, False): "none", (False, True): "warmup"}
+        return {"better": alive[(with_["final_val"] is None, without["final_val"] is None)],
+                "margin": None}  # fmt: skip
     side = compare(with_["final_val"], without["final_val"], tie)
     return {
         "better": {"lower": "warmup", "higher": "none", "same": "tie"}[side],
@@ -260,17 +269,20 @@ def decay_verdict(runs: list[dict], decays, tie: float) -> dict:
     }
 
 
-def batch_verdict(runs: list[dict], batches, updates) -> dict:
-    """The batch size that did best with the same number of tokens."""
+def batch_verdict(runs: list[dict], batches, updates, tie: float) -> dict:
+    """The batch size that did best with the same number of tokens, and whether its
+    lead is larger than chance (`tie`)."""
     finals = [r["final_val"] for r in runs]
     usable = [(v, b, u) for v, b, u in zip(finals, batches, updates) if v is not None]
     if not usable:
-        return {"best_batch": None, "best_updates": None, "spread": None}
+        return {"best_batch": None, "best_updates": None, "spread": None, "clear": False}
     best = min(usable)
+    runner_up = min((u[0] for u in usable if u is not best), default=None)
     return {
         "best_batch": best[1],
         "best_updates": best[2],
         "spread": max(u[0] for u in usable) - best[0],
+        "clear": runner_up is not None and runner_up - best[0] > tie,
     }
 
 
@@ -282,8 +294,11 @@ def overfit_verdict(run: dict, full: dict) -> dict:
         )
     )
     val = run["val"]
+    gap = val[-1] - run["train_eval"][-1]
     return {
         "split_step": None if point < 0 else run["eval_steps"][point],
+        "shape": "rising" if point >= 0 else ("gap" if gap > PART_TOLERANCE else "together"),
+        "gap": gap,
         "val_min": min(val),
         "val_final": val[-1],
         "train_final": run["train_eval"][-1],
@@ -307,13 +322,13 @@ def run(seed, steps, batch, lr, d_model, layers, context, slice_) -> dict:
     k_init, k_sweep, k_check = jax.random.split(jax.random.key(seed), 3)
     params = init_gpt(k_init, model)
     dtype = params["tok"].dtype
-    base = sw.hyper_of(config, text=len(train), dtype=dtype)
     rows = run_table(lr, slice_)
-    hypers = hypers_for(rows, base)
+    runs_table = sweep_runs(rows, config, len(train), dtype)
     val_windows = tuple(jnp.asarray(a) for a in lang.eval_windows(val, context, VAL_WINDOWS))
     tokens = jnp.asarray(train)
-    args = (params, hypers, k_sweep, tokens, val_windows)
-    program = compiled(sw.train_sweep, *args, config=config, loss_fn=loss_fn, evals=EVALS)
+    args = (params, runs_table, k_sweep, tokens, val_windows)
+    shapes = dict(steps=steps, batch=batch, context=context, evals=EVALS)
+    program = timing.compile_once(sw.train_sweep, *args, loss_fn=loss_fn, **shapes)
     run_ms, (final, hist) = timing.time_once(program.compiled, *args)
 
     every = steps // EVALS
@@ -344,13 +359,18 @@ def run(seed, steps, batch, lr, d_model, layers, context, slice_) -> dict:
     # The check: one batch of k·B against its k micro-batches of B, then one AdamW step each.
     check_batch = lang.sample_batch(k_check, tokens, CHECK_K * batch, context)  # (kB, T) x2
     parts = micro_batches(check_batch, CHECK_K)  # (k, B, T) x2
-    loss_big, g_big = compiled(big_batch_grad, params, check_batch, loss_fn=loss_fn).compiled(
-        params, check_batch
+    loss_big, g_big = timing.compile_once(
+        big_batch_grad, params, check_batch, loss_fn=loss_fn
+    ).compiled(params, check_batch)
+    loss_acc, g_acc = timing.compile_once(
+        accumulated_grad, params, parts, loss_fn=loss_fn
+    ).compiled(params, parts)
+    one = jax.tree.map(lambda a: a[None], check_batch)  # (1, kB, T) x2: one batch of k·B
+    big, acc = (
+        first_update(tr.init_state(params, tr.hyper_of(config, accumulate=k)), b, loss_fn=loss_fn)
+        for k, b in ((1, one), (CHECK_K, parts))
     )
-    loss_acc, g_acc = compiled(accumulated_grad, params, parts, loss_fn=loss_fn).compiled(
-        params, parts
-    )
-    big, acc = (first_step(params, g, config=config) for g in (g_big, g_acc))
+    big, acc = big.params, acc.params
 
     overfit = overfit_verdict(runs[f"slice of {slice_:,}"], runs["adamw"])
     return {
@@ -405,6 +425,7 @@ def run(seed, steps, batch, lr, d_model, layers, context, slice_) -> dict:
                 pick(batch_labels),
                 [k * batch for k in ACCUMULATE],
                 [steps // k for k in ACCUMULATE],
+                tie,
             ),
         },
         "overfit": {
@@ -433,15 +454,34 @@ def ended(run: dict) -> str:
     """A run's end as a table cell: its validation loss, or how it diverged."""
     if run["final_val"] is not None:
         return f"{run['final_val']:.3f}"
-    how = "not a number" if not math.isfinite(run["loss"][-1]) else "above its start"
-    return f"diverged at step {run['diverged_at']} ({how})"
+    if run["nan_at"] is None:
+        return f"diverged at step {run['diverged_at']} (above its start)"
+    if run["nan_at"] == run["diverged_at"]:
+        return f"diverged at step {run['diverged_at']} (not a number)"
+    return f"diverged at step {run['diverged_at']} (not a number from {run['nan_at']})"
 
 
 def how_diverged(run: dict) -> str:
-    """How a diverged run left: 'its loss was not a number from step s on' or '... above
-    its starting value from step s on'."""
-    what = "not a number" if not math.isfinite(run["loss"][-1]) else "above its starting value"
-    return f"its loss was {what} from step {run['diverged_at']} on"
+    """How a diverged run left: above its starting value from step s on, and, when it
+    came to that, not a number from step n on."""
+    if run["nan_at"] == run["diverged_at"]:
+        return f"its loss was not a number from step {run['diverged_at']} on"
+    said = f"its loss was above its starting value from step {run['diverged_at']} on"
+    if run["nan_at"] is None:
+        return said
+    return f"{said}, and not a number from step {run['nan_at']} on"
+
+
+def against_unigram(final: float, unigram: float, tie: float) -> str:
+    """'worse', 'same' (within `tie`) or 'better': a run's end against counting characters."""
+    return {"lower": "better", "higher": "worse", "same": "same"}[compare(final, unigram, tie)]
+
+
+UNIGRAM_WORDS = {
+    "worse": ", worse than counting characters ({u:.3f}).",
+    "same": ", within the noise of counting characters ({u:.3f}).",
+    "better": ".",
+}
 
 
 def chartable(runs: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -512,8 +552,8 @@ def _optimizers(r: dict, console) -> None:
     _chart(console, c["runs"])
     console.print(_table(c["runs"]))
     adamw = c["runs"][0]
-    if v["best_sgd_lr"] is None:
-        console.print("Every SGD run diverged; AdamW did not." if adamw["final_val"] else "")
+    if v["margin"] is None:
+        console.print(OPTIMIZER_WORDS[v["winner"]] + "\n")
         return
     best = c["runs"][1 + c["sgd_lrs"].index(v["best_sgd_lr"])]
     console.print(
@@ -525,6 +565,13 @@ def _optimizers(r: dict, console) -> None:
         "estimate of its gradient's size, so rarely updated embeddings and busy weight "
         "matrices move at comparable speeds; SGD gives them one rate for all.\n"
     )
+
+
+OPTIMIZER_WORDS = {
+    "neither": "AdamW and every SGD run diverged: no comparison can be made.",
+    "adamw": "Every SGD run diverged; AdamW did not.",
+    "sgd": "AdamW diverged; at least one SGD run did not.",
+}
 
 
 def _warmup(r: dict, console) -> None:
@@ -564,14 +611,11 @@ def _learning_rate(r: dict, console) -> None:
         if status == "diverged":
             console.print(f"lr {lr:.3g} [bold red]diverged[/]: {how_diverged(run_)}.")
         elif status == "spiked":
+            side = against_unigram(run_["final_val"], r["unigram_val_loss"], r["noise"]["tie"])
             console.print(
                 f"lr {lr:.3g} jumped {run_['spike']:.2f} nats above its best at step "
                 f"{run_['spike_step']} and ended at {run_['final_val']:.3f}"
-                + (
-                    ", no better than counting characters."
-                    if run_["final_val"] >= r["unigram_val_loss"] - r["noise"]["tie"]
-                    else "."
-                )
+                + UNIGRAM_WORDS[side].format(u=r["unigram_val_loss"])
             )
     console.print()
 
@@ -644,11 +688,18 @@ def _batch_size(r: dict, console) -> None:
     if v["best_batch"] is None:
         console.print("Every batch size diverged.\n")
         return
+    best = (
+        f"Best: batch {v['best_batch']} with {display.count(v['best_updates'], 'update')}, "
+        f"ahead of the others by more than the {r['noise']['tie']:.3f} that chance gives"
+        if v["clear"]
+        else f"The lowest end (batch {v['best_batch']}) is within the "
+        f"{r['noise']['tie']:.3f} nats that chance gives of another: no batch size is "
+        "clearly better here"
+    )
     console.print(
         f"Each run reads the same {r['tokens_per_run']:,} tokens; a batch k times larger "
         f"makes k times fewer updates (the larger batches are accumulated micro-batches, "
-        f"exact as the check below shows). Best: batch {v['best_batch']} with "
-        f"{display.count(v['best_updates'], 'update')}; the worst ends {v['spread']:.3f} nats "
+        f"exact as the check below shows). {best}; the worst ends {v['spread']:.3f} nats "
         "higher. A larger batch gives a less noisy gradient but fewer steps to follow it.\n"
     )
 
@@ -666,11 +717,21 @@ def _overfit(r: dict, console) -> None:
             x_label=f"evaluation, every {r['eval_every']} steps:",
         )
     )
-    if v["split_step"] is None:
+    if v["shape"] == "gap":
         console.print(
-            f"On the first {c['slice']:,} characters alone, train and validation losses did "
-            f"not part within {display.count(r['steps'], 'step')} (validation ended at "
-            f"{v['val_final']:.3f}, its minimum {v['val_min']:.3f}).\n"
+            f"Trained on the first {c['slice']:,} characters only, the training loss ends at "
+            f"{v['train_final']:.3f} and validation at {v['val_final']:.3f} (its minimum "
+            f"{v['val_min']:.3f}): {v['gap']:.3f} nats apart. The model fits its slice "
+            "far better than unseen text, though validation has not yet turned upwards "
+            f"within {display.count(r['steps'], 'step')}.\n"
+        )
+        return
+    if v["shape"] == "together":
+        console.print(
+            f"On the first {c['slice']:,} characters alone, train and validation losses "
+            f"stayed together within {display.count(r['steps'], 'step')} (train "
+            f"{v['train_final']:.3f}, validation {v['val_final']:.3f}, its minimum "
+            f"{v['val_min']:.3f}).\n"
         )
         return
     console.print(
@@ -712,11 +773,22 @@ def report(r: dict, console) -> None:
 def memory_needed(runs: int, d: int, layers: int, context: int, batch: int, vocab: int = 128):
     """Rough bytes: per run, params + Adam's two moments + the gradient sum + updates,
     and the activations of one micro-batch and of the validation windows (about
-    34·d + 3·H·T numbers per token and layer, plus the logits)."""
+    48·d + 5·H·T numbers per token and layer, plus the logits)."""
     n = 12 * layers * d * d + (vocab + context) * d
-    per_token = layers * (34 * d + 3 * HEADS * context) + 3 * vocab
+    per_token = layers * (48 * d + 5 * HEADS * context) + 3 * vocab
     tokens = batch * context + VAL_WINDOWS * context
     return runs * 4 * (6 * n + per_token * tokens)
+
+
+def sweep_work(steps: int, batch: int, d: int, layers: int, context: int) -> float:
+    """Training FLOPs of one run: what the sweep's time grows with (runs are fixed)."""
+    model = GPTConfig(128, context, d, layers, HEADS, 4 * d)
+    return steps * batch * context * tr.flops_per_token(model, context)
+
+
+DEFAULT_WORK = sweep_work(STEPS, BATCH, D_MODEL, LAYERS, CONTEXT)
+DEFAULT_SECONDS = 30  # the default sweep on a busy 2-core CPU (4,096 steps took 16 minutes)
+MAX_WORK_FACTOR = 4  # about two minutes there: past it a learner waits with no word
 
 
 def _multiple_of(step: int, lo: int, hi: int, what: str):
@@ -774,14 +846,27 @@ def main(argv: list[str] | None = None) -> None:
         help="characters of the text the over-fitting run sees (%(default)s)",
     )
     args = parser.parse_args(argv)  # --slice >= 300 always holds a window of --context <= 256
+    work = sweep_work(args.steps, args.batch, args.d_model, args.layers, args.context)
+    if work > MAX_WORK_FACTOR * DEFAULT_WORK:
+        parser.error(
+            f"--steps, --batch, --d-model, --layers and --context ask for "
+            f"{work / DEFAULT_WORK:.1f}× the default run's arithmetic, about "
+            f"{work / DEFAULT_WORK * DEFAULT_SECONDS / 60:.0f} minutes on a 2-core CPU; "
+            f"a bound on time allows {MAX_WORK_FACTOR}× (about "
+            f"{MAX_WORK_FACTOR * DEFAULT_SECONDS / 60:.0f} minutes): lower one of them"
+        )
     runs = len(run_table(args.lr, args.slice))
     need = memory_needed(runs, args.d_model, args.layers, args.context, args.batch)
     itemsize = 8 if jax.config.jax_enable_x64 else 4
     cli.require_memory(parser, need * itemsize / 4, "--d-model, --layers, --context, --batch")
-    results = run(
-        args.seed, args.steps, args.batch, args.lr, args.d_model, args.layers, args.context,
-        args.slice,
-    )  # fmt: skip
+    doing = (
+        f"compiling and training {runs} runs of {args.steps:,} steps side by side, in one program…"
+    )
+    with cli.working(args, doing):
+        results = run(
+            args.seed, args.steps, args.batch, args.lr, args.d_model, args.layers, args.context,
+            args.slice,
+        )  # fmt: skip
     cli.finish(
         args,
         __file__,
@@ -789,9 +874,9 @@ def main(argv: list[str] | None = None) -> None:
         report,
         title=__doc__,
         kernels=(
-            sw.train_sweep, sw.sweep_step, sw.update, sw.learning_rate, dyn.divergence_step,
+            sw.train_sweep, tr.train_step, tr.recipe, tr.learning_rate, dyn.divergence_step,
             dyn.largest_spike, dyn.parting_point, accumulated_value_and_grad, accumulated_grad,
-            big_batch_grad,
+            big_batch_grad, first_update,
         ),
     )  # fmt: skip
 

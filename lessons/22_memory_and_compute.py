@@ -21,6 +21,9 @@ Run:  python lessons/22_memory_and_compute.py [--layers 2] [--d-model 64] [--hea
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 import functools
 import tempfile
 import time
@@ -34,7 +37,7 @@ from rich.table import Table
 
 from trinity_foundations import cli, display, language, parallel, roofline, timing, training
 from trinity_foundations.training import LMLoss, TrainConfig
-from trinity_foundations.transformer import GPTConfig, block, gpt_forward, init_gpt, param_count
+from trinity_foundations.transformer import GPTConfig, init_gpt, param_count
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "macbeth.txt"
 LAYERS, D_MODEL, HEADS, CONTEXT, BATCH = 2, 64, 4, 64, 32  # lesson 19's defaults
@@ -42,7 +45,7 @@ MATMUL_MAX, MATMUL_MIN = 1024, 64
 ATTENTION_MAX, ATTENTION_MIN = 1024, 64
 COPY_SIZE = 2**24  # float32 elements: 64 MB, far beyond the last-level cache
 DEVICES, PROCESSES, TIMEOUT = 8, 2, 240  # a busy 2-core machine needs minutes
-REPEATS = 5
+BUDGET_MS, ROUNDS = 30.0, 3  # each kernel's timed calls, shared out over interleaved rounds
 
 
 # ----------------------------------------------------------------------------
@@ -72,7 +75,9 @@ def doubling(lo: int, hi: int) -> list[int]:
 def memory(model: GPTConfig, train: TrainConfig) -> dict:
     """Parameter, optimizer-state and activation bytes, from shapes only (nothing runs)."""
     params = jax.eval_shape(lambda: init_gpt(jax.random.key(0), model))
-    opt = jax.eval_shape(lambda p: training.init_state(p, config=train).opt_state, params)
+    opt = jax.eval_shape(
+        lambda p: training.init_state(p, training.hyper_of(train)).opt_state, params
+    )
     dtype = jax.tree_util.tree_leaves(params)[0].dtype
     return {
         "param_count": param_count(params),
@@ -92,60 +97,45 @@ def compiled(fn, *args) -> dict:
     return {"exe": exe, "flops": flops, "bytes": nbytes, "args": args}
 
 
-def scan_corrected(whole: dict, layer: dict, layers: int) -> dict:
-    """A whole model's cost with the scanned layers counted L times, not once.
-
-    XLA's cost model counts a loop body once, and the L layers are one
-    `lax.scan`: add L − 1 more layers, each compiled alone.
-    """
-    extra = layers - 1
-    return {
-        **whole,
-        "flops": whole["flops"] + extra * layer["flops"],
-        "bytes": whole["bytes"] + extra * layer["bytes"],
-        "raw_flops": whole["flops"],
-        "layer_flops": layer["flops"],
-    }
-
-
 def compile_model(model: GPTConfig, train: TrainConfig, state, batch) -> dict:
-    """The training step, a prefill and a decode step, compiled, with their XLA costs."""
+    """The training step, a prefill and a decode step, compiled, with their XLA costs.
+
+    Each is compiled with its layers unrolled (`roofline.unrolled_forward`):
+    XLA's cost model counts a loop's body once, and lesson 19's GPT runs its
+    layers as one `lax.scan`. Unrolled, the same arithmetic is counted whole.
+    """
     params = state.params
-    dtype = jax.tree_util.tree_leaves(params)[0].dtype
-    one = jax.tree_util.tree_map(lambda x: x[0], params["blocks"])  # one layer's block
-    step = functools.partial(parallel.step_with_grads, config=train, loss_fn=LMLoss(model))
-    h = jnp.zeros((train.batch, train.context, model.d_model), dtype)  # (B, T, d)
-    layer = compiled(functools.partial(roofline.block_grads, config=model), one, h)
-    out = {"train step": scan_corrected(compiled(step, state, batch), layer, model.n_layers)}
+    loss_fn = roofline.UnrolledLMLoss(model)
+    step = functools.partial(parallel.step_with_grads, loss_fn=loss_fn)
+    out = {"train step": compiled(step, state, batch)}
+    forward = functools.partial(roofline.unrolled_forward, config=model)
     for name, t in (("prefill", model.context), ("decode", 1)):
         ids = jnp.zeros((1, t), jnp.int32)  # (1, T): one sequence
-        h = jnp.zeros((1, t, model.d_model), dtype)  # (1, T, d)
-        whole = compiled(functools.partial(gpt_forward, config=model), params, ids)
-        layer = compiled(functools.partial(block, config=model), one, h)
-        out[name] = scan_corrected(whole, layer, model.n_layers)
+        out[name] = compiled(forward, params, ids)
     return out
 
 
-def compile_kernels(args, key: jax.Array, dtype) -> dict:
-    """The roofline's kernels, compiled: matmuls, 2x + y, the copy, attention at each T."""
-    k_mm, k_vec, k_att = jax.random.split(key, 3)
+def compile_kernels(args, rng: np.random.Generator, dtype) -> dict:
+    """The roofline's kernels, compiled: matmuls, 2x + y, the copy, attention at each T.
+
+    Their inputs are NumPy's normal draws: only their shapes matter to the
+    timing, and jax.random would compile a new sampler for every shape.
+    """
+
+    def normal(*shape: int) -> jax.Array:
+        return jnp.asarray(rng.standard_normal(shape, np.float32), dtype)
+
     out = {"matmul": {}, "attention": {}}
-    for n, k in zip(doubling(MATMUL_MIN, args.matmul_max), jax.random.split(k_mm, 16)):
-        k_a, k_b = jax.random.split(k)
-        a = jax.random.normal(k_a, (n, n), dtype)  # (n, n)
-        b = jax.random.normal(k_b, (n, n), dtype)  # (n, n)
+    for n in doubling(MATMUL_MIN, args.matmul_max):
+        a, b = normal(n, n), normal(n, n)  # (n, n) each
         out["matmul"][n] = compiled(roofline.matmul, a, b)
-    k_x, k_y = jax.random.split(k_vec)
-    x = jax.random.normal(k_x, (args.copy_size,), dtype)  # (n,)
-    y = jax.random.normal(k_y, (args.copy_size,), dtype)  # (n,)
+    x, y = normal(args.copy_size), normal(args.copy_size)  # (n,) each
     out["2x + y"] = compiled(roofline.scale_add, x, y)
     out["copy"] = chained_copy(x)
     dh = args.d_model // args.heads
-    for t, k in zip(doubling(ATTENTION_MIN, args.attention_max), jax.random.split(k_att, 16)):
-        q, kk, v = (
-            jax.random.normal(kq, (1, args.heads, t, dh), dtype) for kq in jax.random.split(k, 3)
-        )  # each (1, H, T, d_h)
-        out["attention"][t] = compiled(roofline.causal_attention, q, kk, v)
+    for t in doubling(ATTENTION_MIN, args.attention_max):
+        q, k, v = (normal(1, args.heads, t, dh) for _ in range(3))  # each (1, H, T, d_h)
+        out["attention"][t] = compiled(roofline.causal_attention, q, k, v)
     return out
 
 
@@ -164,11 +154,7 @@ def chained_copy(x: jax.Array):
     return call
 
 
-def median_ms(c: dict) -> float:
-    return timing.time_call(c["exe"], *c["args"], repeats=REPEATS).median_ms
-
-
-def point(name: str, kind: str, c: dict, ms: float) -> dict:
+def point(name: str, kind: str, c: dict, t: timing.Timing) -> dict:
     """A kernel on the roofline: its XLA FLOPs and bytes, intensity, time and FLOP/s."""
     return {
         "name": name,
@@ -176,39 +162,83 @@ def point(name: str, kind: str, c: dict, ms: float) -> dict:
         "flops": c["flops"],
         "bytes": c["bytes"],
         "intensity": roofline.intensity(c["flops"], c["bytes"]),
-        "ms": ms,
-        "flops_per_s": c["flops"] / (ms / 1e3),
+        "ms": t.median_ms,
+        "flops_per_s": c["flops"] / (t.median_ms / 1e3),
+        "rounds_ms": list(t.rounds_ms),
+        "repeats": t.repeats,
+        "faults_per_call": t.faults_per_call,
     }
 
 
-def measure(kernels: dict, model_parts: dict) -> dict:
-    """Time every compiled kernel; nothing else this lesson started is running now."""
-    points = [point(f"matmul {n}", "matmul", c, median_ms(c)) for n, c in kernels["matmul"].items()]
-    points.append(point("2x + y", "element-wise", kernels["2x + y"], median_ms(kernels["2x + y"])))
+def attention_times(points: list[dict], heads: int, itemsize: int) -> dict:
+    """Attention's times by T, its page faults, and the growth exponent between the two
+    longest T, from the medians and round by round."""
+    att = [p for p in points if p["kind"] == "attention"]
+    t = [int(p["name"].split("=")[1]) for p in att]
+    out = {
+        "t": t,
+        "ms": [p["ms"] for p in att],
+        "flops": [p["flops"] for p in att],
+        "faults_per_call": [p["faults_per_call"] for p in att],
+        "score_bytes": [heads * n * n * itemsize for n in t],  # one (1, H, T, T) matrix
+        "slope": None,
+        "slope_rounds": [],
+    }
+    if len(att) >= 2:
+        out["slope"] = roofline.loglog_slope(t[-2:], out["ms"][-2:])
+        rounds = zip(att[-2]["rounds_ms"], att[-1]["rounds_ms"])
+        out["slope_rounds"] = [roofline.loglog_slope(t[-2:], [a, b]) for a, b in rounds]
+    return out
+
+
+def measure(kernels: dict, model_parts: dict, heads: int) -> dict:
+    """Time every compiled kernel side by side, in interleaved rounds (`ROUNDS` passes
+    over all of them), so a slow spell of the machine falls on every kernel alike;
+    nothing else this lesson started is running now."""
+    parts = [(f"matmul {n}", "matmul", c) for n, c in kernels["matmul"].items()]
+    parts.append(("2x + y", "element-wise", kernels["2x + y"]))
+    parts += [(f"attention T={t}", "attention", c) for t, c in kernels["attention"].items()]
+    parts += [(name, name, c) for name, c in model_parts.items()]
+    calls = {name: (c["exe"], c["args"], True) for name, _, c in parts}
+    calls["copy"] = (kernels["copy"], (), True)
+    times = timing.time_side_by_side(calls, BUDGET_MS, rounds=ROUNDS)
+    points = [point(name, kind, c, times[name]) for name, kind, c in parts]
     x = kernels["2x + y"]["args"][0]
-    copy_ms = timing.time_call(kernels["copy"], repeats=REPEATS).median_ms
-    bandwidth = 2 * x.size * x.dtype.itemsize / (copy_ms / 1e3)  # read once, written once
-    attention = {"t": [], "ms": [], "flops": []}
-    for t, c in kernels["attention"].items():
-        ms = median_ms(c)
-        attention["t"].append(t)
-        attention["ms"].append(ms)
-        attention["flops"].append(c["flops"])
-        points.append(point(f"attention T={t}", "attention", c, ms))
-    last = attention["t"][-2:], attention["ms"][-2:]
-    attention["slope"] = roofline.loglog_slope(*last) if len(last[0]) == 2 else None
-    for name, c in model_parts.items():
-        points.append(point(name, name, c, median_ms(c)))
-    return {"points": points, "bandwidth": bandwidth, "copy_ms": copy_ms, "attention": attention}
+    moved = 2 * x.size * x.dtype.itemsize  # the copy reads x once and writes it once
+    copy = times["copy"]
+    matmuls = [p for p in points if p["kind"] == "matmul"]
+    return {
+        "points": points,
+        "bandwidth": moved / (copy.median_ms / 1e3),
+        "bandwidth_rounds": [moved / (ms / 1e3) for ms in copy.rounds_ms],
+        "peak_rounds": [
+            max(p["flops"] / (p["rounds_ms"][i] / 1e3) for p in matmuls) for i in range(ROUNDS)
+        ],
+        "copy_ms": copy.median_ms,
+        "attention": attention_times(points, heads, x.dtype.itemsize),
+        "timing": {
+            "rounds": ROUNDS,
+            "repeats_min": min(t.repeats for t in times.values()),
+            "repeats_max": max(t.repeats for t in times.values()),
+        },
+    }
 
 
-def place(points: list[dict], peak: float, bandwidth: float) -> list[dict]:
-    """Each point with its roof min(P, I·W), the share of the roof it reached, and its bound."""
+def place(points: list[dict], peak: float, bandwidth: float, peaks: list, bandwidths: list):
+    """Each point with its roof min(P, I·W), the share of the roof it reached (from the
+    medians, and round by round from each round's peak and bandwidth), and its bound."""
     placed = []
     for p in points:
         roof = roofline.attainable(p["intensity"], peak, bandwidth)
         bound = roofline.bound(p["intensity"], peak, bandwidth)
-        placed.append({**p, "roof": roof, "share_of_roof": p["flops_per_s"] / roof, "bound": bound})
+        shares = [
+            p["flops"] / (ms / 1e3) / roofline.attainable(p["intensity"], pk, bw)
+            for ms, pk, bw in zip(p["rounds_ms"], peaks, bandwidths)
+        ]
+        placed.append(
+            {**p, "roof": roof, "share_of_roof": p["flops_per_s"] / roof, "bound": bound,
+             "share_rounds": shares}
+        )  # fmt: skip
     return placed
 
 
@@ -258,7 +288,7 @@ def reference_step(model_parts: dict, model, train, state, batch) -> tuple:
         new_state, _, grads = model_parts["train step"]["exe"](state, batch)
         return new_state, grads
     cpu = jax.devices("cpu")[0]
-    step = functools.partial(parallel.step_with_grads, config=train, loss_fn=LMLoss(model))
+    step = functools.partial(parallel.step_with_grads, loss_fn=LMLoss(model))
     new_state, _, grads = jax.jit(step)(*jax.device_put((state, batch), cpu))
     return new_state, grads
 
@@ -269,10 +299,10 @@ def run(args) -> dict:
     tokens = jnp.asarray(language.encode(vocab, text))
     model = model_config(vocab.size, args)
     train = TrainConfig(batch=args.batch, context=args.context)
-    k_params, k_batch, k_kernels = jax.random.split(jax.random.key(args.seed), 3)
+    k_params, k_batch, _ = jax.random.split(jax.random.key(args.seed), 3)
     params = init_gpt(k_params, model)
     batch = language.sample_batch(k_batch, tokens, train.batch, train.context)  # (B, T) x2
-    state = training.init_state(params, config=train)
+    state = training.init_state(params, training.hyper_of(train))
     mem = memory(model, train)
     dtype = jax.tree_util.tree_leaves(params)[0].dtype
 
@@ -282,12 +312,12 @@ def run(args) -> dict:
         deadline = time.monotonic() + args.timeout
         try:
             model_parts = compile_model(model, train, state, batch)
-            kernels = compile_kernels(args, k_kernels, dtype)
+            kernels = compile_kernels(args, np.random.default_rng(args.seed), dtype)
             ref_state, ref_grads = reference_step(model_parts, model, train, state, batch)
             dp, mp = finish_scale_out(children, deadline, folder, ref_state.params, ref_grads)
         finally:
             stop(children)
-    measured = measure(kernels, model_parts)  # after the check processes have ended
+    measured = measure(kernels, model_parts, args.heads)  # after the check processes ended
     peak = max(p["flops_per_s"] for p in measured["points"] if p["kind"] == "matmul")
     step = model_parts["train step"]
     tokens_per_step = train.batch * train.context
@@ -306,18 +336,27 @@ def run(args) -> dict:
         },
         "flops_xla": {
             "per_step": step["flops"],
-            "raw": step["raw_flops"],
-            "per_layer": step["layer_flops"],
             "layers": model.n_layers,
             "bytes": step["bytes"],
             "intensity": roofline.intensity(step["flops"], step["bytes"]),
         },
         "peak_flops": peak,
         "bandwidth": measured["bandwidth"],
-        "roofline_points": place(measured["points"], peak, measured["bandwidth"]),
+        "peak_rounds": measured["peak_rounds"],
+        "bandwidth_rounds": measured["bandwidth_rounds"],
+        "timing": measured["timing"],
+        "roofline_points": place(
+            measured["points"],
+            peak,
+            measured["bandwidth"],
+            measured["peak_rounds"],
+            measured["bandwidth_rounds"],
+        ),
         "attention_times": measured["attention"],
         "dp_max_diff": dp_diffs(dp),
         "allreduce_count": dp.get("allreduce_count"),
+        "allreduce_executed": dp.get("allreduce_executed"),
+        "n_layers": model.n_layers,
         "shard_map_max_diff": shard_map_diffs(dp),
         "multiprocess": mp,
     }
@@ -352,14 +391,33 @@ def sci(x: float, digits: int = 3) -> str:
     return text.replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
 
 
-def slope_verdict(slope: float | None) -> str:
-    """What the measured exponent of attention's time in T says."""
+FRESH_FAULTS = 100  # page faults per call from which fresh memory is named as a cost
+
+
+def fresh_memory(a: dict) -> bool:
+    """Whether the longest attention took many page faults per call, and many more
+    than the length before it: fresh memory for its scores, zero-filled page by page."""
+    faults = a.get("faults_per_call", [])
+    return len(faults) >= 2 and faults[-1] >= FRESH_FAULTS and faults[-1] > 4 * faults[-2]
+
+
+def slope_verdict(slope: float | None, a: dict | None = None) -> str:
+    """What the measured exponent of attention's time in T says; `a` (the attention
+    times, with their page faults) backs the explanation of a slope steeper than 2."""
     if slope is None:
         return "only one length was timed, so no growth rate is measured"
     if slope > 2.4:
+        if a and fresh_memory(a):
+            t, faults, scores = a["t"], a["faults_per_call"], a["score_bytes"][-1]
+            return (
+                f"steeper than T². At T = {t[-1]:,} each call also took {faults[-1]:,.0f} page "
+                f"faults (against {faults[-2]:,.0f} at T = {t[-2]:,}): its "
+                f"{scores / 1e6:.1f} MB of scores land in fresh memory, which the operating "
+                "system zero-fills a page at a time, a cost on top of the arithmetic"
+            )
         return (
-            "steeper than T², as the T×T scores outgrow the caches at the longest lengths and "
-            "each score costs a trip to main memory as well as its arithmetic"
+            "steeper than T², and not from fresh memory (few page faults per call): this "
+            "run does not show why, and a busy machine can do it"
         )
     if slope >= 1.7:
         return "close to the 2 of the T² score matrix, so doubling T quadruples the work"
@@ -423,14 +481,37 @@ def above_roof(points: list[dict]) -> str:
     )
 
 
-def scan_clause(layers: int, per_layer: float, total: float) -> str:
-    """Why XLA's count of a scanned model needs L − 1 more layers (or, for one layer, not)."""
-    if layers == 1:
-        return "it counts a loop's body once, which for one layer is the whole model"
+def formula_clause(ratio: float) -> str:
+    """What the formula's share of XLA's count says (the formula counts matmuls only)."""
+    if ratio < 1:
+        return (
+            "XLA also counts the element-wise work of the optimizer, the softmax and the "
+            "norms, which the formula leaves out"
+        )
+    return "the formula counts more than XLA here, so its matmul count is an upper bound"
+
+
+def spread_note(values: list[float], fmt: str) -> str:
+    """' (rounds: lo to hi)' when the per-round values disagree by more than
+    timing.SPREAD, else '': a noisy machine's figure says so."""
+    found = timing.spread(values)
+    return "" if found is None else f" (rounds: {found[0]:{fmt}} to {found[1]:{fmt}})"
+
+
+def noisy_rows(points: list[dict]) -> str:
+    """A sentence naming the kernels whose share of the roof disagreed between rounds
+    by more than timing.SPREAD, or '' when none did."""
+    rows = []
+    for p in points:
+        found = timing.spread(p["share_rounds"])
+        if found:
+            rows.append(f"{p['name']} {found[0]:.0%} to {found[1]:.0%}")
+    if not rows:
+        return ""
     return (
-        f"it counts a loop's body once, and the {layers} layers are one lax.scan, so "
-        f"{layers - 1} × {sci(per_layer)} (one block's forward and backward, compiled alone) "
-        f"is added: {sci(total)}"
+        f"The machine was busy: the rounds disagreed by more than {timing.SPREAD}× on "
+        f"{', '.join(rows)} (share of the roof, lowest to highest round); read those rows "
+        "as rough.\n"
     )
 
 
@@ -442,7 +523,7 @@ def memory_section(r: dict, console) -> None:
         table.add_column(col, justify="right" if col != "what" else "left")
     rows = (
         ("parameters", r["param_bytes"]),
-        ("optimizer state (AdamW: two moments)", r["optimizer_bytes"]),
+        ("optimizer state (Adam's moments, mean gradient)", r["optimizer_bytes"]),
         (
             f"activations kept for backward ({display.count(f['tokens_per_step'], 'token')})",
             r["activation_bytes"],
@@ -456,7 +537,8 @@ def memory_section(r: dict, console) -> None:
     console.print(
         f"{f['params']:,} parameters in {f['dtype']}. Training holds the parameters, their "
         f"gradients (as many bytes again) and the optimizer state, "
-        f"{r['optimizer_bytes'] / r['param_bytes']:.2f}× the parameters; the activations grow "
+        f"{r['optimizer_bytes'] / r['param_bytes']:.2f}× the parameters (Adam's two moments, "
+        "and the mean gradient kept for accumulating micro-batches); the activations grow "
         "with batch × context (and the attention scores with context²), the weights do not.\n"
     )
 
@@ -468,10 +550,11 @@ def compute_section(r: dict, console) -> None:
         f"Formula: 6N + 12·L·T·d = {f['per_token']:,} FLOPs per token (N = {f['matmul_params']:,} "
         f"weights in matmuls, the tied output head included), {sci(f['per_step'])} per step of "
         f"{f['tokens_per_step']:,} tokens.\n"
-        f"XLA's cost model of the compiled step counts {sci(x['raw'])}; "
-        f"{scan_clause(x['layers'], x['per_layer'], x['per_step'])}. The formula is "
-        f"{f['per_step'] / x['per_step']:.3f}× that count (XLA also counts the optimizer's, "
-        "softmax's and norms' element-wise work, which the formula leaves out).\n"
+        f"XLA's cost model counts a loop's body once, and the {x['layers']} layers are one "
+        "lax.scan, so here the step is compiled with its layers unrolled (the same "
+        f"arithmetic): XLA counts {sci(x['per_step'])}. The formula is "
+        f"{f['per_step'] / x['per_step']:.3f}× that count: "
+        f"{formula_clause(f['per_step'] / x['per_step'])}.\n"
         f"Bytes accessed, by the same count: {sci(x['bytes'])}; arithmetic intensity "
         f"{x['intensity']:.1f} FLOP/byte.\n"
     )
@@ -499,15 +582,18 @@ def roofline_section(r: dict, console) -> None:
     peak, bw = r["peak_flops"], r["bandwidth"]
     console.rule("This machine's roofline, measured now")
     ridge = roofline.ridge(peak, bw)
+    ridges = [roofline.ridge(p, b) for p, b in zip(r["peak_rounds"], r["bandwidth_rounds"])]
+    t = r["timing"]
     console.print(
         f"Peak: {sci(peak)} FLOP/s, the fastest of the matmuls below. Bandwidth: "
         f"{bw / 1e9:.1f} GB/s, a copy in memory (bytes read plus bytes written). Ridge: "
-        f"{ridge:.1f} FLOP/byte; below it a kernel is memory bound. FLOPs and bytes of each "
-        "kernel are XLA's count of its compiled program; times are medians of "
-        f"{REPEATS} synced calls after a warm-up.\n"
+        f"{ridge:.1f} FLOP/byte{spread_note(ridges, '.1f')}; below it a kernel is memory "
+        "bound. FLOPs and bytes of each kernel are XLA's count of its compiled program; "
+        f"times are medians of {t['repeats_min']} to {t['repeats_max']} synced calls after "
+        f"a warm-up, every kernel timed in the same {t['rounds']} interleaved rounds.\n"
     )
     table = Table(show_header=True, padding=(0, 1), box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("kernel", "FLOPs", "bytes", "FLOP/B", "ms", "FLOP/s", "of roof", "bound"):
+    for col in ("kernel", "FLOPs", "bytes", "FLOP/B", "ms", "FLOP/s", "of\nroof", "bound"):
         table.add_column(
             col, justify="left" if col in ("kernel", "bound") else "right", no_wrap=True
         )
@@ -523,18 +609,21 @@ def roofline_section(r: dict, console) -> None:
             p["bound"],
         )
     console.print(table)
-    console.print(above_roof(r["roofline_points"]) + roofline_chart(r))
+    console.print(
+        noisy_rows(r["roofline_points"]) + above_roof(r["roofline_points"]) + roofline_chart(r)
+    )
 
 
 def attention_section(r: dict, console) -> None:
     a = r["attention_times"]
     console.rule("Attention's O(T²), measured")
     times = ", ".join(f"T={t}: {ms:.3g} ms" for t, ms in zip(a["t"], a["ms"]))
-    slope = (
-        "" if a["slope"] is None else f"Between the two longest, time grows as T^{a['slope']:.2f}: "
-    )
+    slope = ""
+    if a["slope"] is not None:
+        noise = spread_note(a["slope_rounds"], ".2f")
+        slope = f"Between the two longest, time grows as T^{a['slope']:.2f}{noise}: "
     console.print(
-        f"Causal attention, one sequence: {times}.\n{slope}{slope_verdict(a['slope'])}.\n"
+        f"Causal attention, one sequence: {times}.\n{slope}{slope_verdict(a['slope'], a)}.\n"
     )
 
 
@@ -548,7 +637,32 @@ def inference_section(r: dict, console) -> None:
         "to produce one token, one multiply-add per weight read, so decode is "
         f"{dec['bound']} bound ({dec['share_of_roof']:.0%} of its roof) and batching "
         "requests, not faster arithmetic, is what speeds it up. (This decode step reads no "
-        "KV cache; a cache adds bytes, not FLOPs, and lowers the intensity further.)\n"
+        "KV cache. A cache of T positions adds 4·L·T·d FLOPs per token and 2·L·T·d cached "
+        f"numbers to read: two FLOPs per number, {cache_intensity(r['flops_formula']['dtype']):g} "
+        "FLOP/byte in this dtype, as for the weights, so the intensity stays where it is.)\n"
+    )
+
+
+def cache_intensity(dtype: str) -> float:
+    """FLOP/byte of attending over a KV cache: 4·L·T·d FLOPs per 2·L·T·d numbers read."""
+    return 4 / (2 * np.dtype(dtype).itemsize)
+
+
+def allreduce_sentence(instructions: int, executed: int, layers: int) -> str:
+    """What the sharded training step sends: its all-reduce instructions, and how many
+    run per step (one inside the scan over layers runs once per layer)."""
+    said = (
+        f"The compiled training step holds {display.count(instructions, 'all-reduce')}, "
+        f"{executed:,} run per step"
+    )
+    if executed > instructions:
+        said += (
+            f": the backward pass over the {display.count(layers, 'layer')} is one loop, "
+            "and each trip averages that layer's gradient"
+        )
+    return (
+        f"{said}. XLA averages the gradient (one number per parameter, whatever the "
+        "batch) and packs many leaves into each message."
     )
 
 
@@ -562,10 +676,9 @@ def scale_out_section(r: dict, console) -> None:
             f"Mesh of {dp['devices']} {dp['backend']} devices, batch sharded "
             "(NamedSharding(mesh, P('data'))), parameters replicated (P()): "
             f"{agreement(dp['params_max_diff'], 'new parameters')}; "
-            f"{agreement(dp['grads_max_diff'], 'gradients')}. The compiled step holds "
-            f"{display.count(r['allreduce_count'], 'all-reduce')}: XLA averages the gradient "
-            "(one number per parameter, whatever the batch) and combines the leaves into few "
-            "messages.\n"
+            f"{agreement(dp['grads_max_diff'], 'gradients')} (Adam's step hardly changes "
+            "when every gradient is scaled alike, so the gradients carry this check). "
+            f"{allreduce_sentence(r['allreduce_count'], r['allreduce_executed'], r['n_layers'])}\n"
             f"shard_map with the mean loss, lax.pmean(loss): "
             f"{agreement(sm['params_max_diff'], 'new parameters')}; "
             f"{agreement(sm['grads_max_diff'], 'gradients')}.\n"

@@ -6,7 +6,7 @@ import importlib.util
 import json
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, usage_line
 
 
 def load():
@@ -29,10 +29,22 @@ def test_tiny_run_gives_consistent_figures(capsys):
     )
     assert d["context"] == 12 and d["loop_tokens"] == 11
     assert set(r["targets_met"]) == {"mfu_default", "mfu_wide", "decode_step_ratio"}
+    # every ratio also round by round, for the spread a busy machine shows
+    assert set(r["ratio_rounds"]) == set(r["spreads"]) == set(r["ratios"])
+    assert all(len(v) == 3 for v in r["ratio_rounds"].values())
 
 
 @pytest.mark.parametrize("argv", [["--width", "10"], ["--budget-ms", "0"], ["--wide", "1e18"]])
 def test_bad_flags_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as done:
         load().main(argv)
-    assert done.value.code == 2 and "error:" in capsys.readouterr().err
+    assert done.value.code == 2
+    usage_line(capsys.readouterr().err)
+
+
+def test_sizes_past_memory_are_refused_before_anything_runs(capsys):
+    # one setting asked for 146 GB and failed with an allocation traceback
+    with pytest.raises(SystemExit) as done:
+        load().main(["--wide", "2048", "--batch", "1024", "--context", "1024"])
+    last = usage_line(capsys.readouterr().err)
+    assert done.value.code == 2 and "needs about" in last and "GiB available" in last

@@ -90,6 +90,13 @@ def test_chi2_test_pools_rare_categories():
     assert stat == pytest.approx(4.0) and dof == 1
 
 
+@pytest.mark.parametrize("counts, dof", [([100, 0, 0], 0), ([4, 0, 0], -1)])
+def test_chi2_test_with_too_few_cells_has_no_p_value(counts, dof):
+    # one cell (dof 0) or none big enough (dof -1): p was reported as 1.000
+    _, got, p = dec.chi2_test(np.array(counts), np.array([0.98, 0.01, 0.01]))
+    assert got == dof and math.isnan(p)
+
+
 def test_draws_match_the_softmax():
     logits = jnp.array([2.0, 1.0, 0.0, -1.0, 0.5])
     draws = jax.random.categorical(jax.random.key(4), logits, shape=(20_000,))
@@ -165,3 +172,13 @@ def test_cache_size_from_shapes():
     cache = dec.init_cache(MODEL, 3)
     assert cache.k.shape == (2, 3, 4, 16, 4)
     assert dec.cache_bytes(cache) == 2 * 2 * 3 * 4 * 16 * 4 * cache.k.dtype.itemsize
+
+
+def test_loop_start_finds_the_tail_that_repeats():
+    assert dec.loop_start([1, 2, 3, 4, 5, 6]) is None
+    assert dec.loop_start([9, 9, 9], min_length=3) == (0, 1)
+    assert dec.loop_start([5, 1, 2, 1, 2, 1, 2, 1], min_length=6) == (1, 2)  # 1 2 from index 1
+    assert dec.loop_start([7, 3, 4, 5, 3, 4, 5], min_length=6) is None  # twice: not yet a loop
+    assert dec.loop_start(list("ab" + "\n" * 30)) == (2, 1)  # a sample gone to blank lines
+    assert dec.loop_start(list("So fair and foul a day..." * 1)) is None  # '...' is no loop
+    assert dec.loop_start(list("xy" + "the " * 8)) == (2, 4)

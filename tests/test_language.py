@@ -49,7 +49,10 @@ def test_eval_windows_score_each_target_once():
     assert x.shape == (4, 5)
     np.testing.assert_array_equal(x.ravel(), np.arange(20))
     np.testing.assert_array_equal(y.ravel(), np.arange(1, 21))
-    assert lang.eval_windows(tokens, 5, limit=2)[0].shape == (2, 5)
+    x2, y2 = lang.eval_windows(tokens, 5, limit=2)  # the first and the last window
+    np.testing.assert_array_equal(x2, x[[0, 3]])
+    np.testing.assert_array_equal(y2, y[[0, 3]])
+    assert lang.eval_windows(tokens, 5, limit=9)[0].shape == (4, 5)  # at most every window
     with pytest.raises(ValueError):
         lang.eval_windows(tokens[:3], 5)
 

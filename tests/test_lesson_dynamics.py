@@ -96,6 +96,8 @@ def test_the_report_says_what_diverged(run_report):
         ["--slice", "10"],
         ["--lr", "1"],
         ["--layers", "0"],
+        ["--steps", "4096"],  # 32x the default run: minutes with no word
+        ["--d-model", "256"],  # 50x
     ],
 )
 def test_bad_flags_end_in_one_usage_line(usage_error, argv):
@@ -106,10 +108,10 @@ def test_bad_flags_end_in_one_usage_line(usage_error, argv):
 # The decisions, each a small pure function.
 
 
-def run_(final, *, spike=0.1, diverged=None, loss=(4.0, 3.0), norm=10.0):
+def run_(final, *, spike=0.1, diverged=None, loss=(4.0, 3.0), norm=10.0, nan_at=None):
     return {
         "label": "x", "final_val": final, "spike": spike, "spike_step": 1,
-        "diverged_at": diverged, "loss": list(loss), "param_norm": [norm],
+        "diverged_at": diverged, "nan_at": nan_at, "loss": list(loss), "param_norm": [norm],
         "val": [3.0, final if final is not None else math.nan],
         "train_eval": [3.0, 2.0], "eval_steps": [8, 16],
     }  # fmt: skip
@@ -133,6 +135,19 @@ def test_optimizer_and_warmup_verdicts():
     assert L.warmup_verdict(run_(3.0), run_(3.2), 0.05)["better"] == "warmup"
     assert L.warmup_verdict(run_(3.0), run_(3.01), 0.05)["better"] == "tie"
     assert L.warmup_verdict(run_(3.0), run_(None, diverged=4), 0.05)["better"] == "warmup"
+    gone = run_(None, diverged=4)
+    assert L.warmup_verdict(gone, gone, 0.05)["better"] == "neither"
+    assert L.warmup_verdict(gone, run_(3.0), 0.05)["better"] == "none"
+
+
+def test_optimizer_verdict_when_runs_diverge():
+    gone = run_(None, diverged=4)
+    both = L.optimizer_verdict(gone, [gone, gone], (1, 2), 0.05)
+    assert both["winner"] == "neither" and both["margin"] is None
+    only_adamw = L.optimizer_verdict(gone, [run_(3.2), gone], (1, 2), 0.05)
+    assert only_adamw == {"winner": "sgd", "best_sgd_lr": 1, "margin": None}
+    assert L.optimizer_verdict(run_(3.0), [gone, gone], (1, 2), 0.05)["winner"] == "adamw"
+    assert set(L.OPTIMIZER_WORDS) == {"neither", "adamw", "sgd"}
 
 
 def test_learning_rate_statuses():
@@ -156,15 +171,23 @@ def test_clipping_decay_batch_verdicts_and_cells():
     d = L.decay_verdict([run_(3.0, norm=10.0), run_(3.1, norm=9.0)], [0.0, 1.0], 0.05)
     assert d["norm_change"] == pytest.approx([0.0, -0.1]) and d["matters"]
     assert d["best_decay"] == 0.0 and d["spread"] == pytest.approx(0.1)
-    b = L.batch_verdict([run_(3.2), run_(3.0), run_(None, diverged=1)], [8, 32, 128], [16, 4, 1])
-    assert b == {"best_batch": 32, "best_updates": 4, "spread": pytest.approx(0.2)}
-    assert L.ended(run_(3.14159)) == "3.142"
-    assert L.ended(run_(None, diverged=5, loss=(4.0, math.nan))) == (
-        "diverged at step 5 (not a number)"
+    b = L.batch_verdict(
+        [run_(3.2), run_(3.0), run_(None, diverged=1)], [8, 32, 128], [16, 4, 1], 0.05
     )
+    assert b == {"best_batch": 32, "best_updates": 4, "spread": pytest.approx(0.2), "clear": True}
+    close = L.batch_verdict([run_(3.03), run_(3.0), run_(3.3)], [8, 32, 128], [16, 4, 1], 0.05)
+    assert close["best_batch"] == 32 and not close["clear"]  # 0.03 ahead: within chance
+    assert L.ended(run_(3.14159)) == "3.142"
+    assert L.ended(run_(None, diverged=5, nan_at=5)) == "diverged at step 5 (not a number)"
     assert L.how_diverged(run_(None, diverged=5, loss=(4.0, 9.0))) == (
         "its loss was above its starting value from step 5 on"
     )
+    # above its start from step 9, finite until step 24: the reviewers' case
+    late = run_(None, diverged=9, nan_at=24)
+    assert L.ended(late) == "diverged at step 9 (not a number from 24)"
+    assert L.how_diverged(late).endswith("step 9 on, and not a number from step 24 on")
+    assert L.first_not_finite(np.array([4.0, 3.0, math.nan, math.inf])) == 3
+    assert L.first_not_finite(np.array([4.0, 3.0])) is None
     drawn, left = L.chartable([run_(3.0), run_(None, diverged=2)])
     assert len(drawn) == 1 and left[0]["diverged_at"] == 2
 
@@ -174,6 +197,20 @@ def test_overfit_verdict_reads_the_parting_point():
     slice_run.update(train_eval=[3.0, 2.0, 1.0], val=[3.2, 3.0, 3.5], eval_steps=[8, 16, 24])
     v = L.overfit_verdict(slice_run, run_(3.1))
     assert v["split_step"] == 16 and v["val_min"] == 3.0 and v["full_text_val"] == 3.1
+    assert v["shape"] == "rising" and np.isfinite(v["train_final"])
     slice_run.update(val=[3.2, 3.0, 2.9])
-    assert L.overfit_verdict(slice_run, run_(3.1))["split_step"] is None
-    assert np.isfinite(v["train_final"])
+    together = L.overfit_verdict(slice_run, run_(3.1))
+    assert together["split_step"] is None and together["shape"] == "gap"  # 1.0 vs 2.9
+    # --seed 1's case: validation flat at 3.32 while train falls to 1.93
+    slice_run.update(train_eval=[3.0, 2.5, 1.93], val=[3.4, 3.33, 3.32])
+    gap = L.overfit_verdict(slice_run, run_(3.1))
+    assert gap["shape"] == "gap" and gap["gap"] == pytest.approx(1.39)
+    slice_run.update(train_eval=[3.4, 3.3, 3.3], val=[3.4, 3.33, 3.32])
+    assert L.overfit_verdict(slice_run, run_(3.1))["shape"] == "together"
+
+
+def test_a_spiked_run_against_counting_characters():
+    # 0.075 nats better than the unigram: 'better' unless chance is larger than that
+    assert L.against_unigram(3.0, 3.075, 0.02) == "better"
+    assert L.against_unigram(3.0, 3.075, 0.08) == "same"
+    assert L.against_unigram(3.2, 3.075, 0.02) == "worse"

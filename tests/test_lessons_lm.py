@@ -6,16 +6,19 @@ import math
 
 import numpy as np
 import pytest
-from conftest import load_lesson
+from conftest import TINY_19, TINY_20, compilations, load_lesson
 
+from trinity_foundations import checkpoints, macbeth
 from trinity_foundations import language as lang
-from trinity_foundations import training as tr
 
 LM, DEC = "19_language_model", "20_decoding"
-TINY = ["--steps", "8", "--d-model", "16", "--layers", "1", "--heads", "2", "--context", "16"]
-TINY += ["--batch", "4", "--sample-length", "24", "--warmup", "2", "--lr", "0.01"]
-TIMING_19 = {"step_ms", "tokens_per_s", "achieved_flops", "peak_flops", "mfu", "compile_ms"}
-TIMING_20 = {"prefill_ms", "decode_ms_cached", "decode_ms_recompute"}
+TINY = TINY_19  # the suite's tiny GPT: programs shared with tests/test_bad_input.py
+TIMING_19 = {
+    "step_ms", "tokens_per_s", "achieved_flops", "peak_flops", "mfu", "compile_ms", "mfu_rounds",
+}  # fmt: skip
+TIMING_20 = {
+    "prefill_ms", "decode_ms_cached", "decode_ms_recompute", "decode_ratio_rounds", "decode_sweep",
+}  # fmt: skip
 KEYS_19 = {
     "vocab_size", "train_tokens", "val_tokens", "init_loss", "uniform_loss", "unigram_val_loss",
     "bigram_val_loss", "loss_history", "val_history", "val_loss", "val_perplexity", "sample",
@@ -46,7 +49,10 @@ def lm_runs(ckpt):
             load_lesson(LM).main([*TINY, *argv, "--json"])
         return json.loads(out.getvalue())
 
-    return once("--save", str(ckpt)), once()
+    first, again = once("--save", str(ckpt)), once()
+    with compilations() as compiled:  # another learning rate: numbers, not a new program
+        other = once("--lr", "0.02")
+    return first, again, other, compiled
 
 
 def test_19_results_and_baselines(lm_runs):
@@ -77,14 +83,23 @@ def test_19_results_and_baselines(lm_runs):
 
 def test_19_saves_the_best_parameters(lm_runs, ckpt):
     r = lm_runs[0]["results"]
-    params, config = tr.load_checkpoint(ckpt)
+    params, config = checkpoints.load_checkpoint(ckpt)
     assert r["saved"] == str(ckpt) and config["step"] == r["best_step"]
     assert config["val_loss"] == r["val_loss"] and config["model"]["d_model"] == 16
     assert params["tok"].shape == (r["vocab_size"], 16)
 
 
+def test_19_another_learning_rate_reuses_the_compiled_training(lm_runs):
+    first, _, other, compiled = lm_runs
+    assert other["params"]["lr"] == 0.02 and other["results"]["loss_history"][0] == pytest.approx(
+        first["results"]["loss_history"][0]
+    )  # the same first batch and weights; the rate acts from the first update on
+    assert other["results"]["loss_history"] != first["results"]["loss_history"]
+    assert not [name for name in compiled if "train_chunk" in name], compiled
+
+
 def test_19_is_deterministic_per_seed(lm_runs):
-    a, b = (dict(env["results"]) for env in lm_runs)
+    a, b = (dict(env["results"]) for env in lm_runs[:2])
     for r in (a, b):
         for key in TIMING_19 | {"saved"}:
             r.pop(key)
@@ -106,6 +121,15 @@ def test_19_report_sentences(run_report):
     assert "Validation loss on the same split" in text and "of peak" in text
 
 
+def test_19_announces_a_run_far_longer_than_the_default():
+    # --steps 100000 ran for an hour with no word
+    m = load_lesson(LM)
+    default = m.run_work(m.STEPS, m.BATCH, m.D_MODEL, m.LAYERS, m.HEADS, m.CONTEXT)
+    assert m.long_run_sentence(default, default) is None
+    long = m.run_work(100_000, m.BATCH, m.D_MODEL, m.LAYERS, m.HEADS, m.CONTEXT)
+    assert "500× the default run's arithmetic" in m.long_run_sentence(long, default)
+
+
 @pytest.mark.parametrize(
     ("argv", "reason"),
     [
@@ -113,6 +137,9 @@ def test_19_report_sentences(run_report):
         (["--steps", "0"], "--steps"),
         (["--lr", "100"], "at most"),
         (["--save", "/"], "is a directory"),
+        (["--save", ""], "needs a file name"),  # trained, then saved nothing, exit 0
+        (["--save", "/dev/full"], "is not a regular file"),  # was renamed over as root
+        (["--save", "/proc/x/y.npz"], "cannot write /proc/x/y.npz"),  # after all the training
     ],
 )
 def test_19_bad_flags(usage_error, argv, reason):
@@ -125,14 +152,14 @@ def dec_runs(lm_runs, ckpt):
     import io
     import json
 
-    def once():
+    def once(*more):
         out = io.StringIO()
-        argv = ["--checkpoint", str(ckpt), "--length", "30", "--draws", "4000", "--json"]
+        argv = ["--checkpoint", str(ckpt), *TINY_20, *more, "--json"]
         with contextlib.redirect_stdout(out):
             load_lesson(DEC).main(argv)
         return json.loads(out.getvalue())
 
-    return once(), once()
+    return once(), once(), once("--prompt", "Fair is foul")
 
 
 def test_20_uses_the_checkpoint_and_its_checks_hold(dec_runs):
@@ -148,31 +175,55 @@ def test_20_uses_the_checkpoint_and_its_checks_hold(dec_runs):
 
 
 def test_20_is_deterministic_per_seed(dec_runs):
-    a, b = (dict(env["results"]) for env in dec_runs)
+    a, b = (dict(env["results"]) for env in dec_runs[:2])
     for r in (a, b):
         for key in TIMING_20:
             r.pop(key)
     assert a == b
 
 
-def test_20_trains_the_default_when_no_checkpoint_fits(monkeypatch, tmp_path):
-    """No checkpoint: lesson 19's default is trained (shrunk here to stay quick), and said."""
+def test_20_trains_the_default_only_when_the_default_checkpoint_is_absent(
+    monkeypatch, tmp_path, usage_error
+):
+    """No checkpoint at the default path: lesson 19's default is trained (shrunk here to
+    stay quick), and said; a checkpoint the learner names is used or refused, never replaced."""
     m = load_lesson(DEC)
-    lm = m.lesson_19()
-    tiny = dict(D_MODEL=16, LAYERS=1, HEADS=2, CONTEXT=16, BATCH=4, STEPS=8, LR=0.01, WARMUP=2)
-    for name, value in tiny.items():  # as TINY: the compiled programs are reused
-        monkeypatch.setattr(lm, name, value)
+    tiny = macbeth.Defaults(d_model=16, layers=1, heads=2, context=16, batch=4, steps=8, lr=0.01)
+    monkeypatch.setattr(macbeth, "DEFAULTS", tiny)  # as TINY: the compiled programs are reused
+    absent = str(tmp_path / "none.npz")
+    assert m.open_checkpoint(absent, default=absent) is None
     m.default_model.cache_clear()
     try:
-        params, model, source, why = m.load_model(tmp_path / "none.npz", 0)
+        params, model = m.default_model(0)
     finally:
         m.default_model.cache_clear()
-    assert (source, why) == ("trained", "none exists")
     assert model.d_model == 16 and params["tok"].shape == (model.vocab_size, 16)
-    r = {"source": source, "source_reason": why, "checkpoint": "x.npz"}
+    r = {"source": "trained", "source_reason": "none exists", "checkpoint": "x.npz"}
     assert "No usable checkpoint at x.npz (none exists)" in m.source_sentence(r)
     (tmp_path / "bad.npz").write_text("not a checkpoint")
-    assert m.load_model(tmp_path / "bad.npz", 0)[3].startswith("it cannot be read")
+    for named, reason in [(absent, "cannot read it"), (tmp_path / "bad.npz", "not a readable")]:
+        assert reason in usage_error(DEC, "--checkpoint", str(named))
+
+
+def test_20_reads_the_text_and_sizes_lesson_19_trains_on():
+    lm = load_lesson("19_language_model")
+    d = macbeth.DEFAULTS
+    assert (d.d_model, d.layers, d.heads, d.context, d.batch, d.steps) == (
+        lm.D_MODEL,
+        lm.LAYERS,
+        lm.HEADS,
+        lm.CONTEXT,
+        lm.BATCH,
+        lm.STEPS,
+    )
+    assert (d.lr, d.warmup, d.weight_decay, d.clip, d.evals) == (
+        lm.LR,
+        lm.WARMUP,
+        lm.WEIGHT_DECAY,
+        lm.CLIP,
+        lm.EVALS,
+    )
+    assert lm.DATA == macbeth.DATA  # and lesson 19 reads it with macbeth.read_text
 
 
 def test_20_decisions():
@@ -182,7 +233,12 @@ def test_20_decisions():
     assert m.checkpoint_problem(good, vocab, "x") is None
     assert "another text" in m.checkpoint_problem(good, vocab, "y")
     assert "vocabulary" in m.checkpoint_problem({**good, "vocab": "abd"}, vocab, "x")
+    one = {**good, "model": {"vocab_size": 3, "prenorm": True, "context": 1}}
+    assert "context is 1" in m.checkpoint_problem(one, vocab, "x")
     assert "consistent" in m.chi2_verdict(0.3) and "unlikely" in m.chi2_verdict(1e-4)
+    for dof in (0, -1):  # said "consistent with the softmax, p = 1.000"
+        assert "cannot be run" in m.chi2_sentence(0.0, dof, float("nan"), 100)
+    assert "p = 0.300: consistent" in m.chi2_sentence(1.2, 3, 0.3, 100)
     assert "more than" in m.repetition_verdict(0.5, 0.1)
     assert "does not" in m.repetition_verdict(0.1, 0.1)
 
@@ -190,3 +246,74 @@ def test_20_decisions():
 def test_20_bad_flags(usage_error):
     assert "--top-p" in usage_error(DEC, "--top-p", "1.5")
     assert "--draws" in usage_error(DEC, "--draws", "10")
+
+
+def test_20_the_width_sweep_and_where_memory_binds():
+    m = load_lesson(DEC)
+    assert m.sweep_widths(64) == [64, 128, 256, 512]
+    assert m.sweep_widths(16) == [16, 32, 64, 128]
+    assert m.sweep_widths(512) == [512]
+    assert m.growth_exponents([1.0, 4.0, 16.0], [1.0, 1.0, 4.0]) == [0.0, 1.0]
+    assert m.memory_bound_from([0.1, 0.5, 0.8, 1.0]) == 3
+    assert m.memory_bound_from([0.1, 0.5]) is None
+    # the reviewers' default size: 0.131 ms at d = 16, 0.175 ms at d = 64 (≈ 15× the bytes)
+    fixed = {"d_model": [16, 64], "bytes": [3.0e4, 4.6e5], "ms": [0.131, 0.175],
+             "rounds_ms": [[0.13, 0.13], [0.17, 0.18]]}  # fmt: skip
+    assert "does not yet wait on memory" in m.bound_sentence(fixed)
+    # time that follows the bytes from the third width on
+    sweep = {"d_model": [64, 128, 256, 512], "bytes": [5e5, 1.8e6, 6.7e6, 2.6e7],
+             "ms": [0.24, 0.52, 1.5, 6.4],
+             "rounds_ms": [[0.24] * 3, [0.52] * 3, [1.5, 1.4, 1.6], [6.4, 6.0, 6.8]]}  # fmt: skip
+    assert m.memory_bound_from(m.growth_exponents(sweep["bytes"], sweep["ms"])) == 2
+    assert "From d = 256 (6.7 MB) the time follows the bytes" in m.bound_sentence(sweep)
+    noisy = {**sweep, "rounds_ms": [*sweep["rounds_ms"][:2], [1.5, 0.6, 1.6], [6.4] * 3]}
+    assert "rounds gave" in m.bound_sentence(noisy)
+    assert "already at this width" in m.bound_sentence({**sweep, "ms": [0.24, 0.8, 2.8, 11.0]})
+    assert "not measured" in m.bound_sentence({k: v[:1] for k, v in sweep.items()})
+
+
+def test_20_speed_sentence_shows_the_spread_of_a_noisy_ratio():
+    m = load_lesson(DEC)
+    r = {"decode_ms_cached": 0.2, "decode_ms_recompute": 0.5, "model": {"context": 64}}
+    steady = m.speed_sentence({**r, "decode_ratio_rounds": [2.4, 2.5, 2.6]})
+    assert steady.endswith("a padded full recompute at context 64.")  # no spread: steady
+    noisy = m.speed_sentence({**r, "decode_ratio_rounds": [1.3, 2.5, 3.7]})
+    assert "its rounds gave 1.3× to 3.7×: the machine was busy" in noisy
+
+
+def test_19_mfu_is_read_round_by_round_beside_the_peak():
+    m = load_lesson(LM)
+    # a chunk of 1e9 FLOPs in 100 ms (1e10 FLOP/s), a 1024² matmul in 20 ms (≈1.07e11)
+    mfu = m.mfu_of(m.Round(chunk_ms=100.0, peak_ms=20.0), 1e9, 1024)
+    assert mfu == pytest.approx(1e10 / (2 * 1024**3 / 0.02))
+    assert m.mfu_spread([0.20, 0.22, 0.25]) == ""  # rounds agree
+    assert (
+        m.mfu_spread([0.19, 0.22, 0.52]) == "; its rounds gave 19.0% to 52.0%: the machine was busy"
+    )
+    assert m.after_first({"timed_chunks": 9, "chunks": 10}) == ", after the first"
+    assert m.after_first({"timed_chunks": 1, "chunks": 1}) == ""
+
+
+def test_20_newlines_are_visible_and_loops_are_named():
+    lesson = load_lesson(DEC)
+    assert lesson.visible_newlines("a\nb\n\n\n") == "a↵\nb↵↵↵\n"
+    assert "from character 3 of 10 on" in lesson.loop_sentence(2, 1, 10).lower()
+    assert "the same 4 characters" in lesson.loop_sentence(2, 4, 10)
+
+
+def test_20_prompt_is_checked_against_the_vocabulary(usage_error):
+    lesson = load_lesson(DEC)
+    assert lesson.unknown_characters("Fair is foul", "Fair sfoul") is None
+    assert lesson.unknown_characters("Zé", "Z") == "'é' is not in the model's vocabulary"
+    assert lesson.unknown_characters("é€", "") == "'é', '€' are not in the model's vocabulary"
+    assert lesson.unknown_characters("", "abc") == "give at least one character"
+    assert lesson.prompt_words("\n") == "a newline"
+    assert "not in the model's vocabulary" in usage_error(DEC, "--prompt", "naïve")
+    assert "at least one character" in usage_error(DEC, "--prompt", "")
+
+
+def test_20_continues_the_learners_prompt(dec_runs):
+    plain, _, prompted = (env["results"] for env in dec_runs)
+    assert plain["prompt"] == "\n" and prompted["prompt"] == "Fair is foul"
+    for name, text in prompted["samples"].items():
+        assert len(text) == len(plain["samples"][name]), name  # --length characters after it

@@ -4,6 +4,7 @@ subprocess and over two local processes joined by jax.distributed."""
 from __future__ import annotations
 
 import functools
+import json
 import subprocess
 import sys
 import time
@@ -35,6 +36,26 @@ def test_allreduce_count_reads_hlo_instructions():
     assert parallel.allreduce_count("%x = f32[] add(%a, %b)") == 0
 
 
+def test_allreduce_executed_counts_loop_bodies_once_per_trip():
+    hlo = """%body.1 (p: (s32[], f32[4])) -> (s32[], f32[4]) {
+  %all-reduce.1 = f32[4]{0} all-reduce(f32[4]{0} %x), to_apply=%add
+}
+
+%fused.2 (a: f32[2]) -> f32[2] {
+  %all-reduce.9 = f32[2]{0} all-reduce(f32[2]{0} %a)
+}
+
+ENTRY %main.3 (q: f32[4]) -> f32[4] {
+  %while.1 = (s32[], f32[4]) while(%t), condition=%cond, body=%body.1, backend_config={"known_trip_count":{"n":"5"}}
+  %f = f32[2]{0} fusion(%y), kind=kLoop, calls=%fused.2
+  %all-reduce.2 = f32[4]{0} all-reduce(f32[4]{0} %q)
+}
+"""  # noqa: E501 (HLO lines are long)
+    assert parallel.allreduce_count(hlo) == 3  # instructions in the text
+    assert parallel.allreduce_executed(hlo) == 5 + 1 + 1  # the loop's runs five times
+    assert parallel.allreduce_executed("") == 0
+
+
 def test_tree_helpers():
     a = {"w": np.array([1.0, -2.0]), "b": np.array([3.0])}
     b = {"w": np.array([1.5, -2.0]), "b": np.array([1.0])}
@@ -58,14 +79,14 @@ def checks(tmp_path_factory):
     """Run the 8-device check and the two workers at once (their start-ups overlap)."""
     folder = tmp_path_factory.mktemp("dp")
     k_p, k_ids = jax.random.split(jax.random.key(3))
-    state = training.init_state(init_gpt(k_p, TINY), config=TRAIN)
+    state = training.init_state(init_gpt(k_p, TINY), training.hyper_of(TRAIN))
     ids = jax.random.randint(k_ids, (8, 17), 0, 40, dtype=jnp.int32)  # (B, T+1)
     batch = (ids[:, :-1], ids[:, 1:])
     parallel.write_inputs(folder, state.params, batch)
     dp = parallel.launch_data_parallel(SPEC, folder, 8)
     workers = parallel.launch_multiprocess(SPEC, folder, 2)
     try:
-        step = functools.partial(parallel.step_with_grads, config=TRAIN, loss_fn=LMLoss(TINY))
+        step = functools.partial(parallel.step_with_grads, loss_fn=LMLoss(TINY))
         ref_state, _, ref_grads = jax.jit(step)(state, batch)
         deadline = time.monotonic() + TIMEOUT
         dp_out = parallel.data_parallel_result(
@@ -88,6 +109,7 @@ def test_sharded_step_on_8_host_devices_equals_one_device(checks):
     assert dp["devices"] == 8 and dp["backend"] == "cpu"
     assert dp["params_max_diff"] <= AGREE and dp["grads_max_diff"] <= AGREE
     assert dp["allreduce_count"] >= 1  # the gradient's mean crosses devices
+    assert dp["allreduce_executed"] >= dp["allreduce_count"]
 
 
 def test_shard_map_step_equals_one_device_and_pmean_of_grads_is_8x(checks):
@@ -137,3 +159,28 @@ def test_a_failing_or_slow_check_process_becomes_one_reason():
     assert slow.poll() is not None  # killed, not left running
     result = parallel.multiprocess_result([{"error": "timed out"}, {}], None, None, None)
     assert result == {"ok": False, "reason": "timed out", "processes": 2}
+
+
+GOOD_SPEC = {"model": GPTConfig(5, 4, 8, 1, 2, 16)._asdict(), "train": {"batch": 2, "context": 4}}
+
+
+@pytest.mark.parametrize(
+    "argv, reason",
+    [
+        (["--spec", "{oops"], "--spec: Expecting property name"),
+        (["--spec", "[]"], "--spec: must be a JSON object"),
+        (["--spec", json.dumps({"train": {}})], "--spec: its configuration has no 'model'"),
+        (["--spec", json.dumps({**GOOD_SPEC, "train": {"batch": -1}})], "batch must be from 1"),
+        (["--spec", json.dumps({**GOOD_SPEC, "train": {"lr": "x", "bogus": 1}})], "'train' must"),
+        (["--port", "-1"], "--port: must be from 0 to 65535"),  # was a segmentation fault
+        (["--port", "0"], "a worker needs the coordinator's port"),
+        (["--process-id", "2"], "must be below --processes 2"),
+    ],
+)
+def test_the_check_module_refuses_bad_arguments_in_one_line(tmp_path, capsys, argv, reason):
+    base = {"--spec": json.dumps(GOOD_SPEC), "--folder": str(tmp_path), "--port": "1234"}
+    base.update(dict(zip(argv[::2], argv[1::2])))
+    with pytest.raises(SystemExit) as done:
+        parallel.main(["worker", *(x for kv in base.items() for x in kv)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert done.value.code == 2 and reason in err[-1], err

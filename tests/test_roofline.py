@@ -12,11 +12,11 @@ import pytest
 
 from trinity_foundations import display, parallel, roofline, training
 from trinity_foundations.training import LMLoss, TrainConfig
-from trinity_foundations.transformer import GPTConfig, init_gpt
+from trinity_foundations.transformer import GPTConfig, gpt_forward, init_gpt
 
 TINY = GPTConfig(vocab_size=40, context=16, d_model=32, n_layers=2, n_heads=4, d_ff=128)
 TRAIN = TrainConfig(batch=8, context=16)
-FORMULA_FACTOR = 1.15  # formula within this factor of XLA's scan-corrected count (measured ~1.0)
+FORMULA_FACTOR = 1.15  # formula within this factor of XLA's count of the unrolled step
 
 
 def test_matmul_counts_are_the_closed_forms_and_xla_agrees():
@@ -53,34 +53,32 @@ def test_activation_bytes_scale_with_batch_and_count_scores():
 
 
 @functools.cache
-def step_costs(model: GPTConfig, with_grads: bool):
+def step_costs(model: GPTConfig, with_grads: bool, unrolled: bool = False):
     params = jax.eval_shape(lambda: init_gpt(jax.random.key(0), model))
-    state = jax.eval_shape(lambda p: training.init_state(p, config=TRAIN), params)
+    state = jax.eval_shape(lambda p: training.init_state(p, training.hyper_of(TRAIN)), params)
     ids = jax.ShapeDtypeStruct((TRAIN.batch, TRAIN.context), jnp.int32)
     fn = parallel.step_with_grads if with_grads else training.train_step
-    step = functools.partial(fn, config=TRAIN, loss_fn=LMLoss(model))
+    loss = roofline.UnrolledLMLoss(model) if unrolled else LMLoss(model)
+    step = functools.partial(fn, loss_fn=loss)
     return roofline.xla_cost(jax.jit(step).lower(state, (ids, ids)).compile())
 
 
-def layer_cost(model: GPTConfig):
-    params = jax.eval_shape(lambda: init_gpt(jax.random.key(0), model))
-    one = jax.tree_util.tree_map(
-        lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), params["blocks"]
-    )
-    h = jax.ShapeDtypeStruct((TRAIN.batch, TRAIN.context, model.d_model), jnp.float32)
-    fn = functools.partial(roofline.block_grads, config=model)
-    return roofline.xla_cost(jax.jit(fn).lower(one, h).compile())
+def test_unrolled_forward_is_gpt_forward():
+    params = init_gpt(jax.random.key(0), TINY)
+    ids = jax.random.randint(jax.random.key(1), (2, TINY.context), 0, TINY.vocab_size)
+    want = gpt_forward(params, ids, config=TINY)  # (B, T, V)
+    got = roofline.unrolled_forward(params, ids, config=TINY)  # (B, T, V)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
-def test_formula_flops_within_a_stated_factor_of_xla_scan_corrected():
-    raw, _ = step_costs(TINY, with_grads=True)
-    layer, _ = layer_cost(TINY)
-    xla = raw + (TINY.n_layers - 1) * layer
+def test_formula_flops_within_a_stated_factor_of_xla_unrolled():
+    scanned, _ = step_costs(TINY, with_grads=False)
+    unrolled, _ = step_costs(TINY, with_grads=False, unrolled=True)
     formula = training.flops_per_token(TINY, TRAIN.context) * TRAIN.batch * TRAIN.context
-    assert 1 / FORMULA_FACTOR < formula / xla < FORMULA_FACTOR
-    # and the reason for the correction: XLA sees the scan's body once, so its raw
+    assert 1 / FORMULA_FACTOR < formula / unrolled < FORMULA_FACTOR
+    # and the reason for unrolling: XLA sees the scan's body once, so the scanned
     # count falls short of the formula by about one layer's worth
-    assert raw < formula
+    assert scanned < formula < unrolled * FORMULA_FACTOR
 
 
 def test_asking_for_the_gradient_twice_costs_nothing_extra():

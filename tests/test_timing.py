@@ -107,3 +107,29 @@ def test_side_by_side_counts_the_page_faults_of_fresh_memory():
     )
     assert timings["fresh"].faults_per_call >= 1  # 2 MiB huge pages or 4 KiB pages
     assert timings["refill"].faults_per_call < 1
+
+
+def test_side_by_side_keeps_the_median_of_each_round():
+    calls = {"a": (sum, (range(100),), False), "b": (max, (range(100),), False)}
+    timings = timing.time_side_by_side(calls, budget_ms=1e-6, warmup_ms=0, rounds=4)
+    for t in timings.values():
+        assert len(t.rounds_ms) == 4
+        assert all(t.min_ms <= ms <= t.max_ms for ms in t.rounds_ms)
+
+
+def _rounds(*ms):
+    return timing.Timing(sorted(ms)[len(ms) // 2], min(ms), max(ms), len(ms), 0.0, ms)
+
+
+def test_round_ratios_divide_round_by_round():
+    ratios = timing.round_ratios(_rounds(2.0, 6.0, 3.0), _rounds(1.0, 2.0, 3.0))
+    assert ratios == [2.0, 3.0, 1.0]
+
+
+def test_spread_only_when_the_rounds_disagree_by_more_than_the_limit():
+    assert timing.spread([2.0, 2.9, 2.5]) is None  # 2.9 < 1.5 × 2.0
+    assert timing.spread([2.0, 3.0]) is None  # exactly 1.5×: still agreeing
+    assert timing.spread([2.5, 2.0, 3.1]) == (2.0, 3.1)
+    assert timing.spread([0.5, 0.9]) == (0.5, 0.9)  # ratios below 1 alike
+    assert timing.spread([4.0]) is None and timing.spread([]) is None
+    assert timing.spread([2.0, 2.9], limit=1.2) == (2.0, 2.9)

@@ -35,6 +35,7 @@ References:
 from __future__ import annotations
 
 import functools
+import math
 from typing import NamedTuple
 
 import jax
@@ -170,7 +171,9 @@ def chi2_test(counts: np.ndarray, probs: np.ndarray, min_expected: float = 5.0):
     it is still too small.
 
     Returns:
-        (statistic, degrees of freedom, p-value).
+        (statistic, degrees of freedom, p-value). With fewer than two cells
+        left (dof 0, or -1 when no cell is big enough) there is nothing to
+        test: the p-value is NaN, not a reassuring 1.
     """
     counts = np.asarray(counts, np.float64)
     expected = counts.sum() * np.asarray(probs, np.float64)  # (V,)
@@ -182,7 +185,7 @@ def chi2_test(counts: np.ndarray, probs: np.ndarray, min_expected: float = 5.0):
     obs, exp = np.array(obs), np.array(exp)
     stat = float(np.sum((obs - exp) ** 2 / exp))
     dof = len(obs) - 1
-    return stat, dof, chi2_sf(stat, dof) if dof > 0 else 1.0
+    return stat, dof, chi2_sf(stat, dof) if dof > 0 else math.nan
 
 
 def repeated_ngram_share(tokens, n: int = 4) -> float:
@@ -191,6 +194,29 @@ def repeated_ngram_share(tokens, n: int = 4) -> float:
     if not grams:
         return 0.0
     return 1.0 - len(set(grams)) / len(grams)
+
+
+def loop_start(tokens, min_repeats: int = 3, min_length: int = 24) -> tuple[int, int] | None:
+    """Where a sequence has fallen into a loop: (start, period), or None.
+
+    A sequence ends in a loop when its tail is one stretch of `period`
+    tokens repeated at least `min_repeats` times and over at least
+    `min_length` tokens (so "..." closing a sentence is not a loop); `start`
+    is the first index from which every token equals the one `period` before
+    it (the smallest period is taken, then traced back as far as it holds).
+    """
+    n = len(tokens)
+    for period in range(1, n // min_repeats + 1):
+        span = max(period * min_repeats, min_length)
+        if span > n:
+            break
+        tail = tokens[n - span :]
+        if all(tail[i] == tail[i - period] for i in range(period, span)):
+            start = n - span
+            while start > 0 and tokens[start - 1] == tokens[start - 1 + period]:
+                start -= 1
+            return start, period
+    return None
 
 
 # ----------------------------------------------------------------------------

@@ -61,37 +61,44 @@ def split(tokens: np.ndarray, train_fraction: float = 0.9) -> tuple[np.ndarray, 
     return tokens[:cut], tokens[cut:]
 
 
-def sample_batch(key: jax.Array, tokens: jax.Array, batch: int, context: int):
+def sample_batch(key: jax.Array, tokens: jax.Array, batch: int, context: int, length=None):
     """`batch` random windows of `tokens` (shape (n,)) and their next-token targets.
 
-    Start positions are uniform over every window that fits; the target of
+    Start positions are uniform over every window that fits in the first
+    `length` tokens (all n by default; `length` may be traced, so runs that
+    train on different slices of a text share one program); the target of
     x[b, t] is the character after it, so y is x shifted left by one.
 
     Returns:
         x: (batch, context) int32 inputs; y: (batch, context) int32 targets.
     """
-    starts = jax.random.randint(key, (batch,), 0, tokens.shape[0] - context)  # (B,)
+    n = tokens.shape[0] if length is None else length
+    starts = jax.random.randint(key, (batch,), 0, n - context)  # (B,)
     offsets = jnp.arange(context + 1)  # (T+1,)
     windows = tokens[starts[:, None] + offsets[None, :]]  # (B, T+1)
     return windows[:, :-1], windows[:, 1:]  # (B, T), (B, T)
 
 
 def eval_windows(tokens: np.ndarray, context: int, limit: int | None = None):
-    """Non-overlapping windows covering `tokens` (shape (n,)) from the start, for evaluation.
+    """Non-overlapping windows of `tokens` (shape (n,)), for evaluation.
 
     Every target in the returned windows is scored once; the tail shorter
-    than a window is left out. `limit` keeps at most that many windows.
+    than a window is left out. `limit` keeps at most that many windows,
+    spread evenly over the whole text: the first few windows of a play are
+    its cast list, which no later line resembles.
 
     Returns:
-        x: (W, context) int32, y: (W, context) int32 with W = (n - 1) // context.
+        x: (W, context) int32, y: (W, context) int32 with W = (n - 1) // context
+        (or `limit`, when smaller).
     """
     count = (len(tokens) - 1) // context
-    if limit is not None:
-        count = min(count, limit)
     if count < 1:
         raise ValueError(f"{len(tokens)} tokens hold no window of {context} + 1")
     x = np.asarray(tokens[: count * context]).reshape(count, context)  # (W, T)
     y = np.asarray(tokens[1 : count * context + 1]).reshape(count, context)  # (W, T)
+    if limit is not None and limit < count:
+        keep = np.linspace(0, count - 1, limit).round().astype(int)  # (limit,) evenly spaced
+        x, y = x[keep], y[keep]  # (limit, T) each
     return x, y
 
 

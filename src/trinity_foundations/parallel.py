@@ -56,7 +56,7 @@ import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from trinity_foundations import training
+from trinity_foundations import checkpoints, training
 from trinity_foundations.training import LMLoss, TrainConfig
 from trinity_foundations.transformer import GPTConfig, init_gpt
 
@@ -92,13 +92,16 @@ def pmean_loss(loss_fn, axis: str = AXIS):
     return lambda params, batch: jax.lax.pmean(loss_fn(params, batch), axis)  # ()
 
 
-def step_with_grads(state, batch, *, config: TrainConfig, loss_fn):
+def step_with_grads(state, batch, *, loss_fn):
     """`training.train_step`, and the gradient it applied: (state, aux, grads).
 
-    The gradient is asked for a second time, but on the same inputs: XLA's
-    common-subexpression pass computes it once (a test checks the FLOPs).
+    The gradient is asked for a second time, on the same inputs. On one
+    device XLA's common-subexpression pass computes it once (a test checks
+    the FLOPs); once the batch is sharded it does not, and the second
+    gradient brings all-reduces of its own, so communication is counted on
+    `training.train_step` alone (`data_parallel_check`).
     """
-    new_state, aux = training.train_step(state, batch, config=config, loss_fn=loss_fn)
+    new_state, aux = training.train_step(state, batch, loss_fn=loss_fn)
     return new_state, aux, jax.grad(loss_fn)(state.params, batch)
 
 
@@ -121,9 +124,7 @@ def shard_map_step(train: TrainConfig, loss_fn, mesh: Mesh, axis: str = AXIS):
     """
 
     def local(state, batch):
-        new_state, aux, grads = step_with_grads(
-            state, batch, config=train, loss_fn=pmean_loss(loss_fn, axis)
-        )
+        new_state, aux, grads = step_with_grads(state, batch, loss_fn=pmean_loss(loss_fn, axis))
         textbook = jax.lax.pmean(jax.grad(loss_fn)(state.params, batch), axis)
         return new_state, aux, grads, textbook
 
@@ -140,6 +141,44 @@ def allreduce_count(hlo_text: str) -> int:
     An async pair (all-reduce-start / all-reduce-done) counts once.
     """
     return len(ALL_REDUCE.findall(hlo_text))
+
+
+COMPUTATION = re.compile(r"^(?:ENTRY )?(%[\w.\-]+) ")
+WHILE = re.compile(r"while\(.*body=(%[\w.\-]+).*\"known_trip_count\":\{\"n\":\"(\d+)\"\}")
+CALLS = re.compile(r"calls=(%[\w.\-]+)")
+
+
+def allreduce_executed(hlo_text: str) -> int:
+    """All-reduces a compiled module runs per call: each instruction counted as often
+    as it executes, so one inside a `while` body of n known trips counts n times.
+
+    A model whose layers are a `lax.scan` compiles to one loop body for all L
+    layers: its backward pass averages each layer's gradient inside the loop,
+    one all-reduce instruction run L times. (A loop of unknown trip count is
+    counted once.)
+    """
+    bodies: dict[str, list[str]] = {}
+    entry, name = None, None
+    for line in hlo_text.splitlines():
+        header = COMPUTATION.match(line)
+        if header and line.rstrip().endswith("{"):
+            name = header.group(1)
+            bodies[name] = []
+            entry = name if line.startswith("ENTRY") else entry
+        elif name is not None:
+            bodies[name].append(line)
+
+    def executed(comp: str) -> int:
+        total = 0
+        for line in bodies.get(comp, []):
+            total += len(ALL_REDUCE.findall(line))
+            loop = WHILE.search(line)
+            if loop:
+                total += int(loop.group(2)) * executed(loop.group(1))
+            total += sum(executed(callee) for callee in CALLS.findall(line))
+        return total
+
+    return executed(entry) if entry else 0
 
 
 def max_abs_diff(a: Any, b: Any) -> float:
@@ -200,8 +239,8 @@ def read_inputs(folder: Path, spec: Spec) -> tuple:
     params = load_tree(folder / "params.npz", params_like(spec.model))
     with np.load(folder / "batch.npz") as data:
         batch = (data["x"], data["y"])  # (B, T), (B, T)
-    step = functools.partial(step_with_grads, config=spec.train, loss_fn=LMLoss(spec.model))
-    return training.init_state(params, config=spec.train), batch, step
+    step = functools.partial(step_with_grads, loss_fn=LMLoss(spec.model))
+    return training.init_state(params, training.hyper_of(spec.train)), batch, step
 
 
 def write_inputs(folder: Path, params: Any, batch: tuple) -> None:
@@ -215,8 +254,10 @@ def data_parallel_check(spec: Spec, folder: Path) -> dict:
     devices = jax.devices()
     state, batch, step = read_inputs(folder, spec)
     mesh = data_mesh(devices)
-    compiled = batch_sharded(step, mesh).lower(state, batch).compile()
-    dp_state, _, dp_grads = compiled(state, batch)
+    dp_state, _, dp_grads = batch_sharded(step, mesh)(state, batch)
+    # The training step alone, as a trainer runs it: what it sends between devices.
+    train = functools.partial(training.train_step, loss_fn=LMLoss(spec.model))
+    compiled = batch_sharded(train, mesh).lower(state, batch).compile()
     sm_state, _, sm_grads, textbook = shard_map_step(spec.train, LMLoss(spec.model), mesh)(
         state, batch
     )
@@ -230,6 +271,7 @@ def data_parallel_check(spec: Spec, folder: Path) -> dict:
         "backend": jax.default_backend(),
         "devices": len(devices),
         "allreduce_count": allreduce_count(compiled.as_text()),
+        "allreduce_executed": allreduce_executed(compiled.as_text()),
     }
 
 
@@ -414,16 +456,65 @@ def multiprocess_result(reports: list, folder: Path, ref_params: Any, ref_grads:
     }
 
 
+MAX_TRAIN_SIZE = 2**20  # largest steps, batch or context a --spec may ask for
+
+
+def spec_argument(text: str) -> Spec:
+    """--spec as argparse reads it: the Spec, or the reason it is not one in one line
+    (it is typed by hand when the module is run as the README shows)."""
+    try:
+        raw = json.loads(text)
+        if not isinstance(raw, dict):
+            raise ValueError("must be a JSON object with 'model' and 'train'")
+        model = checkpoints.checkpoint_model(raw)
+        train = raw.get("train")
+        if not isinstance(train, dict) or not set(train) <= set(TrainConfig._fields):
+            raise ValueError(f"its 'train' must be an object with fields of {TrainConfig._fields}")
+        config = TrainConfig(**train)
+        for name in ("steps", "batch", "context"):
+            value = getattr(config, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"its train {name} must be a whole number")
+            if not 1 <= value <= MAX_TRAIN_SIZE:
+                raise ValueError(f"its train {name} must be from 1 to {MAX_TRAIN_SIZE:,}")
+        if config.context > model.context:
+            raise ValueError(f"its train context {config.context} exceeds the model's")
+    except (ValueError, TypeError) as e:  # json's errors are ValueErrors
+        raise argparse.ArgumentTypeError(str(e).splitlines()[0][:200]) from None
+    return Spec(model, config)
+
+
+def whole_in(lo: int, hi: int):
+    """An argparse type: a whole number from lo to hi."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be from {lo} to {hi}, got {value}")
+        return value
+
+    return parse
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="A data-parallel check, run in a fresh process.")
     p.add_argument("mode", choices=["dp", "worker"])
-    p.add_argument("--spec", required=True, help="the Spec as JSON")
+    p.add_argument("--spec", required=True, type=spec_argument, help="the Spec as JSON")
     p.add_argument("--folder", required=True, type=Path, help="where the arrays are exchanged")
-    p.add_argument("--process-id", type=int, default=0)
-    p.add_argument("--processes", type=int, default=2)
-    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--process-id", type=whole_in(0, 1023), default=0)
+    p.add_argument("--processes", type=whole_in(1, 1024), default=2)
+    p.add_argument("--port", type=whole_in(0, 65535), default=0)
     args = p.parse_args(argv)
-    spec = spec_from_json(args.spec)
+    if not args.folder.is_dir():
+        p.error(f"argument --folder: {args.folder} is not a folder")
+    if args.process_id >= args.processes:
+        p.error(f"argument --process-id: must be below --processes {args.processes}")
+    if args.mode == "worker" and args.port == 0:
+        p.error("argument --port: a worker needs the coordinator's port (1 to 65535)")
+    spec = args.spec
     if args.mode == "dp":
         out = data_parallel_check(spec, args.folder)
     else:
@@ -432,4 +523,10 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except (OSError, ValueError, KeyError) as error:  # e.g. a --folder without the inputs
+        print(f"error: {type(error).__name__}: {error}"[:300], file=sys.stderr)
+        sys.exit(1)

@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from trinity_foundations import training
-from trinity_foundations.transformer import GPTConfig, attend, block, causal_mask
+from trinity_foundations.language import cross_entropy
+from trinity_foundations.transformer import GPTConfig, attend, block, causal_mask, norm
 
 # ----------------------------------------------------------------------------
 # Counts from shapes.
@@ -132,22 +133,37 @@ def xla_cost(compiled: Any) -> tuple[float, float]:
     return float(cost.get("flops", 0.0)), float(cost.get("bytes accessed", 0.0))
 
 
-def block_grads(block_params: dict, x: jax.Array, *, config: GPTConfig):
-    """Forward and backward of one transformer block: what training costs per layer.
+def unrolled_forward(params: dict, ids: jax.Array, *, config: GPTConfig) -> jax.Array:
+    """`transformer.gpt_forward` with its L layers written out one after another.
 
-    XLA's cost model counts the body of a loop once, and the GPT runs its
-    layers as a `lax.scan` (a while loop to XLA): this function, compiled
-    alone, is the cost of the L − 1 layers the count leaves out.
+    XLA's cost model counts the body of a loop once, and `gpt_forward` runs
+    its layers as a `lax.scan` (a while loop to XLA): its count holds one
+    layer. Unrolled, the same arithmetic is L straight-line blocks, and the
+    count holds them all (FLOPs and bytes alike). Same parameters, same logits.
 
     Args:
-      block_params: one layer's `block` dict (no leading layer axis).
-      x: (B, T, d) the residual stream entering the block.
+      params: the `gpt` dict (layers stacked along a leading axis).
+      ids: (B, T) int token ids, T <= config.context.
     Returns:
-      (gradient w.r.t. block_params, gradient w.r.t. x) of sum(block(x)).
+      (B, T, V) logits.
     """
-    return jax.grad(lambda p, h: jnp.sum(block(p, h, config=config)), argnums=(0, 1))(
-        block_params, x
-    )
+    t = ids.shape[1]
+    x = params["tok"][ids] + params["pos"][None, :t]  # (B, T, d)
+    for i in range(config.n_layers):
+        layer = jax.tree_util.tree_map(lambda a, i=i: a[i], params["blocks"])  # layer i
+        x = block(layer, x, config=config)  # (B, T, d)
+    h = norm(params["norm_f"], x, config=config)  # (B, T, d)
+    return h @ params["tok"].T  # (B, T, V)
+
+
+class UnrolledLMLoss(NamedTuple):
+    """`training.LMLoss` on `unrolled_forward`: the same loss, countable by XLA."""
+
+    model: GPTConfig
+
+    def __call__(self, params: dict, batch: tuple) -> jax.Array:
+        x, y = batch  # (B, T), (B, T)
+        return cross_entropy(unrolled_forward(params, x, config=self.model), y)
 
 
 # ----------------------------------------------------------------------------

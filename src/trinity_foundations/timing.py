@@ -29,6 +29,7 @@ class Timing:
     max_ms: float
     repeats: int
     faults_per_call: float = 0.0  # minor page faults during the timed calls, per call
+    rounds_ms: tuple[float, ...] = ()  # median of each round (`time_side_by_side` only)
 
 
 def _ms(start: float) -> float:
@@ -115,6 +116,23 @@ def compile_timing(jitted: Callable, *args: Any, **kwargs: Any) -> CompileTiming
     return CompileTiming(lower_ms, _ms(start), compiled)
 
 
+_PROGRAMS: dict = {}  # compile_once's programs, by function, static arguments and shapes
+
+
+def compile_once(jitted: Callable, *args: Any, **static: Any) -> CompileTiming:
+    """`compile_timing`, once per process for these shapes, dtypes and static arguments.
+
+    Only shapes and static arguments key a program, so a second run with other
+    numbers in its arrays (another learning rate in the optimiser state) reuses
+    the first one's executable and its compile times.
+    """
+    shapes = jax.tree.map(lambda a: (getattr(a, "shape", a), str(getattr(a, "dtype", ""))), args)
+    key = (jitted, str(shapes), tuple(sorted(static.items())))
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = compile_timing(jitted, *args, **static)
+    return _PROGRAMS[key]
+
+
 def cold(fn: Callable) -> Callable:
     """A new function object that calls `fn`: JAX's trace and compile caches are
     keyed on the function, so `jax.jit(cold(fn))` compiles from scratch while
@@ -151,7 +169,8 @@ def time_side_by_side(
       calls: name -> (fn, args, sync); sync as in `time_call`.
       budget_ms: time to spend on each call's repeats.
     Returns:
-      name -> Timing over all its repeats (median, min, max, page faults per call).
+      name -> Timing over all its repeats (median, min, max, page faults per
+      call) and the median of each round, for `round_ratios`.
     """
     per_round = {}
     for name, (fn, args, sync) in calls.items():
@@ -159,17 +178,47 @@ def time_side_by_side(
         fit = int(budget_ms / max(first.median_ms, 1e-3))
         per_round[name] = -(-min(MAX_REPEATS, max(MIN_REPEATS, fit)) // rounds)  # ceil
     samples: dict[str, list[float]] = {name: [] for name in calls}
+    medians: dict[str, list[float]] = {name: [] for name in calls}
     faults = dict.fromkeys(calls, 0.0)
     for _ in range(rounds):
         for name, (fn, args, sync) in calls.items():
+            this_round = []
             for _ in range(per_round[name]):
                 t = time_call(fn, *args, repeats=1, warmup=0, sync=sync)
-                samples[name].append(t.median_ms)
+                this_round.append(t.median_ms)
                 faults[name] += t.faults_per_call
+            samples[name] += this_round
+            medians[name].append(statistics.median(this_round))
     return {
-        name: Timing(statistics.median(ms), min(ms), max(ms), len(ms), faults[name] / len(ms))
+        name: Timing(
+            statistics.median(ms),
+            min(ms),
+            max(ms),
+            len(ms),
+            faults[name] / len(ms),
+            tuple(medians[name]),
+        )
         for name, ms in samples.items()
     }
+
+
+SPREAD = 1.5  # a ratio whose rounds differ by more than this factor is printed with its spread
+
+
+def round_ratios(num: Timing, den: Timing) -> list[float]:
+    """num's time over den's, round by round (both from one `time_side_by_side`):
+    each round's two medians were measured during the same spell of the machine."""
+    return [a / b for a, b in zip(num.rounds_ms, den.rounds_ms, strict=True)]
+
+
+def spread(values: list[float], limit: float = SPREAD) -> tuple[float, float] | None:
+    """(lowest, highest) of a ratio's per-round values when the highest is more
+    than `limit` times the lowest, else None: a busy machine's ratio is printed
+    with its spread instead of as one confident number."""
+    if not values:
+        return None
+    lo, hi = min(values), max(values)
+    return (lo, hi) if hi > limit * lo else None
 
 
 def compile_and_run(jitted: Callable, *args: Any, **static: Any) -> tuple[float, float, Any]:

@@ -9,18 +9,22 @@ so one bad batch cannot throw the weights far. AdamW decays the weight
 matrices (not gains, biases or positions' one-dimensional leaves) towards
 zero, decoupled from the gradient.
 
+There is one optimiser and one step. The optimiser is that recipe as one
+optax chain whose numbers (peak rate, warm-up, run length, final fraction,
+decay, clipping threshold, Adam's betas, AdamW or SGD, micro-batches per
+update) are injected into its state with `optax.inject_hyperparams`: they
+are traced values, so a run with another learning rate reuses the compiled
+program, and `jax.vmap` over a table of them trains many runs in one
+program (`sweep`). Only shapes are static.
+
 The loop is written against any `loss_fn(params, batch) -> scalar`: a step
-is `train_step(state, batch, *, config, loss_fn) -> (state, aux)`, a chunk of
+is `train_step(state, batch, *, loss_fn) -> (state, aux)`, a chunk of
 steps is one `lax.scan` (one compiled program; batches drawn inside it from a
 key), and `fit` runs the chunks from Python, evaluating after each, keeping
 the parameters with the best validation loss, and returns
 `(final_state, history)`. `loss_fn` must be hashable by value (a NamedTuple
 with `__call__`, such as `LMLoss`, or a module-level function) so that the
-same configuration never compiles twice.
-
-Checkpoints are plain `.npz` files: one array per parameter, named by its
-path in the pytree ("blocks/wq"), and the configuration as JSON in the
-array "config.json", readable with nothing but NumPy.
+same shapes never compile twice.
 
 References:
     Loshchilov & Hutter, "Decoupled Weight Decay Regularization" (AdamW, 2019),
@@ -34,11 +38,7 @@ References:
 from __future__ import annotations
 
 import functools
-import json
-import os
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
@@ -51,51 +51,98 @@ from trinity_foundations.transformer import GPTConfig, gpt_forward
 
 
 class TrainConfig(NamedTuple):
-    """Hyper-parameters of a training run (one NamedTuple, hashable, static under jit)."""
+    """A training run as the command line gives it (saved as JSON beside a checkpoint).
 
-    steps: int = 600  # optimiser updates in the whole run (the schedule's length)
-    batch: int = 32  # windows per step
+    Only `batch`, `context` and `steps` shape the compiled program; every
+    other field becomes a run-time number in the optimiser's state (see
+    `Hyper`), so a run with another learning rate reuses the same program.
+    """
+
+    steps: int = 600  # micro-batches in the whole run (updates, when accumulate is 1)
+    batch: int = 32  # windows per micro-batch
     context: int = 64  # characters per window
     lr: float = 3e-3  # peak learning rate
-    warmup: int = 50  # steps of linear warm-up (0: none)
+    warmup: int = 50  # updates of linear warm-up (0: none)
     final_lr_fraction: float = 0.1  # the cosine ends at lr * this
-    weight_decay: float = 0.1  # AdamW's decoupled decay of the weight matrices
+    weight_decay: float = 0.1  # decoupled decay of the weight matrices
     clip: float = 1.0  # global-norm clipping threshold (0: no clipping)
     b1: float = 0.9
     b2: float = 0.99
     optimizer: str = "adamw"  # "adamw" or "sgd" (plain SGD, same schedule, clipping, decay)
 
 
+class Hyper(NamedTuple):
+    """The optimiser's hyper-parameters as numbers: each leaf () for one run, (C,) for C.
+
+    They live in the optimiser state (`optax.inject_hyperparams`), so they are
+    traced values: changing one never recompiles, and `jax.vmap` over a Hyper
+    of (C,) leaves trains C runs in one program.
+    """
+
+    peak: jax.Array  # peak learning rate
+    warmup: jax.Array  # updates of linear warm-up (0: none)
+    total: jax.Array  # updates in the run: the schedule's length
+    final_fraction: jax.Array  # the cosine ends at peak * this
+    weight_decay: jax.Array  # decoupled decay of the weight matrices
+    clip: jax.Array  # global-norm threshold (inf: no clipping)
+    b1: jax.Array  # Adam's first-moment decay
+    b2: jax.Array  # Adam's second-moment decay
+    adam: jax.Array  # 1.0: AdamW; 0.0: SGD (the gradient itself is the direction)
+    accumulate: jax.Array  # int32 k: micro-batches averaged into one update
+
+
+def hyper_of(config: TrainConfig, *, accumulate: int = 1, dtype=jnp.float32) -> Hyper:
+    """The Hyper of a TrainConfig, for micro-batches taken `accumulate` at a time.
+
+    `config.steps` micro-batches make steps / accumulate updates: the schedule's length.
+    """
+    f = functools.partial(jnp.asarray, dtype=dtype)
+    if config.optimizer not in ("adamw", "sgd"):
+        raise ValueError(f"unknown optimizer {config.optimizer!r}: 'adamw' or 'sgd'")
+    return Hyper(
+        peak=f(config.lr),
+        warmup=f(config.warmup),
+        total=f(config.steps / accumulate),
+        final_fraction=f(config.final_lr_fraction),
+        weight_decay=f(config.weight_decay),
+        clip=f(config.clip if config.clip > 0 else jnp.inf),
+        b1=f(config.b1),
+        b2=f(config.b2),
+        adam=f(1.0 if config.optimizer == "adamw" else 0.0),
+        accumulate=jnp.asarray(accumulate, jnp.int32),
+    )
+
+
 class TrainState(NamedTuple):
     params: Any  # the model's pytree
-    opt_state: Any  # optax's state
-    step: jax.Array  # () int32: updates applied so far
+    opt_state: Any  # optax's state, with the Hyper numbers inside
+    step: jax.Array  # () int32: micro-batches seen so far
 
 
 class StepAux(NamedTuple):
     loss: jax.Array  # () the batch loss before the update
     grad_norm: jax.Array  # () global L2 norm of the gradient, before clipping
-    lr: jax.Array  # () the learning rate this update used
+    lr: jax.Array  # () the learning rate of the update this micro-batch joins
 
 
-def learning_rate(step: jax.Array, *, config: TrainConfig) -> jax.Array:
-    """Linear warm-up to `lr` over `warmup` steps, then cosine decay to `final_lr_fraction`·lr.
+def learning_rate(step, *, peak, warmup, total, final_fraction) -> jax.Array:
+    """Linear warm-up to `peak` over `warmup` updates, then half a cosine to final_fraction·peak.
 
-    Step s (0-based) of warm-up uses lr·(s+1)/warmup, so the first update is
-    small but not zero; the cosine spans the remaining steps.
+    Update s (0-based) of warm-up uses peak·(s+1)/warmup, so the first
+    update is small but not zero; the cosine spans the remaining updates.
+    Every argument may be a traced array.
 
     Args:
         step: () integer, the update being taken.
     Returns:
-        () in the default float dtype (float64 under JAX_ENABLE_X64).
+        () in the dtype of `peak`.
     """
-    s = jnp.asarray(step).astype(jnp.result_type(float))
-    warm = config.lr * (s + 1) / max(config.warmup, 1)
-    decay_steps = max(config.steps - config.warmup, 1)
-    t = jnp.clip((s - config.warmup) / decay_steps, 0.0, 1.0)
-    floor = config.final_lr_fraction
-    cosine = config.lr * (floor + (1 - floor) * 0.5 * (1 + jnp.cos(jnp.pi * t)))
-    return jnp.where(s < config.warmup, warm, cosine)
+    peak = jnp.asarray(peak)
+    s, warmup, total = (jnp.asarray(v).astype(peak.dtype) for v in (step, warmup, total))
+    warm = peak * (s + 1) / jnp.maximum(warmup, 1.0)
+    t = jnp.clip((s - warmup) / jnp.maximum(total - warmup, 1.0), 0.0, 1.0)
+    cosine = peak * (final_fraction + (1 - final_fraction) * 0.5 * (1 + jnp.cos(jnp.pi * t)))
+    return jnp.where(s < warmup, warm, cosine)
 
 
 def decay_mask(params: Any) -> Any:
@@ -114,26 +161,64 @@ def decay_mask(params: Any) -> Any:
     return jax.tree_util.tree_map_with_path(is_matrix, params)
 
 
-def optimizer(config: TrainConfig) -> optax.GradientTransformation:
-    """Clipping, then AdamW (or SGD with decoupled decay) on the warm-up + cosine schedule."""
-    schedule = functools.partial(learning_rate, config=config)
-    clip = optax.clip_by_global_norm(config.clip) if config.clip > 0 else optax.identity()
-    if config.optimizer == "adamw":
-        update = optax.adamw(
-            schedule, b1=config.b1, b2=config.b2, weight_decay=config.weight_decay, mask=decay_mask
-        )
-    elif config.optimizer == "sgd":
-        update = optax.chain(
-            optax.add_decayed_weights(config.weight_decay, mask=decay_mask), optax.sgd(schedule)
-        )
-    else:
-        raise ValueError(f"unknown optimizer {config.optimizer!r}: 'adamw' or 'sgd'")
-    return optax.chain(clip, update)
+def adam_or_sgd(adam, b1, b2) -> optax.GradientTransformation:
+    """Adam's direction where `adam` is 1, the gradient itself where it is 0.
+
+    Adam's moments are kept either way, so SGD and AdamW runs have one state
+    shape and can share a vmapped program.
+    """
+    inner = optax.scale_by_adam(b1=b1, b2=b2)
+
+    def update(grads, state, params=None):
+        direction, state = inner.update(grads, state, params)
+        return jax.tree.map(lambda a, g: jnp.where(adam > 0, a, g), direction, grads), state
+
+    return optax.GradientTransformation(inner.init, update)
 
 
-def init_state(params: Any, *, config: TrainConfig) -> TrainState:
-    """The state before the first update: params, fresh optimiser moments, step 0."""
-    return TrainState(params, optimizer(config).init(params), jnp.zeros((), jnp.int32))
+def recipe(
+    peak, warmup, total, final_fraction, weight_decay, clip, b1, b2, adam, accumulate
+) -> optax.GradientTransformation:
+    """Clip, AdamW (or SGD) with decoupled decay, on the warm-up + cosine schedule,
+    one update every `accumulate` micro-batches (their mean gradient)."""
+    schedule = functools.partial(
+        learning_rate, peak=peak, warmup=warmup, total=total, final_fraction=final_fraction
+    )
+    update = optax.chain(
+        optax.clip_by_global_norm(clip),
+        adam_or_sgd(adam, b1, b2),
+        optax.add_decayed_weights(weight_decay, mask=decay_mask),
+        optax.scale_by_learning_rate(schedule),
+    )
+    # The mean gradient is kept in the parameters' dtype (inject_hyperparams gives
+    # `peak` that dtype); MultiSteps' own default would be float32.
+    return optax.MultiSteps(
+        update, every_k_schedule=lambda _: accumulate, accumulator_dtype=jnp.asarray(peak).dtype
+    ).gradient_transformation()
+
+
+# The one optimiser: its hyper-parameters are read from the state at every update.
+OPTIMIZER = optax.inject_hyperparams(recipe)
+
+
+def init_state(params: Any, hyper: Hyper) -> TrainState:
+    """The state before the first micro-batch: params, fresh moments, `hyper`, step 0."""
+    opt_state = OPTIMIZER(**hyper._asdict()).init(params)
+    return TrainState(params, opt_state, jnp.zeros((), jnp.int32))
+
+
+def hyper_in(opt_state: Any) -> Hyper:
+    """The Hyper numbers a state carries."""
+    return Hyper(**opt_state.hyperparams)
+
+
+def current_lr(opt_state: Any) -> jax.Array:
+    """() the learning rate of the next update."""
+    h = hyper_in(opt_state)
+    updates_done = opt_state.inner_state.gradient_step  # MultiSteps counts updates
+    return learning_rate(
+        updates_done, peak=h.peak, warmup=h.warmup, total=h.total, final_fraction=h.final_fraction
+    )
 
 
 def global_norm(tree: Any) -> jax.Array:
@@ -141,8 +226,12 @@ def global_norm(tree: Any) -> jax.Array:
     return jnp.sqrt(sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree_util.tree_leaves(tree)))
 
 
-def train_step(state: TrainState, batch: Any, *, config: TrainConfig, loss_fn: Callable):
-    """One update: loss and gradient of `loss_fn(params, batch)`, clip, optimiser step.
+def train_step(state: TrainState, batch: Any, *, loss_fn: Callable):
+    """One micro-batch: loss and gradient of `loss_fn(params, batch)`, then the optimiser.
+
+    The optimiser clips, moves and decays the weights every `accumulate`-th
+    micro-batch, with the hyper-parameters the state carries; in between it
+    only adds the gradient to the mean it keeps.
 
     Args:
         state: the TrainState; batch: whatever `loss_fn` reads, e.g. (x, y) of (B, T).
@@ -150,32 +239,36 @@ def train_step(state: TrainState, batch: Any, *, config: TrainConfig, loss_fn: C
         (new state, StepAux of the loss before the update, gradient norm and lr).
     """
     loss, grads = jax.value_and_grad(loss_fn)(state.params, batch)
-    # optax (0.2.8) raises a Python-float b1 to an int32 step count inside Adam,
-    # a promotion JAX's strict mode refuses; the update itself stays in the
-    # parameters' dtype either way.
+    aux = StepAux(loss, global_norm(grads), current_lr(state.opt_state))
+    # optax (0.2.8) mixes int32 counters with float hyper-parameters, a
+    # promotion JAX's strict mode refuses; the update stays in the params' dtype.
     with jax.numpy_dtype_promotion("standard"):
-        updates, opt_state = optimizer(config).update(grads, state.opt_state, state.params)
+        updates, opt_state = OPTIMIZER(**hyper_in(state.opt_state)._asdict()).update(
+            grads, state.opt_state, state.params
+        )
     params = optax.apply_updates(state.params, updates)
-    aux = StepAux(loss, global_norm(grads), learning_rate(state.step, config=config))
     return TrainState(params, opt_state, state.step + 1), aux
 
 
-@functools.partial(jax.jit, static_argnames=("config", "loss_fn", "steps"))
+@functools.partial(jax.jit, static_argnames=("loss_fn", "steps", "batch", "context"))
 def train_chunk(
-    state: TrainState, key: jax.Array, tokens: jax.Array, *, config, loss_fn, steps: int
-):
-    """`steps` updates in one compiled `lax.scan`, each on a fresh batch drawn from `tokens`.
+    state: TrainState, key: jax.Array, tokens: jax.Array, *, loss_fn, steps: int, batch: int,
+    context: int,
+):  # fmt: skip
+    """`steps` micro-batches in one compiled `lax.scan`, each drawn fresh from `tokens`.
+
+    Only shapes are static here: the hyper-parameters ride in `state`.
 
     Args:
         state: TrainState; key: this chunk's key (split into one per step);
-        tokens: (n,) int32 training text.
+        tokens: (n,) int32 training text; batch, context: B and T of each micro-batch.
     Returns:
         (state after the chunk, StepAux with (steps,) arrays).
     """
 
     def body(state, step_key):
-        batch = sample_batch(step_key, tokens, config.batch, config.context)  # (B, T) x2
-        return train_step(state, batch, config=config, loss_fn=loss_fn)
+        xy = sample_batch(step_key, tokens, batch, context)  # (B, T) x2
+        return train_step(state, xy, loss_fn=loss_fn)
 
     return jax.lax.scan(body, state, jax.random.split(key, steps))
 
@@ -233,7 +326,9 @@ def fit(
         raise ValueError(f"{chunks} chunks do not divide {config.steps} steps")
     per = config.steps // chunks
     if run_chunk is None:
-        run_chunk = functools.partial(train_chunk, config=config, loss_fn=loss_fn, steps=per)
+        run_chunk = functools.partial(
+            train_chunk, loss_fn=loss_fn, steps=per, batch=config.batch, context=config.context
+        )
     parts, steps, train_eval, val_eval = [], [], [], []
     best = (float("inf"), 0, state.params)
     for i, chunk_key in enumerate(jax.random.split(key, chunks)):
@@ -292,52 +387,3 @@ def flops_per_token(model: GPTConfig, context: int) -> int:
         appendix B, https://arxiv.org/abs/2204.02311
     """
     return 6 * matmul_params(model) + 12 * model.n_layers * context * model.d_model
-
-
-# ----------------------------------------------------------------------------
-# Checkpoints: .npz of flattened pytree paths plus the configuration as JSON.
-
-
-def _flatten(params: Any) -> dict[str, np.ndarray]:
-    leaves = jax.tree_util.tree_flatten_with_path(params)[0]
-    return {"/".join(str(k.key) for k in path): np.asarray(leaf) for path, leaf in leaves}
-
-
-def _unflatten(arrays: dict[str, np.ndarray]) -> dict:
-    tree: dict = {}
-    for name, value in arrays.items():
-        *parents, last = name.split("/")
-        node = tree
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return tree
-
-
-def save_checkpoint(path: str | Path, params: dict, config: dict) -> None:
-    """Write `params` (nested dicts of arrays) and `config` (JSON-able) to `path` (.npz).
-
-    Written to a temporary file beside `path` and renamed, so a crash never
-    leaves half a checkpoint under the real name.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = _flatten(params)
-    arrays["config.json"] = np.array(json.dumps(config, sort_keys=True))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def load_checkpoint(path: str | Path) -> tuple[dict, dict]:
-    """(params as nested dicts of NumPy arrays, config dict) from a `save_checkpoint` file."""
-    with np.load(Path(path), allow_pickle=False) as data:
-        arrays = {name: data[name] for name in data.files}
-    config = json.loads(str(arrays.pop("config.json")))
-    return _unflatten(arrays), config
