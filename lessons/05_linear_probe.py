@@ -17,6 +17,9 @@ Run:  python lessons/05_linear_probe.py [--epochs 100] [--lr 0.1] [--l2 0.001]
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 import math
 
 import jax
@@ -45,6 +48,8 @@ EPOCHS, LR, L2, TRAIN_SIZE, VAL_SIZE = 100, 0.1, 0.001, 1000, 500
 LOG_EVERY = 20
 MAX_EPOCHS = 10**5  # 200,000 took 12 s per run on a busy 2-core CPU; timed 4 times at most
 MAX_POINTS = 10**7
+# Time grows with epochs × points: a full-batch epoch touches every point once.
+MAX_WORK = MAX_EPOCHS * (TRAIN_SIZE + VAL_SIZE)  # the longest default-sized run
 MAX_LR = MAX_L2 = 1e4  # far past where every run fails; float32 overflows soon after
 
 
@@ -340,6 +345,66 @@ def report(r: dict, console) -> None:
     validation_section(r, console)
 
 
+def training_bullet(r: dict) -> str:
+    """What the compiled training loop did: learned, or failed and how."""
+    epochs, losses = len(r["loss_history"]), r["loss_history"]
+    if r["failure"] == "diverged":
+        return (
+            f"Training diverged at epoch {r['diverged_at']} of {epochs}: with lr = {r['lr']:g} "
+            f"the loss or the weights left {r['dtype']}'s range."
+        )
+    head = f"One compiled lax.scan ran {display.count(epochs, 'epoch')} in {r['train_ms']:.2f} ms"
+    first, last = f"{losses[0]:.4f}", f"{losses[-1]:.4f}"
+    if first == last:
+        return f"{head}; the training loss stayed at {first}."
+    went = "rose" if losses[-1] > losses[0] else "fell"
+    return f"{head}; the training loss {went} from {first} to {last}."
+
+
+def interval_bullet(r: dict) -> str:
+    """The validation accuracy, its interval, and whether it caught the true accuracy."""
+    low, high = r["wilson_ci"]
+    true = r["population_accuracy"]
+    head = (
+        f"Validation accuracy {r['val_accuracy']:.1f} % ({r['val_size']:,} points), Wilson "
+        f"95 % interval [{low:.2f} %, {high:.2f} %]: it"
+    )
+    if low <= true <= high:
+        return f"{head} contains the probe's true accuracy, {true:.2f} %."
+    miss = display.share(r["wilson_miss_pct"] / 100, 1)
+    return f"{head} misses the true {true:.2f} %, as {miss} of such intervals do."
+
+
+def short_of(gap: float) -> str:
+    """'0.42 points short of it', or 'level with it' when the gap prints as zero."""
+    shown = f"{gap:.2f}"
+    return "level with it" if float(shown) <= 0 else f"{shown} points short of it"
+
+
+def ceiling_bullet(r: dict) -> str:
+    """The probe against the best any classifier can do on these clusters."""
+    gap = r["bayes_accuracy"] - r["population_accuracy"]
+    best = f"The best any classifier can do here is {r['bayes_accuracy']:.2f} %"
+    if r["failure"]:
+        return f"{best}; this failed run is {short_of(gap)}: lower --lr and run again."
+    return (
+        f"{best}; the probe is {short_of(gap)}, its boundary "
+        f"{r['angle_to_best_deg']:.1f}° off the best one."
+    )
+
+
+def summary(r: dict) -> list[str]:
+    """The three bullets of "What you saw", from the results."""
+    if r["failure"] == "diverged":
+        return [
+            training_bullet(r),
+            "A diverged probe has no accuracy worth reading: its steps grew instead of "
+            "settling towards the minimum.",
+            f"Lower --lr (it was {r['lr']:g}) and run again to watch the probe learn.",
+        ]
+    return [training_bullet(r), interval_bullet(r), ceiling_bullet(r)]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=SEED)
     parser.add_argument(
@@ -373,6 +438,13 @@ def main(argv: list[str] | None = None) -> None:
         help="validation points, half per class (default: %(default)s)",
     )
     args = parser.parse_args(argv)
+    work = args.epochs * (args.train_size + args.val_size)
+    if work > MAX_WORK:
+        parser.error(
+            f"--epochs {args.epochs:,} over {args.train_size + args.val_size:,} points "
+            f"(--train-size + --val-size) is {work:,} point-epochs; a bound on time allows "
+            f"{MAX_WORK:,}, as many as --epochs {MAX_EPOCHS:,} at the default sizes"
+        )
     cli.require_memory(
         parser,
         bytes_needed(args.epochs, args.train_size, args.val_size),
@@ -386,6 +458,7 @@ def main(argv: list[str] | None = None) -> None:
         report,
         kernels=(make_clusters, logits, loss, train_step, train, wilson_interval, wilson_miss_rate),
         title=__doc__,
+        summary=summary,
     )
 
 

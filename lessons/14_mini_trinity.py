@@ -13,11 +13,17 @@ Route a task of your own with --task X Y (and --task-type).
 Run:  python lessons/14_mini_trinity.py [--task X Y] [--task-type math|creative]
       [--receipt FILE] [--replay FILE] [--json] [--show-code]
 
-A replay that finds any difference from the receipt exits with status 1.
+A replay that finds any difference from the receipt exits with status 1. A
+receipt records how many cases it holds and a hash chain over their inputs,
+so a case left out, added, copied or moved is a difference too; a file that
+gives a key twice is refused (JSON readers differ on which one counts).
 """
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 import sys
 
 from rich.markup import escape
@@ -194,6 +200,67 @@ def report(r: dict, console) -> None:
         console.print(f"Receipts written to {path}; check them with --replay {path}.")
 
 
+def _names(cases: list[dict]) -> str:
+    return ", ".join(f"“{escape(c['name'])}”" for c in cases)
+
+
+def outcome_bullet(cases: list[dict]) -> str:
+    """How many cases were solved and quarantined, and what they cost."""
+    solved = [c for c in cases if c["status"] == "solved"]
+    stopped = [c for c in cases if c["status"] != "solved"]
+    total = sum(c["total_cost"] for c in cases)
+    parts = [f"{len(solved)} solved ({_names(solved)})" if solved else "none solved"]
+    if stopped:
+        parts.append(f"{len(stopped)} quarantined ({_names(stopped)})")
+    return (
+        f"Of {display.count(len(cases), 'case')}, {' and '.join(parts)}; every turn was "
+        f"charged, {total:.2f} in all."
+    )
+
+
+def retry_bullet(cases: list[dict]) -> str:
+    """What the warp after a rejection did: rescued a case, failed to, or was not needed."""
+    rescued = [c for c in cases if c["status"] == "solved" and len(c["turns"]) > 1]
+    stopped = [c for c in cases if c["status"] != "solved"]
+    if stopped:
+        c = stopped[0]
+        path = " → ".join(str(t["expert"]) for t in c["turns"])
+        return (
+            f"“{escape(c['name'])}” was rejected {len(c['turns'])} times (experts {path}; a "
+            "warp remembers only the last failure), so the loop stopped and quarantined it."
+        )
+    if rescued:
+        return (
+            f"A rejection warped the task away from the failed expert, and the next route "
+            f"solved it: {_names(rescued)}."
+        )
+    return "Every case was solved on its first turn: no rejection, no warp."
+
+
+def receipt_bullet(r: dict) -> str:
+    """What the receipts of this run became: checked, written, or ready to write."""
+    turns = sum(len(c["turns"]) for c in r["cases"])
+    if "replay" in r:
+        n = len(r["replay"]["differences"])
+        found = f"found {display.count(n, 'difference')}" if n else "matched every field"
+        return f"Replaying {display.count(r['replay']['cases_checked'], 'case')} {found}."
+    if "receipt_file" in r:
+        path = escape(r["receipt_file"])
+        return (
+            f"The receipts of {display.count(turns, 'turn')} were written to {path}: "
+            f"--replay {path} checks them."
+        )
+    return (
+        f"Each of the {display.count(turns, 'turn')} went on a receipt: --receipt FILE "
+        "writes them, --replay FILE re-runs and compares every field."
+    )
+
+
+def summary(r: dict) -> list[str]:
+    """The three bullets of "What you saw", from the results."""
+    return [outcome_bullet(r["cases"]), retry_bullet(r["cases"]), receipt_bullet(r)]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=None)
     parser.add_argument(
@@ -234,7 +301,15 @@ def main(argv: list[str] | None = None) -> None:
         except ValueError as e:
             parser.error(f"argument --receipt: {e}")
         results["receipt_file"] = args.receipt
-    cli.finish(args, __file__, results, report, title=__doc__, kernels=(route, warp))
+    cli.finish(
+        args,
+        __file__,
+        results,
+        report,
+        title=__doc__,
+        kernels=(route, warp),
+        summary=summary,
+    )
     if results.get("replay", {}).get("differences"):
         sys.exit(1)  # a replay that differs is a failed check
 

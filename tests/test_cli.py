@@ -128,3 +128,52 @@ def test_next_lesson_skips_scripts_not_written_yet(tmp_path):
     assert cli.next_lesson(str(tmp_path / "14_mini_trinity.py")) == "16_transformer_block"
     assert cli.next_lesson(str(tmp_path / "16_transformer_block.py")) is None
     assert cli.next_lesson(str(ROOT / "lessons" / "01_list_math.py")) == "02_tensor_math"
+
+
+def test_the_tightest_memory_limit_counts(monkeypatch):
+    # ulimit -v and a container's cgroup are limits the machine's MemAvailable ignores
+    assert cli.tightest(8 * cli.GIB, None, 2 * cli.GIB) == 2 * cli.GIB
+    assert cli.tightest(8 * cli.GIB, None, None) == 8 * cli.GIB
+    assert cli._status_kib("VmSize:\t  1024 kB\nVmRSS: 5 kB\n", "VmSize") == 1024 * 1024
+    assert cli._number_in("max\n") is None and cli._number_in("4096\n") == 4096
+    monkeypatch.setattr(cli, "address_space_room", lambda: 3 * cli.GIB)
+    assert cli.available_bytes() <= 3 * cli.GIB
+
+
+def test_an_allocation_that_fails_is_recognised():
+    xla = RuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating 8589934592 bytes.")
+    assert cli.out_of_memory(xla) and cli.out_of_memory(MemoryError())
+    assert not cli.out_of_memory(ValueError("shapes differ"))
+    line = cli.memory_sentence(xla)
+    assert "\n" not in line and "8589934592 bytes" in line and "smaller" in line
+
+
+@pytest.mark.parametrize(
+    "main_file, guarded",
+    [
+        ("/x/lessons/05_linear_probe.py", True),
+        ("/x/benchmarks/bpe.py", True),
+        ("/usr/bin/pytest", False),
+        (None, False),
+    ],
+)
+def test_only_a_lesson_or_benchmark_exits_at_once_on_ctrl_c_while_loading(main_file, guarded):
+    from trinity_foundations import signals
+
+    assert signals.run_as_script(main_file) is guarded
+
+
+def test_every_script_imports_the_signal_guard_before_anything_else():
+    # Ctrl-C while JAX loads: a traceback, or swallowed and exit 0, unless this comes first
+    import ast
+
+    scripts = sorted((ROOT / "lessons").glob("*.py"))
+    scripts += [p for p in (ROOT / "benchmarks").glob("*.py") if "cli.entry(" in p.read_text()]
+    for path in scripts:
+        body = ast.parse(path.read_text()).body
+        imports = [n for n in body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        first = [
+            i for i in imports if not (isinstance(i, ast.ImportFrom) and i.module == "__future__")
+        ]
+        assert isinstance(first[0], ast.Import), path.name
+        assert first[0].names[0].name == "trinity_foundations.signals", path.name

@@ -171,3 +171,23 @@ def test_chart_width_follows_the_console():
     assert display.chart_width(Console(width=40), 12) == 28
     assert display.chart_width(Console(width=300), 12) == 50
     assert display.chart_width(Console(width=15), 12) == 10
+
+
+def test_an_ascii_terminal_gets_stand_ins_not_an_error():
+    # LANG=C without UTF-8 mode: lessons 05 and 12 ended in UnicodeEncodeError
+    import io
+
+    from rich.table import Table
+
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="ascii")
+    display.ascii_fallback(stream)
+    out = display.LessonConsole(file=stream, width=60, color_system=None)
+    table = Table("σ", "L_aux")
+    table.add_row("Σ f·P ≥ 1 — ✓", display.bar(0.5, width=4))
+    out.print(table)
+    stream.flush()
+    text = raw.getvalue().decode("ascii")
+    assert "sigma" in text and "Sigma f.P >= 1 -- v" in text and "##.." in text
+    assert display.ascii_stand_in("é") == "e" and display.ascii_stand_in("∂") == "d"
+    assert display.ascii_stand_in("\u2603") == "?"  # a snowman has no stand-in

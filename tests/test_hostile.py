@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -36,8 +37,9 @@ def one_line(stderr: str) -> str:
     return lines[0]
 
 
-def test_a_closed_pipe_ends_quietly():
-    proc = start(QUICK, "--json", stdout=subprocess.PIPE)
+@pytest.mark.parametrize("mode", [["--json"], []])  # print(), and rich's console
+def test_a_closed_pipe_ends_quietly(mode):
+    proc = start(QUICK, *mode, stdout=subprocess.PIPE)
     proc.stdout.close()  # the reader is gone before the first write, as after `| head -c 0`
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 141 and err == "", (proc.returncode, err)
@@ -51,6 +53,25 @@ def test_a_full_disk_is_one_line():
     assert one_line(err) == "error: could not write the output: No space left on device"
 
 
+def test_a_receipt_on_a_full_disk_is_one_line_and_exit_1():
+    proc = start("lessons/14_mini_trinity.py", "--json", "--receipt", "/dev/full")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert one_line(err).endswith("No space left on device: /dev/full")
+
+
+def test_ctrl_c_while_jax_loads_is_one_line_and_exit_130():
+    # a KeyboardInterrupt in the imports was a traceback, or was swallowed by a
+    # garbage-collection callback of JAX and the lesson went on to exit 0
+    proc = start(QUICK, stdout=subprocess.PIPE)
+    try:
+        proc.communicate(timeout=0.5)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and one_line(err) == "interrupted" and out == ""
+
+
 @pytest.mark.parametrize("platform", ["bogus", "cuda"])
 def test_a_missing_backend_is_one_line_with_the_fallback(platform):
     proc = start(QUICK, env={**ENV, "JAX_PLATFORMS": platform}, stdout=subprocess.PIPE)
@@ -61,25 +82,60 @@ def test_a_missing_backend_is_one_line_with_the_fallback(platform):
     assert "JAX_PLATFORMS=cpu" in line
 
 
-def threads(pid: int) -> int:
+def read_until(stream, marker: str, timeout: float) -> str | None:
+    """What `stream` carried after a line `marker`, read from its file descriptor (a
+    buffered readline could hold the marker where select cannot see it); None if the
+    stream ended or the deadline passed first."""
+    deadline, seen = time.monotonic() + timeout, b""
+    fd, wanted = stream.fileno(), f"{marker}\n".encode()
+    while select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return None
+        seen += chunk
+        if seen.startswith(wanted) or b"\n" + wanted in seen:
+            return seen.split(wanted, 1)[1].decode()
+    return None
+
+
+# Lesson 11 as its `__main__` runs it (cli.entry(main)), with one addition: its run()
+# first prints "ready" on stdout, so the test signals inside the run, not its imports.
+READY_11 = """
+import importlib.util
+from trinity_foundations import cli
+spec = importlib.util.spec_from_file_location("lesson_11", "lessons/11_rosenbrock_es.py")
+lesson = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(lesson)
+inner = lesson.run
+def run(*args):
+    print("ready", flush=True)
+    return inner(*args)
+lesson.run = run
+cli.entry(lesson.main)
+"""
+
+
+@pytest.mark.parametrize(
+    "signum, code, line", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
+def test_ctrl_c_or_sigterm_during_a_run_is_one_line(signum, code, line):
+    # SIGTERM raises like Ctrl-C, so the same `finally` blocks clean up (lesson 22's
+    # check processes and temporary folder, a checkpoint's .npz.tmp)
+    proc = start("-c", READY_11, stdout=subprocess.PIPE)
     try:
-        return len(os.listdir(f"/proc/{pid}/task"))
-    except FileNotFoundError:
-        return 0
-
-
-def test_ctrl_c_during_a_run_is_one_line_and_exit_130():
-    proc = start("lessons/11_rosenbrock_es.py", stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while threads(proc.pid) < 4 and time.monotonic() < deadline:  # JAX's pools are up
-        time.sleep(0.05)
-    time.sleep(1.0)  # inside the run, not its imports
+        after = read_until(proc.stdout, "ready", 120)
+        assert after is not None, "the lesson never began its run"
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
     if proc.poll() is not None:
         pytest.skip("the lesson finished before it could be interrupted")
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130
-    assert one_line(err) == "interrupted"
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == code
+    assert one_line(err) == line
+    assert after + out == ""  # stopped before its report
 
 
 def test_make_run_with_json_prints_exactly_one_json_object():

@@ -1,5 +1,7 @@
 import copy
+import errno
 import json
+import os
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +17,7 @@ from trinity_foundations.trinity import (
     file_differences,
     json_depth,
     read_receipts,
+    receipt_document,
     route,
     run_case,
     verify,
@@ -101,7 +104,7 @@ def receipts():
         run_case("creative", "creative", [0.1, 0.15]),
         run_case("wordy math", "math", [1.0, 4.0]),
     ]
-    return json.loads(json.dumps({"cases": cases}))  # as read back from a file
+    return json.loads(json.dumps(receipt_document(cases)))  # as read back from a file
 
 
 def test_replay_of_an_unchanged_receipt_differs_nowhere(receipts):
@@ -192,3 +195,60 @@ def test_receipt_file_round_trip_and_read_errors(tmp_path, receipts):
         read_receipts(str(tmp_path / "bad.json"))
     with pytest.raises(ValueError, match="cannot write"):
         write_receipts(str(tmp_path / "no" / "such" / "dir.json"), receipts["cases"])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"cases": [], "cases": [], "case_count": 0, "chain": []}',
+        '{"cases": [{"turns": [{"expert": 0, "expert": 1}]}]}',
+    ],
+)
+def test_a_key_given_twice_is_refused(tmp_path, text):
+    # json.loads keeps the last one, other readers the first: the replay and a
+    # person's tool would read two different receipts
+    path = tmp_path / "twice.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match="twice"):
+        read_receipts(str(path))
+
+
+RESHUFFLES = [  # a subset, a reorder or a superset, renumbered so each case looks right
+    lambda cases: cases[:-1],
+    lambda cases: [cases[0], cases[2]],
+    lambda cases: [cases[1], cases[0], cases[2]],
+    lambda cases: [*cases, {**cases[0], "name": "copy"}],
+]
+
+
+@pytest.mark.parametrize("reshuffle", RESHUFFLES)
+def test_a_case_left_out_added_or_moved_breaks_the_chain(receipts, reshuffle):
+    cases = receipts["cases"] + [run_case("math", "math", [2.0, 0.1], number=3)]
+    data = json.loads(json.dumps(receipt_document(cases)))
+    shuffled = [{**c, "case": i + 1} for i, c in enumerate(reshuffle(data["cases"]))]
+    assert file_differences(data) == []
+    found = file_differences({**data, "cases": shuffled})
+    assert any("hash chain" in line for line in found), found
+    # the count alone catches a change of length even when the chain is rewritten
+    rewritten = {**data, "cases": shuffled, "chain": receipt_document(shuffled)["chain"]}
+    assert (len(shuffled) != len(cases)) == any(
+        "records 3 cases" in x for x in file_differences(rewritten)
+    )
+
+
+def test_a_failed_write_keeps_the_previous_receipt(tmp_path, receipts, monkeypatch):
+    path = tmp_path / "receipts.json"
+    write_receipts(str(path), receipts["cases"])
+    before = path.read_text()
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space left on device"):
+        write_receipts(str(path), receipts["cases"][:1])
+    assert path.read_text() == before and os.listdir(tmp_path) == ["receipts.json"]
+    monkeypatch.undo()
+    with pytest.raises(OSError) as full:  # a device is written directly, not replaced
+        write_receipts("/dev/full", receipts["cases"])
+    assert full.value.errno == errno.ENOSPC

@@ -9,21 +9,24 @@ either prints the rich report or exactly one JSON object on stdout.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import errno
 import inspect
 import json
 import math
 import os
+import resource
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
+from rich.markup import escape
 
-from trinity_foundations import catalogue, display
+from trinity_foundations import catalogue, display, progress, signals
 
 # ----------------------------------------------------------------------------
 # Argument types: each raises ArgumentTypeError, which argparse turns into
@@ -121,16 +124,73 @@ def seed_int(text: str) -> int:
     return value
 
 
-def parser(doc: str | None, *, seed: int | None) -> argparse.ArgumentParser:
+class LessonParser(argparse.ArgumentParser):
+    """argparse's parser, which also opens the lesson once the flags are read.
+
+    As soon as the flags parse (and not under --json), the lesson's title and
+    the first paragraph of its docstring are printed, so the learner reads
+    what the lesson will show while it computes, instead of a blank screen.
+    """
+
+    lesson = ""  # the stem of the lesson that built the parser
+    namespace: dict = {}  # that lesson's globals, where --mine swaps its kernels
+
+    def parse_args(self, args=None, namespace=None):
+        parsed = super().parse_args(args, namespace)
+        swapped = self.use_mine() if getattr(parsed, "mine", False) else []
+        if not getattr(parsed, "json", True) and self.description:
+            begin(self.description, self.lesson)
+            parsed.opened = True  # cli.finish and sections.run print no second title
+            if swapped:
+                display.console().print(
+                    f"[bold]--mine:[/] your {', '.join(swapped)} from "
+                    f"practice/{self.lesson}.py run in this lesson, in place of the package's.\n"
+                )
+        return parsed
+
+    def use_mine(self) -> list[str]:
+        """The learner's exercises swapped in, or argparse's one-line error saying why not."""
+        from trinity_foundations import practice
+
+        try:
+            swapped = practice.use_mine(self.lesson, self.namespace)
+        except (practice.NotDone, practice.Failed) as e:
+            self.error(f"--mine: {str(e).splitlines()[0]}")
+        if not swapped:
+            self.error(
+                f"--mine: none of {self.lesson}'s exercises is a kernel the lesson runs; "
+                f"check them with: make practice LESSON={catalogue.short(self.lesson)}"
+            )
+        return swapped
+
+
+def intro(doc: str | None) -> str:
+    """The docstring's first paragraph after the title line: what the learner will see."""
+    paragraphs = (doc or "").strip().split("\n\n")
+    return " ".join(paragraphs[1].split()) if len(paragraphs) > 1 else ""
+
+
+def begin(doc: str, lesson: str) -> None:
+    """Print a lesson's title line and its introduction."""
+    console = display.console()
+    header(console, title_line(doc, lesson))
+    if intro(doc):
+        console.print(intro(doc) + "\n")
+
+
+def parser(doc: str | None, *, seed: int | None, original: bool = False) -> argparse.ArgumentParser:
     """The parser with the shared flags; `doc` is the lesson's module docstring.
 
     `seed` is the lesson's default seed, or None for a lesson that draws no
     random numbers: it still accepts --seed (every lesson does) and says in
-    --help that the value changes nothing.
+    --help that the value changes nothing. `original`: the lesson has a
+    closing section on what the Nx original computed differently, shown
+    with --original.
     """
-    p = argparse.ArgumentParser(
-        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = LessonParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    caller = inspect.currentframe().f_back  # the lesson's module: its file names the lesson
+    p.lesson = Path(caller.f_globals.get("__file__") or "lesson").stem
+    p.namespace = caller.f_globals
     if seed is None:
         help_ = "accepted for uniformity and ignored: this lesson draws no random numbers"
     else:
@@ -146,6 +206,18 @@ def parser(doc: str | None, *, seed: int | None) -> argparse.ArgumentParser:
         action="store_true",
         help="print the source of the jitted kernels this lesson ran",
     )
+    if p.lesson in catalogue.STEMS:
+        p.add_argument(
+            "--mine",
+            action="store_true",
+            help="run with your practice/ functions in place of the package's kernels",
+        )
+    if original:
+        p.add_argument(
+            "--original",
+            action="store_true",
+            help="end with what the Nx original computed differently, beside this run",
+        )
     return p
 
 
@@ -155,21 +227,86 @@ def parser(doc: str | None, *, seed: int | None) -> argparse.ArgumentParser:
 GIB = 2**30
 
 
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _status_kib(text: str | None, field: str) -> int | None:
+    """A 'Field:   123 kB' line of /proc/meminfo or /proc/self/status, in bytes."""
+    for line in (text or "").splitlines():
+        name, _, value = line.partition(":")
+        if name == field and value.split() and value.split()[0].isdigit():
+            return int(value.split()[0]) * 1024
+    return None
+
+
+def _number_in(text: str | None) -> int | None:
+    """The integer a cgroup file holds, or None for 'max', a missing file or junk."""
+    text = (text or "").strip()
+    return int(text) if text.isdigit() else None
+
+
+def cgroup_room() -> int | None:
+    """Bytes this process's cgroup (v2, or v1) still lets it use, or None without a limit."""
+    v2, v1 = "", ""  # the process's group under each hierarchy, from /proc/self/cgroup
+    for line in (_read("/proc/self/cgroup") or "").splitlines():
+        _, controllers, path = line.strip().split(":", 2) if line.count(":") >= 2 else ("", "", "")
+        path = "" if path == "/" else path
+        if controllers == "":
+            v2 = path
+        elif "memory" in controllers.split(","):
+            v1 = path
+    folders = dict.fromkeys(("/sys/fs/cgroup" + v2, "/sys/fs/cgroup"))
+    pairs = [(f"{f}/memory.max", f"{f}/memory.current") for f in folders]
+    pairs += [
+        (f"{f}/memory.limit_in_bytes", f"{f}/memory.usage_in_bytes")
+        for f in dict.fromkeys(("/sys/fs/cgroup/memory" + v1, "/sys/fs/cgroup/memory"))
+    ]
+    for limit_file, used_file in pairs:
+        limit = _number_in(_read(limit_file))
+        if limit is not None and limit < 2**60:  # v1 writes 'no limit' as a huge number
+            return max(0, limit - (_number_in(_read(used_file)) or 0))
+    return None
+
+
+def address_space_room() -> int | None:
+    """Bytes of address space `ulimit -v` (RLIMIT_AS) still leaves this process, or None.
+
+    The limit counts every mapping, not only memory in use: JAX's threads
+    and libraries already take gigabytes of it, and a new array needs more.
+    """
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    used = _status_kib(_read("/proc/self/status"), "VmSize") or 0
+    return max(0, soft - used)
+
+
+def tightest(*rooms: int | None) -> int:
+    """The smallest of the limits that apply (None: that limit does not apply)."""
+    return min(r for r in rooms if r is not None)
+
+
 def available_bytes() -> int:
     """Memory a lesson can still allocate on the default device.
 
-    On an accelerator, the device's limit less what is in use; on the CPU, the
-    kernel's MemAvailable (free memory plus caches it can drop).
+    On an accelerator, the device's limit less what is in use; on the CPU,
+    the least of the kernel's MemAvailable (free memory plus caches it can
+    drop), the room left in this process's cgroup, and the address space
+    left under `ulimit -v`: a container or a limit smaller than the machine
+    is what the lesson actually gets.
     """
     stats = jax.devices()[0].memory_stats() if jax.default_backend() != "cpu" else None
     if stats and "bytes_limit" in stats:
         return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
-    try:
-        with open("/proc/meminfo") as f:
-            info = dict(line.split(":", 1) for line in f)
-        return int(info["MemAvailable"].split()[0]) * 1024
-    except (OSError, KeyError, ValueError):
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    free = _status_kib(_read("/proc/meminfo"), "MemAvailable")
+    if free is None:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return tightest(free, cgroup_room(), address_space_room())
 
 
 def require_memory(p: argparse.ArgumentParser, need: float, what: str, *, share: float = 0.5):
@@ -182,8 +319,9 @@ def require_memory(p: argparse.ArgumentParser, need: float, what: str, *, share:
     have = available_bytes()
     if need > share * have:
         p.error(
-            f"{what} needs about {need / GIB:.3g} GiB; this machine has "
-            f"{have / GIB:.3g} GiB available, and a lesson uses at most {share:.0%} of it"
+            f"{what} needs about {need / GIB:.3g} GiB; this process has {have / GIB:.3g} GiB "
+            f"available (free memory, cgroup, ulimit -v), and a lesson uses at most {share:.0%} "
+            "of it"
         )
 
 
@@ -217,6 +355,13 @@ def to_jsonable(x: Any) -> Any:
     return x
 
 
+def run_params(args: argparse.Namespace) -> dict:
+    """The flags that shaped a run's numbers: not how it was shown (--json, --show-code,
+    --original), and --mine only when it was given (it swaps in the learner's code)."""
+    shown = ("json", "show_code", "original", "opened")
+    return {k: v for k, v in vars(args).items() if k not in shown and (k != "mine" or v)}
+
+
 def envelope(lesson: str, params: dict, results: Any) -> dict:
     backend, device = device_info()
     return {
@@ -238,7 +383,8 @@ def title_line(doc: str | None, lesson: str) -> str:
 
 def header(console, title: str) -> None:
     backend, device = device_info()
-    console.rule(f"[bold]{title}")
+    console.rule()
+    console.print(f"[bold]{title}")  # wrapped, never cut, on a narrow terminal
     dtype = "float64" if jax.config.jax_enable_x64 else "float32"
     console.print(
         f"[dim]JAX {jax.__version__} · backend: {backend} · device: {device} · "
@@ -255,6 +401,40 @@ def show_code(console, kernels: Iterable[Callable]) -> None:
         console.print(
             Syntax(source, "python", theme="ansi_dark", background_color="default", word_wrap=True)
         )
+
+
+@contextlib.contextmanager
+def working(args: argparse.Namespace, doing: str):
+    """A transient status line on stderr while a long phase runs ("training 200 steps…"),
+    on a terminal only: nothing on a pipe or under --json."""
+    err = display.LessonConsole(stderr=True)
+    if not doing or getattr(args, "json", False) or not err.is_terminal:
+        yield
+        return
+    with err.status(escape(doing)):
+        yield
+
+
+def try_line(lesson: str) -> str:
+    """The lesson's exercises and how to check them, and, where the lesson runs some of
+    them as its own kernels, how to run it with the learner's ("" outside the catalogue)."""
+    if lesson not in catalogue.STEMS:
+        return ""
+    from trinity_foundations import practice
+
+    short = catalogue.short(lesson)
+    said = f"write {', '.join(practice.names(lesson))} in practice/{lesson}.py; "
+    said += f"make practice LESSON={short} checks them"
+    if practice.swappable(lesson):
+        said += f", and make run LESSON={short} ARGS=--mine runs this lesson with yours"
+    return said + "."
+
+
+def what_you_saw(console, lines: Sequence[str]) -> None:
+    """The closing bullets: what the run showed, each sentence computed from its results."""
+    console.rule("[bold]What you saw")
+    for line in lines:
+        console.print(f"• {line}")
 
 
 def next_lesson(lesson_file: str) -> str | None:
@@ -274,24 +454,39 @@ def finish(
     *,
     title: str | None,
     kernels: Iterable[Callable] = (),
+    original: Callable[[Any, Any], None] | None = None,
+    summary: Callable[[Any], Sequence[str]] | None = None,
 ) -> None:
     """Print the report (or the JSON envelope) of a finished run.
 
-    `title` is the lesson's docstring (its first line is the title).
+    `title` is the lesson's docstring (its first line is the title);
+    `original(results, console)` says what the Nx original computed
+    differently, printed with --original (the numbers are in --json either way);
+    `summary(results)` gives the "What you saw" bullets; a Try: line names the
+    lesson's exercises and the command that checks them.
     """
     lesson = Path(lesson_file).stem
     if args.json:
-        params = {k: v for k, v in vars(args).items() if k not in ("json", "show_code")}
-        print(json.dumps(envelope(lesson, params, results), allow_nan=False))
+        print(json.dumps(envelope(lesson, run_params(args), results), allow_nan=False))
         return
     console = display.console()
-    header(console, title_line(title, lesson))
+    if not getattr(args, "opened", False):
+        header(console, title_line(title, lesson))
     report(results, console)
+    if original is not None and getattr(args, "original", False):
+        original(results, console)
+    elif original is not None:
+        console.print("\n[dim]--original adds what the Nx original computed differently.[/]")
     if args.show_code:
         show_code(console, kernels)
+    if summary is not None:
+        what_you_saw(console, summary(results))
+    if try_line(lesson):
+        console.print(f"\n[bold]Try:[/] {try_line(lesson)}")
+    progress.mark_done(lesson)
     following = next_lesson(lesson_file)
     if following:
-        console.print(f"\n[bold]Next:[/] python lessons/{following}.py")
+        console.print(f"\n[bold]Next:[/] make run LESSON={catalogue.short(following)}")
     else:
         console.print(
             "\n[bold]This was the last lesson.[/] The theory behind each one is in notes/; "
@@ -328,14 +523,28 @@ def _quiet_stdout() -> None:
 WRITE_ERRORS = {errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG}
 
 
+def out_of_memory(error: BaseException) -> bool:
+    """Whether an exception is an allocation that failed: NumPy's MemoryError or
+    XLA's RESOURCE_EXHAUSTED (what a jitted program raises when it cannot allocate)."""
+    if isinstance(error, MemoryError):
+        return True
+    text = str(error)
+    return "RESOURCE_EXHAUSTED" in text or "Out of memory" in text
+
+
 def entry(main: Callable[[], Any]) -> None:
     """Run a script's main() and turn the ways it can be stopped into one line.
 
     Ctrl-C ends with "interrupted" and exit 130 (128 + SIGINT, as a shell
-    does); a reader that closed the pipe (`| head`) ends the run quietly, exit
-    141 (128 + SIGPIPE); a failed write (a full disk, /dev/full) and a backend
-    that cannot start say so in one line, exit 1 and 2.
+    does), SIGTERM with "terminated" and exit 143, both after the script's
+    `finally` blocks have run; a reader that closed the pipe (`| head`) ends
+    the run quietly, exit 141 (128 + SIGPIPE); a failed write (a full disk,
+    /dev/full) says so, exit 1; a backend that cannot start, and an allocation
+    larger than the memory the estimates allowed for, say so in one line, exit 2.
+    On a terminal without Unicode the output uses ASCII stand-ins.
     """
+    signals.take_over()
+    display.ascii_fallback()
     try:
         try:
             jax.devices()
@@ -344,12 +553,13 @@ def entry(main: Callable[[], Any]) -> None:
             sys.exit(2)
         main()
         sys.stdout.flush()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         _quiet_stdout()
-        print("\ninterrupted", file=sys.stderr, flush=True)
+        terminated = isinstance(stop, signals.Terminated)
+        print("\nterminated" if terminated else "\ninterrupted", file=sys.stderr, flush=True)
         # Leave at once: a normal exit would tear the interpreter down while
         # XLA's threads may still run, which can end in a C++ abort.
-        os._exit(130)
+        os._exit(143 if terminated else 130)
     except BrokenPipeError:
         _quiet_stdout()
         sys.exit(141)
@@ -359,3 +569,21 @@ def entry(main: Callable[[], Any]) -> None:
         _quiet_stdout()
         print(f"error: could not write the output: {error.strerror}", file=sys.stderr)
         sys.exit(1)
+    except Exception as error:
+        if not out_of_memory(error):
+            raise
+        _quiet_stdout()
+        print(f"error: {memory_sentence(error)}", file=sys.stderr, flush=True)
+        os._exit(2)  # as above: XLA's threads may still hold the failed allocation
+
+
+def memory_sentence(error: BaseException) -> str:
+    """One line for a failed allocation: what failed and what to do."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    detail = next((line for line in lines if "RESOURCE_EXHAUSTED" in line), first)
+    detail = detail.split("RESOURCE_EXHAUSTED:")[-1].strip()[:160] or type(error).__name__
+    return (
+        f"out of memory ({detail}); this machine could not hold what the sizes ask for: "
+        "try smaller ones"
+    )

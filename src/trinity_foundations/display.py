@@ -6,26 +6,176 @@ check it and lessons can put it in a table cell or print it as it is.
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import math
+import sys
+import unicodedata
 from collections.abc import Sequence
 
 import numpy as np
 from rich import box
-from rich.console import Console
+from rich.columns import Columns
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.measure import Measurement
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 FULL, EMPTY, MARK = "█", "·", "┃"
+
+
+class LessonConsole(Console):
+    """rich's Console, with two changes for lessons.
+
+    A table too wide for the terminal is printed stacked, one "header: value"
+    line per cell, instead of being cut with "…" (rich's way to fit it): a
+    learner on a narrow terminal loses no digit. And a reader closing the
+    pipe (`| head`) raises BrokenPipeError for `cli.entry` to end the run
+    quietly with exit 141: rich's own handler exits 1 at once, before the
+    script can say anything.
+    """
+
+    def print(self, *objects, **kwargs) -> None:
+        super().print(*(self.fitted(o) for o in objects), **kwargs)
+
+    def rule(self, title="", **kwargs) -> None:
+        """rich's rule, with a title too long for it printed in full below a plain rule
+        (rich would cut it with "…")."""
+        plain = Text.from_markup(title) if isinstance(title, str) else title
+        if plain.cell_len + 6 <= self.width:
+            super().rule(title, **kwargs)
+            return
+        super().rule(**kwargs)
+        self.print(title)
+
+    def fitted(self, renderable):
+        """A table too wide stacked, also inside Columns (laid side by side when they fit)."""
+        if isinstance(renderable, Table) and too_wide(renderable, self):
+            return stacked(renderable)
+        if isinstance(renderable, Columns):
+            renderable.renderables = [self.fitted(r) for r in renderable.renderables]
+        return renderable
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def too_wide(table: Table, console: Console) -> bool:
+    """Whether rich would have to cut cells to fit `table` in the console's width."""
+    unbounded = console.options.update_width(10**6)  # rich clamps a measure to the width
+    return Measurement.get(console, unbounded, table).minimum > console.width
+
+
+def stacked(table: Table) -> Group:
+    """A table as lines: its title, then each row as "header: cell" lines, rows apart."""
+
+    def text(cell) -> Text:
+        return Text.from_markup(cell) if isinstance(cell, str) else cell
+
+    lines = [text(str(table.title)).copy()] if table.title else []
+    if lines:
+        lines[0].stylize("italic")
+    columns = [(text(str(c.header)), list(c.cells)) for c in table.columns]
+    for r in range(table.row_count):
+        for header, cells in columns:
+            lines.append(Text.assemble(header, ": ", text(cells[r])) if header else text(cells[r]))
+        lines.append(Text(""))
+    return Group(*lines)
 
 
 def console() -> Console:
     """The console lessons print to; a COLUMNS of 0 (or less) counts as unset,
     since rich would take it literally and print nothing."""
-    out = Console(highlight=False)
+    out = LessonConsole(highlight=False)
     if out.width <= 0:
-        out = Console(highlight=False, width=80)
+        out = LessonConsole(highlight=False, width=80)
     return out
+
+
+@contextlib.contextmanager
+def steps_progress(total: int, label: str, *, enabled: bool = True):
+    """A transient progress bar on stderr, only when stderr is a terminal and `enabled`
+    (not under --json); yields `advance(steps_done, *ignored)` for a training loop's
+    on_chunk callback. Elsewhere it draws nothing and the callback does nothing."""
+    err = LessonConsole(stderr=True)
+    if not (enabled and err.is_terminal):
+        yield lambda done, *_: None
+        return
+    bar = Progress(
+        TextColumn(escape(label)),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} steps"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+    task = bar.add_task(label, total=total)
+    with bar:
+        yield lambda done, *_: bar.update(task, completed=done)
+
+
+# ----------------------------------------------------------------------------
+# Terminals without Unicode (LANG=C): ASCII stand-ins instead of an error.
+
+ASCII = {
+    "—": "--", "–": "-", "−": "-", "…": "...", "·": ".", "×": "x", "÷": "/",
+    "≈": "~", "≥": ">=", "≤": "<=", "≠": "!=", "→": "->", "←": "<-", "↑": "^",
+    "↓": "v", "±": "+/-", "√": "sqrt", "∞": "inf", "‖": "||", "∑": "sum",
+    "²": "^2", "³": "^3", "ᵀ": "^T", "⁻": "^-", "¹": "^1", "⊙": "*", "∈": " in ",
+    "∂": "d", "∇": "grad", "✓": "v", "✗": "x", "█": "#", "░": ".",
+    "┃": "|", "┤": "|", "├": "|", "│": "|",
+    "└": "+", "┌": "+", "─": "-", "━": "-", "●": "*", "○": "o", "◆": "+", "◇": "x",
+    "↵": "<nl>", "▲": "^", "△": "^", "■": "#", "□": "o", "’": "'", "‘": "'", "“": '"', "”": '"',
+}  # fmt: skip
+FALLBACK = "trinity-ascii"  # the codec error handler's name
+
+
+def ascii_stand_in(char: str) -> str:
+    """An ASCII stand-in for one character: from ASCII, a Greek letter's name
+    ('σ' -> 'sigma'), the letter without its accent ('é' -> 'e'), or '?'."""
+    if char in ASCII:
+        return ASCII[char]
+    name = unicodedata.name(char, "")
+    if name.startswith("GREEK SMALL LETTER "):
+        return name.split()[-1].lower()
+    if name.startswith("GREEK CAPITAL LETTER "):
+        return name.split()[-1].title()
+    plain = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode()
+    return plain or "?"
+
+
+def _fallback(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    bad = error.object[error.start : error.end]
+    return "".join(ascii_stand_in(c) for c in bad), error.end
+
+
+codecs.register_error(FALLBACK, _fallback)
+
+
+def ascii_fallback(*streams) -> None:
+    """Make each stream (stdout and stderr by default) write stand-ins for the
+    characters its encoding lacks, instead of raising UnicodeEncodeError."""
+    for stream in streams or (sys.stdout, sys.stderr):
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        try:
+            "—·█".encode(encoding)
+        except UnicodeEncodeError:
+            if hasattr(stream, "reconfigure"):
+                stream.reconfigure(errors=FALLBACK)
+        except LookupError:
+            pass
 
 
 def vector(values: Sequence[float], fmt: str = "{:g}") -> str:
@@ -72,6 +222,13 @@ def span(values: Sequence[float], digits: int = 1) -> str:
     """'a to b' over the values, or just 'a' when both print the same."""
     lo, hi = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
     return lo if lo == hi else f"{lo} to {hi}"
+
+
+def shown(text: str, limit: int) -> str:
+    """`text`, cut at `limit` characters with a note of how many more there are."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]} … {len(text) - limit:,} more characters"
 
 
 def duration(ms: float) -> str:
@@ -177,13 +334,16 @@ def line_chart(
     log_y: bool = False,
     x_label: str = "step",
     y_label: str = "",
+    x_first: int = 1,
 ) -> str:
     """Plot one or more series as text: `height` rows by `width` columns.
 
     Each series is sampled at `width` evenly spaced points of its own length
     and drawn with its own marker; the y axis is shared (log10 when `log_y`:
     zeros and negative values have no place on it and are left out, as NaN
-    and infinities always are). Returns the chart with axes and a legend.
+    and infinities always are). The x axis counts points from `x_first` (1:
+    step 1 is the first; 0: a curve that starts before any block or merge).
+    Returns the chart with axes and a legend.
     """
     markers = "●○◆◇▲△"
 
@@ -215,9 +375,10 @@ def line_chart(
     lines = [f"{y_label}{' (log scale)' if log_y else ''}".strip()] if y_label or log_y else []
     for r, cells in enumerate(grid):
         lines.append(f"{ticks.get(r, ''):>{pad}} ┤{''.join(cells)}")
-    n = max(len(v) for v in series.values())
+    last = x_first + max(len(v) for v in series.values()) - 1
     axis = f"{'':>{pad}} └{'─' * width}"
-    span = f"{'':>{pad}}  1{x_label + ' ' + str(n):>{width - 1}}"
+    first = str(x_first)
+    span = f"{'':>{pad}}  {first}{x_label + ' ' + str(last):>{width - len(first)}}"
     legend = "   ".join(f"{m} {name}" for m, name in zip(markers, series))
     return "\n".join(lines + [axis, span, f"{'':>{pad}}  {legend}"])
 

@@ -14,9 +14,12 @@ host, one turn at a time; only the router and the warp are compiled.
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 import stat
+import tempfile
 from typing import Any, NamedTuple
 
 import jax
@@ -247,15 +250,31 @@ def read_text(path: str, limit: int = MAX_BYTES) -> str:
         raise ValueError(f"{path} is not valid JSON ({e})") from None
 
 
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """A JSON object's dict, refusing a key given twice.
+
+    json.loads keeps the last of two equal keys and many other readers the
+    first, so `{"cases": forged, "cases": real}` would show one list to a
+    person's tool and check the other here.
+    """
+    keys = [k for k, _ in pairs]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise ValueError(f"gives the key {twice[0]!r} twice; JSON readers differ on which counts")
+    return dict(pairs)
+
+
 def read_receipts(path: str) -> dict:
     """A receipt file's parsed object; ValueError with a one-line reason if it cannot be used."""
     text = read_text(path)
     if json_depth(text) > MAX_DEPTH:
         raise ValueError(f"{path} nests deeper than {MAX_DEPTH} levels; no receipt does")
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as e:
         raise ValueError(f"{path} is not valid JSON ({e})") from None
+    except ValueError as e:  # a duplicate key
+        raise ValueError(f"{path} {e}") from None
     try:
         check_receipts(data)
     except ValueError as e:
@@ -263,13 +282,70 @@ def read_receipts(path: str) -> dict:
     return data
 
 
+def receipt_document(cases: list[dict]) -> dict:
+    """What a receipt file holds: the cases, their count and their hash chain."""
+    return {"cases": cases, "case_count": len(cases), "chain": hash_chain(cases)}
+
+
+def hash_chain(cases: list[dict]) -> list[str]:
+    """One sha256 per case, each over the one before and the case's inputs.
+
+    The chain fixes which cases a run had and in what order, so a receipt
+    with a case left out, added, copied or moved (and renumbered) no longer
+    matches its chain; it starts from the number of cases, so dropping the
+    last one breaks it too. The cases' outputs are not hashed: the replay
+    compares those field by field (the router's floats within TOLERANCE,
+    which a hash could not do). A chain is no signature: whoever rewrites
+    every hash can forge one; it catches edits, not a determined forger.
+    """
+    link = hashlib.sha256(f"mini-trinity receipts: {len(cases)} cases".encode()).hexdigest()
+    chain = []
+    for case in cases:
+        inputs = [case.get(k) for k in ("case", "name", "task_type", "task_vector")]
+        text = json.dumps([link, inputs], sort_keys=True)
+        link = hashlib.sha256(text.encode()).hexdigest()
+        chain.append(link)
+    return chain
+
+
 def write_receipts(path: str, cases: list[dict]) -> None:
-    """Write receipts as JSON; ValueError with a one-line reason if the file cannot be written."""
+    """Write receipts as JSON, without ever leaving a half-written file under `path`.
+
+    A regular file is written beside `path` and renamed over it, so a full
+    disk leaves the previous receipt as it was; a device or a pipe
+    (/dev/stdout, /dev/full) is written directly. ValueError with a one-line
+    reason if the file cannot be created; OSError if the disk fails the
+    write (cli.entry says so, exit 1).
+    """
+    text = json.dumps(receipt_document(cases), indent=1)
     try:
-        with open(path, "w") as f:
-            f.write(json.dumps({"cases": cases}, indent=1))
+        if os.path.exists(path) and not os.path.isfile(path):
+            with open(path, "w") as f:
+                f.write(text)
+            return
+        _replace_atomically(path, text)
     except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG):
+            raise OSError(e.errno, f"{e.strerror}: {path}") from None
         raise ValueError(f"cannot write {path}: {e.strerror}") from None
+
+
+def _replace_atomically(path: str, text: str) -> None:
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):  # mkstemp's error would name the temporary file
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".receipt-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a receipt is an ordinary file
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def _same(key: str, a: Any, b: Any) -> bool:
@@ -310,9 +386,24 @@ def differences(recorded: dict, replayed: dict) -> list[str]:
 
 def file_differences(data: dict) -> list[str]:
     """What is wrong with a receipt file as a whole: extra top-level fields, a case
-    name given twice (a replay cannot tell which is meant)."""
-    found = _extra(data, {"cases": None}, "the file")
+    name given twice (a replay cannot tell which is meant), a case count or a
+    hash chain that does not match the cases (one was left out, added or moved)."""
+    found = _extra(data, {"cases": None, "case_count": None, "chain": None}, "the file")
     names = [c["name"] for c in data["cases"]]
     for dup in sorted({n for n in names if names.count(n) > 1}):
         found.append(f"case '{dup}' appears {names.count(dup)} times")
+    count = data.get("case_count")
+    if not _same("case_count", count, len(data["cases"])):
+        said = repr(count) if len(repr(count)) <= 24 else repr(count)[:20] + "…"
+        found.append(f"the file records {said} cases and holds {len(data['cases'])}")
+    chain, recorded = hash_chain(data["cases"]), data.get("chain")
+    if not isinstance(recorded, list) or len(recorded) != len(chain):
+        found.append(f"the file's hash chain is not a list of {len(chain)} hashes")
+    else:
+        broken = [i for i, (a, b) in enumerate(zip(recorded, chain)) if a != b]
+        if broken:
+            found.append(
+                f"the hash chain breaks at case {broken[0] + 1}: a case was left out, "
+                "added, copied or moved"
+            )
     return found
