@@ -1,5 +1,5 @@
 # Two commands set everything up on a fresh machine:
-#   make run     runs a lesson (LESSON=05_linear_probe by default)
+#   make run     runs the first lesson not yet finished (LESSON=06 runs lesson 06)
 #   make test    runs the linter and the test suite
 # Both create .venv on first use. The CUDA build of JAX is installed when
 # nvidia-smi lists a GPU; JAX_EXTRA=cpu|cuda12 overrides that choice.
@@ -9,7 +9,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-LESSON ?= 05_linear_probe
+LESSON ?=
 JAX_EXTRA ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo cuda12 || echo cpu)
 comma := ,
 EXTRAS := test,bench$(if $(filter cuda12,$(JAX_EXTRA)),$(comma)cuda12,)
@@ -18,24 +18,35 @@ PLATFORM_ENV := $(if $(filter cpu,$(JAX_EXTRA)),JAX_PLATFORMS=cpu,)
 
 STAMP := $(VENV)/.installed-$(JAX_EXTRA)
 
-.PHONY: run test lint lessons bench venv clean
+.PHONY: run map test lint lessons bench venv clean
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@echo "First run: installing JAX ($(JAX_EXTRA)) and the project into $(VENV)" \
+		"(about 1 GB; a few minutes, once)..." >&2
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) >&2
 	@$(PY) -m pip install --quiet --upgrade pip >&2
 	@$(PY) -m pip install --quiet -e ".[$(EXTRAS)]" >&2
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+# LESSON may be a number prefix (06), a stem or empty (the first lesson not yet finished).
 run: $(STAMP)
-	@$(PLATFORM_ENV) $(PY) lessons/$(LESSON).py $(ARGS)
+	@stem=$$($(PY) -m trinity_foundations.catalogue --find "$(LESSON)") && \
+		$(PLATFORM_ENV) $(PY) lessons/$$stem.py $(ARGS)
+
+# The course at a glance: chapters, lessons, and which are done.
+map: $(STAMP)
+	@$(PY) -m trinity_foundations
 
 lint: $(STAMP)
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 
+# Two workers (pytest-xdist), each file's tests kept in one worker so that its
+# fixtures and compiled programs are shared: the suite is mostly compiling.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 test: lint
 	@$(PLATFORM_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
@@ -45,6 +56,13 @@ lessons: $(STAMP)
 		if [ -f lessons/$$l.py ]; then $(PLATFORM_ENV) $(PY) lessons/$$l.py; \
 		else echo "(lessons/$$l.py does not exist yet)"; fi; \
 	done
+
+# The learner's exercises in practice/, checked against the package's kernels:
+#   make practice   |   make practice LESSON=06   |   make practice LESSON=06 EXERCISE=softmax
+#   make practice ARGS="--hint softmax"   (a nudge, then a skeleton; --solution: the reference)
+.PHONY: practice
+practice: $(STAMP)
+	@$(PLATFORM_ENV) $(PY) -m trinity_foundations.practice $(LESSON) $(EXERCISE) $(ARGS)
 
 bench: $(STAMP)
 	@$(PLATFORM_ENV) $(PY) benchmarks/run.py $(ARGS)
