@@ -13,6 +13,9 @@ Run:  python lessons/01_list_math.py [--size 1000000] [--json] [--show-code]
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 import functools
 import math
 import operator
@@ -157,6 +160,32 @@ def report(r: dict, console) -> None:
     memory_section(r, console)
 
 
+def summary(r: dict) -> list[str]:
+    """The three bullets of "What you saw", from the results."""
+    n, ms = r["size"], r["list_ms"]
+    took = f"{ms:.2f}" if ms >= 1 else f"{ms:.3g}"
+    expected = r["expected_sum"]
+    if r["sum_error"] == 0 and r["fsum_error"] == 0:
+        rounding = (
+            f"Summed in float64, both sum() and math.fsum gave N(N+1)(2N+1)/6 = {expected:,} "
+            "exactly."
+        )
+    else:
+        rounding = (
+            f"Summed in float64, sum() was {off_by(r['sum_error'], expected)} and math.fsum, "
+            f"rounding once, {off_by(r['fsum_error'], expected)}: how you add changes the answer."
+        )
+    per = r["bytes_per_element_list"]
+    f32 = r["bytes_per_element_f32"]
+    return [
+        f"Multiplying two lists of {display.count(n, 'float')} took {took} ms, about "
+        f"{ms * 1e6 / n:.1f} ns per element: one interpreter step and one new float each.",
+        rounding,
+        f"Each list element costs {per:.2f} bytes (a pointer and a float object), "
+        f"{per / f32:.1f}× the {f32} bytes of a float32 array element.",
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=None)
     parser.add_argument(
@@ -168,7 +197,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     cli.require_memory(parser, BYTES_PER_ELEMENT * args.size, f"--size {args.size:,} (4 lists)")
     cli.finish(
-        args, __file__, run(args.size), report, kernels=(float_list, list_multiply), title=__doc__
+        args,
+        __file__,
+        run(args.size),
+        report,
+        kernels=(float_list, list_multiply),
+        title=__doc__,
+        summary=summary,
     )
 
 

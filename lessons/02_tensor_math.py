@@ -13,6 +13,9 @@ Run:  python lessons/02_tensor_math.py [--size 1000000] [--skip-list] [--json] [
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 import resource
 
 import jax
@@ -255,6 +258,33 @@ def report(r: dict, console) -> None:
     results_section(r, console)
 
 
+def trap_bullet(synced: float, unsynced: float) -> str:
+    """The closing bullet on async dispatch: a large gap, or dispatch-bound."""
+    if unsynced < synced / 2:
+        return (
+            f"Without block_until_ready the call seemed to take {unsynced:.4f} ms, "
+            f"{synced / unsynced:.0f}× less than its real {synced:.3f} ms: JAX returns before "
+            "the work is done."
+        )
+    return (
+        f"Without block_until_ready the call took {unsynced:.3f} ms against {synced:.3f} ms: "
+        "at this size dispatch is most of the cost, but wait for results before timing."
+    )
+
+
+def summary(r: dict) -> list[str]:
+    """The three bullets of "What you saw", from the results."""
+    first, cached, numpy_ms = r["jit_first_ms"], r["jit_cached_ms"], r["numpy_ms"]
+    compiled = (
+        f"jax.jit's first call took {first:.1f} ms (trace, compile, run), "
+        f"{first / cached:.0f}× the cached call: the compiled kernel is kept per shape and dtype."
+    )
+    against = f"took {cached / numpy_ms:.2f}× NumPy's time (one multiply: nothing to fuse)"
+    if r["list_ms"] is not None:
+        against = f"was {display.how_much(cached, r['list_ms'], 'the Python list')} and {against}"
+    return [compiled, trap_bullet(cached, r["unsynced_ms"]), f"The cached jit call {against}."]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=None)
     parser.add_argument(
@@ -279,7 +309,13 @@ def main(argv: list[str] | None = None) -> None:
         parser, bytes_needed(args.size, args.skip_list), f"--size {args.size:,} (arrays{lists})"
     )
     cli.finish(
-        args, __file__, run(args.size, args.skip_list), report, kernels=(multiply,), title=__doc__
+        args,
+        __file__,
+        run(args.size, args.skip_list),
+        report,
+        kernels=(multiply,),
+        title=__doc__,
+        summary=summary,
     )
 
 

@@ -14,6 +14,9 @@ Run:  python lessons/03_compiler.py [--size 100000] [--json] [--show-code]
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 import re
 
 import jax
@@ -225,6 +228,48 @@ def report(r: dict, console) -> None:
     results_section(r, console)
 
 
+def fusion_bullet(ops: list[str], count: int, fused: list[str]) -> str:
+    """What the compiler made of the traced operations, in one sentence."""
+    plural = "" if count == 1 else "s"
+    head = (
+        f"Tracing recorded {len(ops)} operations ({', '.join(ops)}); XLA compiled them "
+        f"into {count} fused kernel{plural}"
+    )
+    if count == 1 and len(fused) >= len(ops):
+        return head + ": one pass over memory, and a² is never stored."
+    return head + "."
+
+
+def rounding_bullet(n: int, mismatches: int, ulps: int, rounded_once: bool) -> str:
+    """Whether jit changed any result's rounding, and by how much."""
+    if mismatches == 0 and n == 1:
+        return "The jitted result equals the op-by-op one bit for bit."
+    if mismatches == 0:
+        return f"All {n:,} jitted results equal the op-by-op ones bit for bit."
+    why = "rounded once, as a fused multiply-add does" if rounded_once else "rounded differently"
+    return (
+        f"{mismatches:,} of {n:,} jitted results differ from op by op by up to {ulps} ulp "
+        f"({why}): compare floats with a tolerance."
+    )
+
+
+def summary(r: dict) -> list[str]:
+    """The three bullets of "What you saw", from the results."""
+    cached, first = r["jit_cached_ms"], r["jit_first_ms"]
+    speed = (
+        f"The cached call ({cached:.3f} ms) was "
+        f"{display.how_much(cached, r['eager_ms'], 'op by op')}; the first took "
+        f"{first:.1f} ms, {r['compile_ms'] / first:.0%} of it XLA compiling."
+    )
+    return [
+        fusion_bullet(r["jaxpr_ops"], r["fusion_count"], r["fused_ops"]),
+        speed,
+        rounding_bullet(
+            r["size"], r["eager_mismatches"], r["eager_max_ulps"], r["jit_rounded_once"]
+        ),
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=None)
     parser.add_argument(
@@ -237,7 +282,15 @@ def main(argv: list[str] | None = None) -> None:
     cli.require_memory(
         parser, BYTES_PER_ELEMENT * args.size, f"--size {args.size:,} (arrays and four lists)"
     )
-    cli.finish(args, __file__, run(args.size), report, kernels=(square_add,), title=__doc__)
+    cli.finish(
+        args,
+        __file__,
+        run(args.size),
+        report,
+        kernels=(square_add,),
+        title=__doc__,
+        summary=summary,
+    )
 
 
 if __name__ == "__main__":

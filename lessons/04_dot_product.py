@@ -10,6 +10,9 @@ Run:  python lessons/04_dot_product.py [--json] [--show-code]
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 import math
 
 import jax.numpy as jnp
@@ -73,10 +76,42 @@ def report(r: dict, console) -> None:
     console.print(f"The batched form (all three pairs in one call) {verdict} the pairwise one.")
 
 
+def zero_bullet(similarity: float) -> str:
+    """What the zero vector scored: 0 thanks to the clamp, or NaN without it."""
+    if math.isnan(similarity):
+        return "The zero vector scored NaN: its norm was not clamped before dividing."
+    return (
+        f"The zero vector scored {similarity:.1f}, not NaN: its norm is clamped before "
+        "dividing, so a direction that is not there counts as unrelated."
+    )
+
+
+def summary(r: dict) -> list[str]:
+    """The three bullets of "What you saw", from the results."""
+    turn = r["angles_deg"]["up_diagonal"]
+    verdict = "matched" if r["batched_matches"] else "did NOT match"
+    return [
+        f"Perpendicular vectors scored {r['up_right']:.4f}, a {turn:.0f}° turn "
+        f"{r['up_diagonal']:.4f}, the same direction {r['up_up']:.4f}: the score is the "
+        "cosine of the angle.",
+        zero_bullet(r["zero_vector_similarity"]),
+        f"One batched call scored all {len(r['batched'])} pairs at once and {verdict} the "
+        "pairwise results.",
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=None)
     args = parser.parse_args(argv)
-    cli.finish(args, __file__, run(), report, kernels=(normalize, cosine_similarity), title=__doc__)
+    cli.finish(
+        args,
+        __file__,
+        run(),
+        report,
+        kernels=(normalize, cosine_similarity),
+        title=__doc__,
+        summary=summary,
+    )
 
 
 if __name__ == "__main__":

@@ -16,12 +16,16 @@ Run:  python lessons/06_self_attention.py [--lr 0.1] [--json] [--show-code]
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from rich.columns import Columns
+from rich.markup import escape
 
 from trinity_foundations import cli, display
 from trinity_foundations.attention import attention_head, softmax
@@ -190,6 +194,34 @@ def report(r: dict, console) -> None:
     )
 
 
+def step_bullet(before: float, after: float, lr: float, dtype: str) -> str:
+    """Where one gradient step took the loss: down, nowhere, or up."""
+    head = (
+        f"One jax.value_and_grad step with lr = {lr:g} took the loss from {before:.6f} "
+        f"to {after:.6f}"
+    )
+    if after < before:
+        return head + ": downhill, as a gradient step should."
+    if after == before:
+        return head + f": a step this small does not register in {dtype}."
+    return head + ": it overshot; a smaller --lr goes downhill."
+
+
+def summary(r: dict) -> list[str]:
+    """The three bullets of "What you saw", from the results."""
+    tokens, weights = r["tokens"], r["weights"]
+    w, q, k = max((w, q, k) for q, row in enumerate(weights) for k, w in enumerate(row))
+    sums = display.span(r["row_sums"], 6)
+    return [
+        f"Each row of softmax(Q Kᵀ / √{r['d_k']}) sums to {sums}: every token's output is a "
+        "weighted mix of the value rows.",
+        f"The strongest attention: “{escape(tokens[q])}” gave "
+        f"{'itself' if q == k else '“' + escape(tokens[k]) + '”'} {w:.1%} of its weight; "
+        "the weights come from Q and K, what is mixed from V.",
+        step_bullet(r["loss_before"], r["loss_after"], r["lr"], r["dtype"]),
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=None)
     parser.add_argument(
@@ -206,6 +238,7 @@ def main(argv: list[str] | None = None) -> None:
         report,
         kernels=(attention_head, softmax, mse_loss, train_step),
         title=__doc__,
+        summary=summary,
     )
 
 

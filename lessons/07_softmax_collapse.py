@@ -14,6 +14,9 @@ Run:  python lessons/07_softmax_collapse.py [--dim 1024] [--tokens 5] [--json] [
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 import math
 from functools import partial
 
@@ -386,6 +389,59 @@ def report(r: dict, console) -> None:
     overflow_section(r, console)
 
 
+def collapse_bullet(r: dict) -> str:
+    """How much of the attention the largest score took, unscaled and scaled."""
+    if len(r["raw_scores"]) == 1:
+        return "With a single key the softmax is always [1]: there is nothing to collapse onto."
+    root = 1 / r["scale"]
+    return (
+        f"Unscaled (std √{r['dim']} = {root:g}), the largest score took "
+        f"{display.share(max(r['unscaled']), 4)} of the attention; divided by {root:g}, "
+        f"the largest share was {display.share(max(r['scaled']), 1)}."
+    )
+
+
+def gradient_bullet(r: dict) -> str:
+    """How much more gradient the scaled softmax passes back, in this draw and typically."""
+    ratio, n = r["l1_ratio"], len(r["raw_scores"])
+    if n == 1:
+        return "Its Jacobian is zero, scaled or not: one key leaves nothing to choose between."
+    if ratio is None:
+        return (
+            f"Unscaled, the softmax's Jacobian was exactly zero in {r['dtype']}: no gradient "
+            "reached the scores, the queries or the keys."
+        )
+    if r["dim"] == 1:
+        return "At D = 1 the scale is 1: scaled and unscaled have the same Jacobian."
+    head = f"Scaling made the Jacobian, the gradient's road back to the scores, {ratio:.3g}× larger"
+    rows = r["sweep"]
+    if ratio >= 2:
+        return f"{head}: unscaled, only {display.share(1 / ratio, 1)} of it got through."
+    if not rows:
+        return head + "."
+    return (
+        f"{head}: this draw's top scores were close; the sweep's median is "
+        f"{rows[-1]['ratio_median']:.3g}× at D = {rows[-1]['dim']}."
+    )
+
+
+def overflow_bullet(r: dict) -> str:
+    """What exp did to large logits, and what the shift by the maximum fixed."""
+    logits, naive = display.vector(r["overflow_logits"]), display.vector(r["naive_overflow"])
+    stable = display.vector(r["stable_overflow"], "{:.4f}")
+    fixed = f"subtracting the maximum first gave {stable}"
+    if r["naive_overflow_is_nan"]:
+        return (
+            f"exp of {logits} overflows {r['dtype']}, so exp(x) / Σ exp(x) gave {naive}; {fixed}."
+        )
+    return f"exp(x) / Σ exp(x) of {logits} gave {naive} in {r['dtype']}; {fixed}."
+
+
+def summary(r: dict) -> list[str]:
+    """The three bullets of "What you saw", from the results."""
+    return [collapse_bullet(r), gradient_bullet(r), overflow_bullet(r)]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=SEED)
     parser.add_argument(
@@ -419,6 +475,7 @@ def main(argv: list[str] | None = None) -> None:
             naive_softmax,
         ),
         title=__doc__,
+        summary=summary,
     )
 
 

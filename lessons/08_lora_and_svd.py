@@ -17,6 +17,9 @@ Run:  python lessons/08_lora_and_svd.py [--steps 200] [--json] [--show-code]
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -370,6 +373,49 @@ def report(r: dict, console) -> None:
     report_lora(r, console)
 
 
+def floor_bullet(r: dict) -> str:
+    """Where training the adapters alone stopped, against the closed-form floor."""
+    floor, rank = r["loss_floor"], r["adapter_rank"]
+    trained = (
+        f"Training only A and B ({r['trainable_params']} numbers; W₀'s {r['frozen_params']} frozen)"
+    )
+    run = r["long_run"]
+    if run is None:
+        return (
+            f"{trained}, the loss was {r['loss_after_epochs']:.6f} after "
+            f"{display.count(len(r['losses']), 'epoch')}; no rank-{rank} adapter gets "
+            f"below {floor:.6f} (--steps trains longer)."
+        )
+    if run["first_step_at_floor"] or run["final_at_floor"]:
+        why = (
+            f": a rank-{rank} correction cannot fit a rank-{r['residual_rank']} residual"
+            if r["residual_rank"] > rank
+            else ""
+        )
+        when = f" by step {run['first_step_at_floor']}" if run["first_step_at_floor"] else ""
+        return f"{trained}, optax.sgd reached the closed-form floor {floor:.6f}{when}{why}."
+    return (
+        f"{trained}, {display.count(run['steps'], 'step')} of optax.sgd ended at "
+        f"{run['final_loss']:.6f}, not yet at the closed-form floor {floor:.6f}."
+    )
+
+
+def summary(r: dict) -> list[str]:
+    """The three bullets of "What you saw", from the results."""
+    k = r["truncation_rank"]
+    rank = r["w0_rank"]
+    return [
+        f"The first {k} singular values of W_noisy hold "
+        f"{r['cumulative_energy_share'][k - 1]:.3%} of its energy; the rank-{k} truncation's "
+        f"error {r['truncation_frobenius_error']:.6f} is the Eckart–Young minimum, "
+        f"{r['truncation_eckart_young_error']:.6f}.",
+        f"W₀, whose rows repeat one pattern, has rank {rank}: "
+        f"{display.count(rank, 'direction')} {'holds' if rank == 1 else 'hold'} all "
+        f"{len(r['redundant_singular_values']) ** 2} of its numbers.",
+        floor_bullet(r),
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=None)
     parser.add_argument(
@@ -398,6 +444,7 @@ def main(argv: list[str] | None = None) -> None:
             fit_lora,
         ),
         title=__doc__,
+        summary=summary,
     )
 
 

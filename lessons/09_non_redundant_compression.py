@@ -19,6 +19,9 @@ Run:  python lessons/09_non_redundant_compression.py [--size 4] [--rank 1]
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -210,6 +213,45 @@ def report(r: dict, console) -> None:
     report_appendix(r, console)
 
 
+def rank_bullet(r: dict) -> str:
+    """Whether the random matrix is full rank, and what keeping k values then costs."""
+    n, k, rank = r["size"], r["rank"], r["numerical_rank"]
+    which = f"all {n}" if rank == n else f"only {rank} of {n}"
+    head = f"The random {n}×{n} matrix has {which} singular values non-zero"
+    if n == 1:
+        head = f"The random 1×1 matrix has {'a non-zero' if rank else 'a zero'} singular value"
+    if k >= n:
+        return f"{head}; keeping all {n} reproduces it, error {r['frobenius_error']:.6f}."
+    return (
+        f"{head}; keeping {k} leaves a Frobenius error of {r['frobenius_error']:.6f}, "
+        f"the least a rank-{k} matrix can."
+    )
+
+
+def level_bullet(r: dict) -> str:
+    """How much of the kept energy is the level every entry shares, against the centred matrix."""
+    level, k = r["fives_s1"] / r["size"], r["rank"]
+    share = level_share(r)
+    kept, centred = r["energy_kept"], r["centred_energy_kept"]
+    head = (
+        f"The mean {level:g} every entry shares (a rank-1 matrix) is {level_words(share)} "
+        f"s₁²: rank {k} kept {display.share(kept, 2)} of W's energy"
+    )
+    if centred < kept:
+        return f"{head}, only {display.share(centred, 2)} of W − {level:g}'s."
+    return f"{head}, and {display.share(centred, 2)} of W − {level:g}'s."
+
+
+def summary(r: dict) -> list[str]:
+    """The three bullets of "What you saw", from the results."""
+    return [
+        rank_bullet(r),
+        level_bullet(r),
+        f"A LoRA update ΔW = B·A has rank {r['delta_rank']} by construction: its one non-zero "
+        f"singular value is ‖B‖·‖A‖ = {r['expected_s1']:.4f}.",
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=1234)
     parser.add_argument(
@@ -238,6 +280,7 @@ def main(argv: list[str] | None = None) -> None:
         report,
         kernels=(truncate, mse, frobenius_error, eckart_young_error, singular_value_shares),
         title=__doc__,
+        summary=summary,
     )
 
 

@@ -15,6 +15,9 @@ Run:  python lessons/10_evolution_strategy.py [--generations 80]
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -314,6 +317,57 @@ def report(r: dict, console) -> None:
     report_es(r, console)
 
 
+def gd_bullet(r: dict) -> str:
+    """Where the exact gradient took descent."""
+    steps = display.count(r["gd_final"]["generation"], "step")
+    where = (
+        f"ended {r['gd_distance']:.2e} from the optimum after {steps}"
+        if r["gd_distance"] > 0
+        else f"reached the optimum exactly within {steps}"
+    )
+    return (
+        f"Gradient descent multiplied x by {r['gd_factor']:.10g} per step, exactly, and "
+        f"{where}: noise never enters its steps."
+    )
+
+
+def es_bullet(r: dict) -> str:
+    """Where the ES got without a gradient, against descent."""
+    head = (
+        f"The ES never saw a gradient: {display.count(r['es_evaluations'], 'noisy evaluation')} "
+        f"brought its mean to {r['es_distance']:.3f} from the optimum"
+    )
+    if r["gd_distance"] < r["es_distance"]:
+        return (
+            f"{head}; descent got closer, but it needed "
+            f"{display.count(r['gd_evaluations'], 'exact gradient')}."
+        )
+    if r["gd_distance"] == r["es_distance"]:
+        return head + ", as close as gradient descent."
+    return head + ", closer than gradient descent in this run."
+
+
+def plateau_bullet(r: dict) -> str:
+    """What held the ES back: its σ or the noise."""
+    p, es = r["plateau"], r["es_final"]
+    if p is not None:
+        lo, hi = p["generations"]
+        cause = f"σ = {r['sigma0']:g}" if plateau_cause(p) == "sigma" else "the noise"
+        return (
+            f"Its plateau in generations {lo}–{hi} was mostly {cause}: without noise the same "
+            f"ES sat at true loss {p['clean_median']:.2g}, with it {p['noisy_median']:.2g}."
+        )
+    return (
+        f"At the last generation the noise-free ES was at true loss "
+        f"{r['clean_final_true_loss']:.1e}, the noisy one at {es['true_loss']:.1e}."
+    )
+
+
+def summary(r: dict) -> list[str]:
+    """The three bullets of "What you saw", from the results."""
+    return [gd_bullet(r), es_bullet(r), plateau_bullet(r)]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=0)
     parser.add_argument(
@@ -357,6 +411,7 @@ def main(argv: list[str] | None = None) -> None:
         report,
         kernels=(noisy_sphere, log_rank_weights, recombine, es_step, es_run, gd_run),
         title=__doc__,
+        summary=summary,
     )
 
 

@@ -13,6 +13,9 @@ Run:  python lessons/12_moe_gating.py [--steps 20] [--lr 10] [--json] [--show-co
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 import jax
 import jax.numpy as jnp
 from rich.table import Table
@@ -256,6 +259,52 @@ def report(r: dict, console) -> None:
     report_descent(r, console)
 
 
+def routers_bullet(r: dict) -> str:
+    """The two routers' loads and penalties."""
+    E, collapsed, balanced = r["experts"], r["collapsed"], r["balanced"]
+    used = len(set(collapsed["selections"]))
+    return (
+        f"Top-1, the collapsed router sent all {len(r['tokens'])} tokens to "
+        f"{display.count(used, 'expert')} (L_aux = {collapsed['aux_loss']:.4f}, the most is "
+        f"{E}), the balanced one spread them (L_aux = {balanced['aux_loss']:.4f})."
+    )
+
+
+def gradient_bullet(g: dict) -> str:
+    """Where the gradient of L_aux comes from: P, never the argmax count f."""
+    if g["f_jacobian_max_abs"] == 0 and g["p_only_max_diff"] == 0:
+        return (
+            "The gradient of L_aux flows through the probabilities P only: f is an argmax "
+            "count, and freezing it changed the gradient by exactly 0."
+        )
+    return (
+        f"Freezing the argmax count f changed the gradient of L_aux by up to "
+        f"{g['p_only_max_diff']:g}, and ∂f/∂W_g reached {g['f_jacobian_max_abs']:g}."
+    )
+
+
+def descent_bullet(rb: dict) -> str:
+    """Where the gradient steps on L_aux alone took the collapsed router."""
+    steps = display.count(rb["steps"], "step")
+    f = display.vector(rb["final_f"], "{:.2f}")
+    end = outcome(rb)
+    if end == "stuck":
+        return (
+            f"After {steps} on L_aux alone (lr = {rb['lr']:g}) some expert still gets no "
+            f"token, f = {f}: try other --lr or --steps."
+        )
+    even = ", perfectly even" if end == "even" else ""
+    return (
+        f"{steps.capitalize()} on L_aux alone (lr = {rb['lr']:g}) spread the load: every "
+        f"expert has tokens from step {rb['spread_from_step']}, ending at f = {f}{even}."
+    )
+
+
+def summary(r: dict) -> list[str]:
+    """The three bullets of "What you saw", from the results."""
+    return [routers_bullet(r), gradient_bullet(r["gradient"]), descent_bullet(r["rebalance"])]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=None)
     parser.add_argument(
@@ -278,6 +327,7 @@ def main(argv: list[str] | None = None) -> None:
         report,
         kernels=(route, aux_loss, router_loss, aux_descent_step, descend_aux_loss),
         title=__doc__,
+        summary=summary,
     )
 
 

@@ -11,7 +11,11 @@ Run:  python lessons/13_loss_curve.py [--json] [--show-code]
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 import jax.numpy as jnp
+from rich.markup import escape
 from rich.table import Table
 
 from trinity_foundations import cli, display
@@ -82,10 +86,48 @@ def report(r: dict, console) -> None:
         )
 
 
+def idle_bullet(named: dict) -> str:
+    """Heavy against two idle: does the penalty count idle experts or concentration?"""
+    heavy, idle = named.get("heavy"), named.get("two idle")
+    if heavy is None or idle is None:
+        return "The penalty measures how concentrated the load is."
+    if concentration_beats_idleness(heavy, idle):
+        return (
+            f"A heavy load with no idle expert costs more ({heavy:.4f}) than two idle experts "
+            f"({idle:.4f}): the penalty measures concentration, not idleness."
+        )
+    return (
+        f"Two idle experts cost at least as much ({idle:.4f}) as the heavy load with none "
+        f"idle ({heavy:.4f})."
+    )
+
+
+def summary(r: dict) -> list[str]:
+    """The three bullets of "What you saw", from the results."""
+    E = r["experts"]
+    by_loss = sorted(r["scenarios"], key=lambda s: s["aux_loss"])
+    lo, hi = by_loss[0], by_loss[-1]
+    order = " < ".join(f"{escape(s['label'])} {s['aux_loss']:.4f}" for s in by_loss[1:-1])
+    return [
+        f"With f = P the penalty is E · Σ P_i² (E = {E} experts): {lo['aux_loss']:.4f} for "
+        f"the {escape(lo['label'])} load, {hi['aux_loss']:.4f} for the {escape(hi['label'])} one.",
+        f"In between it rises with how concentrated the load is: {order}.",
+        idle_bullet({s["label"]: s["aux_loss"] for s in r["scenarios"]}),
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=None)
     args = parser.parse_args(argv)
-    cli.finish(args, __file__, run(), report, kernels=(aux_loss,), title=__doc__)
+    cli.finish(
+        args,
+        __file__,
+        run(),
+        report,
+        kernels=(aux_loss,),
+        title=__doc__,
+        summary=summary,
+    )
 
 
 if __name__ == "__main__":

@@ -743,11 +743,10 @@ def report(r: dict, console) -> None:
     report_steps(r, console)
     report_truths(r, console)
     report_beyond(r, console)
-    report_original(r, console)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = cli.parser(__doc__, seed=SEED)
+    parser = cli.parser(__doc__, seed=SEED, original=True)
     parser.add_argument(
         "--temperature",
         type=cli.float_in(0.01, 100.0),
@@ -775,6 +774,7 @@ def main(argv: list[str] | None = None) -> None:
         results,
         report,
         title=__doc__,
+        original=report_original,
         kernels=(head_forward, attend, cross_entropy, cross_entropy_eps, truncate, sample_next),
     )
 

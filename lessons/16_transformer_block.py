@@ -432,17 +432,6 @@ def growth_sentence(pre: list[float], post: list[float], sqrt_d: float) -> str:
     )
 
 
-def x_axis(chart: str, first: int, last: int, label: str) -> str:
-    """display.line_chart's chart with its x labels (which count points from 1) replaced
-    by `first` at the left and `label last` at the right."""
-    lines = chart.split("\n")
-    start = lines[-3].index("└") + 1  # the first column of the plot
-    width = len(lines[-3]) - start
-    right = f"{label} {last}"
-    lines[-2] = " " * start + str(first) + right.rjust(width - len(str(first)))
-    return "\n".join(lines)
-
-
 def width_matches(d: int, d_ff: int, widths: list[dict]) -> bool:
     """Whether d_ff/d is the ratio of one of the published models."""
     return any(w["d_ff"] * d == d_ff * w["d"] for w in widths)
@@ -537,8 +526,9 @@ def report_beyond(r: dict, console) -> None:
         {"pre-norm": pre, "post-norm": post},
         x_label="blocks",
         y_label="mean token norm of the residual stream",
+        x_first=0,
     )
-    console.print(x_axis(chart, 0, len(pre) - 1, "blocks"))
+    console.print(chart)
     shown = min(len(pre), TABLE_ROWS)
     for i in range(shown):
         console.print(f"    after {i:>2} blocks: pre-norm {pre[i]:8.3f}   post-norm {post[i]:8.3f}")
@@ -575,11 +565,10 @@ def report(r: dict, console) -> None:
     report_part_a(r, console)
     report_truths(r, console)
     report_beyond(r, console)
-    report_original(r, console)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = cli.parser(__doc__, seed=SEED)
+    parser = cli.parser(__doc__, seed=SEED, original=True)
     parser.add_argument(
         "--layers",
         type=cli.int_in(1, MAX_LAYERS),
@@ -610,6 +599,7 @@ def main(argv: list[str] | None = None) -> None:
         run(args.seed, n, d, t),
         report,
         title=__doc__,
+        original=report_original,
         kernels=(tr.layer_norm, tr.rms_norm, tr.attend, tr.attention, tr.mlp, tr.block),
     )
 

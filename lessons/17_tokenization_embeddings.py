@@ -456,17 +456,6 @@ def listed(items: list[str], word: str) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {word} {items[-1]}"
 
 
-def x_axis(chart: str, first: int, last: int, label: str) -> str:
-    """display.line_chart's chart with its x labels (which count points from 1) replaced
-    by `first` at the left and `label last` at the right."""
-    lines = chart.split("\n")
-    start = lines[-3].index("└") + 1  # the first column of the plot
-    width = len(lines[-3]) - start
-    right = f"{label} {last}"
-    lines[-2] = " " * start + str(first) + right.rjust(width - len(str(first)))
-    return "\n".join(lines)
-
-
 # ----------------------------------------------------------------------------
 # Report sections.
 
@@ -588,8 +577,9 @@ def show_bpe(r: dict, console) -> None:
         y_label="bytes per token",
         height=8,
         width=50,
+        x_first=0,
     )
-    console.print(x_axis(chart, 0, len(tokens) - 1, "merges"))
+    console.print(chart)
     console.print(
         f"{n:,} bytes → {tokens[-1]:,} tokens: {n / tokens[-1]:.2f} bytes per token after "
         f"{display.count(done, 'merge')}."
@@ -685,11 +675,10 @@ def report(r: dict, console) -> None:
     show_swap(r, console)
     show_bpe(r, console)
     show_closed_forms(r, console)
-    show_original(r, console)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = cli.parser(__doc__, seed=0)
+    parser = cli.parser(__doc__, seed=0, original=True)
     parser.add_argument(
         "--merges",
         type=cli.int_in(0, MAX_MERGES, "time: plain-Python training"),
@@ -703,6 +692,7 @@ def main(argv: list[str] | None = None) -> None:
         run(args.merges, args.seed),
         report,
         title=__doc__,
+        original=show_original,
         kernels=(
             tk.train,
             tk.encode,

@@ -19,6 +19,9 @@ Run:  python lessons/hoeffding_bound.py [--dims 3 64 512 4096 8192]
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 import math
 
 import jax
@@ -256,6 +259,60 @@ def report(r: dict, console) -> None:
     sampling_section(r, console)
 
 
+def held_bullet(rows: list[dict]) -> str:
+    """Whether the measured share stayed under the bound at every D."""
+    failed = [row for row in rows if not row["satisfied"]]
+    if not failed:
+        return (
+            f"The bound 2·exp(−D·ε²/2) held at every D sampled ({_dims(rows)}): no "
+            "measured share went above it."
+        )
+    return (
+        f"The measured share went above the bound at D = {_dims(failed)}: the bound is on "
+        "the true probability, and a finite sample can land above it by chance."
+    )
+
+
+def vacuous_bullet(rows: list[dict], edge: float, epsilon: float) -> str:
+    """Where the bound says nothing (100 % or more) at this ε."""
+    if not math.isfinite(edge):
+        return f"At ε = {epsilon:g} the bound is 100 % or more for every D float64 can count."
+    vacuous = [row for row in rows if row["vacuous"]]
+    where = f"here D = {_dims(vacuous)}" if vacuous else "none of the D sampled here"
+    return (
+        f"At ε = {epsilon:g} the bound is 100 % or more (true but empty) for every D "
+        f"under {edge:,}: {where}."
+    )
+
+
+def looseness_bullet(rows: list[dict], edge: float) -> str:
+    """How far above the exact tail the useful bound sits."""
+    useful = [row for row in rows if not row["vacuous"]]
+    if not useful:
+        where = f"D = {edge:,} or more" if math.isfinite(edge) else "a D float64 cannot count"
+        return f"None of these D is large enough for a useful bound: that takes {where}."
+    ratios = [row["looseness"] for row in useful if row["looseness"] is not None]
+    if not ratios:
+        return (
+            f"At D = {_dims(useful)} the bound is a real guarantee; the exact tail there is "
+            "too small for float64 to compare it with."
+        )
+    return (
+        f"Where it is useful (D = {_dims(useful)}) it is {display.span(ratios)} times the "
+        "exact tail: it drops the Gaussian tail's factor ε·√(2πD)."
+    )
+
+
+def summary(r: dict) -> list[str]:
+    """The three bullets of "What you saw", from the results."""
+    rows, edge = r["dims"], r["first_useful_dim"]
+    return [
+        held_bullet(rows),
+        vacuous_bullet(rows, edge, r["epsilon"]),
+        looseness_bullet(rows, edge),
+    ]
+
+
 def check_sizes(parser, dims: list[int], pairs: int) -> None:
     """Usage errors for a sample too long to draw or too large to hold."""
     if len(dims) > MAX_DIMS:
@@ -300,6 +357,7 @@ def main(argv: list[str] | None = None) -> None:
         report,
         kernels=(random_pair_dots, hoeffding_bound, exact_tail),
         title=__doc__,
+        summary=summary,
     )
 
 

@@ -14,6 +14,9 @@ Run:  python lessons/quasi_orthogonality.py [--dims 3 64 512 4096 8192]
 
 from __future__ import annotations
 
+import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
+
+# isort: split
 import math
 
 import numpy as np
@@ -208,6 +211,49 @@ def report(r: dict, console) -> None:
     sampling_section(r, console)
 
 
+def spread_bullet(lo: dict, hi: dict) -> str:
+    """How the spread of u·v changed from the smallest D to the largest."""
+    if hi["dim"] <= lo["dim"]:
+        return (
+            f"At D = {hi['dim']} the std of u·v was {hi['std']:.4f}, against "
+            f"1/√D = {hi['theory_std']:.4f}: the spread shrinks like 1/√D."
+        )
+    verb = "fell" if 0 < hi["std"] < lo["std"] else "went"
+    return (
+        f"From D = {lo['dim']} to D = {hi['dim']} the std of u·v {verb} from "
+        f"{lo['std']:.4f} to {hi['std']:.4f}, against 1/√D = {lo['theory_std']:.4f} "
+        f"to {hi['theory_std']:.4f}."
+    )
+
+
+def room_bullet(hi: dict, epsilon: float) -> str:
+    """Whether the largest D leaves room for many nearly perpendicular directions."""
+    if hi["pct_not_orthogonal"] < 1:
+        return (
+            f"So D = {hi['dim']} has room for far more directions perpendicular to within "
+            f"{epsilon:g} than it has axes: how embeddings hold many features at once."
+        )
+    return (
+        f"At D = {hi['dim']} pairs are not yet perpendicular to within {epsilon:g}: "
+        "try a larger D in --dims, or a larger --epsilon."
+    )
+
+
+def summary(r: dict) -> list[str]:
+    """The three bullets of "What you saw", from the results."""
+    by_dim = sorted(r["dims"], key=lambda row: row["dim"])
+    lo, hi = by_dim[0], by_dim[-1]
+    shares = f"{share(hi['pct_not_orthogonal'])} at D = {hi['dim']}"
+    if hi["dim"] > lo["dim"]:
+        shares = f"{share(lo['pct_not_orthogonal'])} at D = {lo['dim']}, {shares}"
+    return [
+        spread_bullet(lo, hi),
+        f"Of {r['pairs']:,} random pairs, the share with |u·v| > ε = {r['epsilon']:g} "
+        f"was {shares}.",
+        room_bullet(hi, r["epsilon"]),
+    ]
+
+
 def check_sizes(parser, dims: list[int], pairs: int) -> None:
     """Usage errors for a sample too long to draw or too large to hold."""
     if len(dims) > MAX_DIMS:
@@ -252,6 +298,7 @@ def main(argv: list[str] | None = None) -> None:
         report,
         kernels=(random_pair_dots, random_unit_vectors, normalize),
         title=__doc__,
+        summary=summary,
     )
 
 

@@ -5,11 +5,24 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+import io
 import json
+import os
+import sys
+import tempfile
+from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import pytest
+
+from trinity_foundations import catalogue, checkpoints, cli, display, language, macbeth, sections
+from trinity_foundations.transformer import GPTConfig, init_gpt
+
+# The learner's progress record goes to a folder of the test run's own, for this
+# process and every lesson it starts, never to the user's cache.
+os.environ["TRINITY_PROGRESS"] = str(Path(tempfile.mkdtemp(prefix="trinity-test-")) / "done.json")
 
 # Silent rank promotion hides shape bugs ((N,) + (N, 1) is an (N, N) matrix).
 jax.config.update("jax_numpy_rank_promotion", "raise")
@@ -26,6 +39,9 @@ def load_lesson(name: str):
     path = LESSONS / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"lesson_{name}", path)
     module = importlib.util.module_from_spec(spec)
+    # Registered before it runs, as an import would: a dataclass under
+    # `from __future__ import annotations` looks its module up by name.
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
@@ -66,11 +82,16 @@ def usage_error(capsys):
         with pytest.raises(SystemExit) as exit_info:
             load_lesson(name).main(list(argv))
         assert exit_info.value.code == 2
-        err = capsys.readouterr().err.strip().splitlines()
-        assert "error:" in err[-1]
-        return err[-1]
+        return usage_line(capsys.readouterr().err)
 
     return run
+
+
+def usage_line(err: str) -> str:
+    """The last line of `err`, checked to be argparse's one-line usage error, no traceback."""
+    lines = err.strip().splitlines()
+    assert lines and "error:" in lines[-1] and "Traceback" not in err, err
+    return lines[-1]
 
 
 @contextlib.contextmanager
@@ -91,3 +112,112 @@ def compilations():
         yield names
     finally:
         jax.monitoring.unregister_event_duration_listener(listener)
+
+
+# One tiny GPT for the whole suite: lesson 19's model over its text at these sizes.
+# Tests that run lessons 19-22 pass these flags, so a program one test compiles
+# (same shapes, same static arguments) is reused by the next instead of compiled again.
+TINY_GPT_SIZES = {"d_model": 16, "layers": 1, "heads": 2, "context": 16}
+TINY_GPT_FLAGS = [f"--{k.replace('_', '-')}={v}" for k, v in TINY_GPT_SIZES.items()]
+# Lessons 19 and 20 as every test runs them (a sweep's flag comes after and wins).
+TINY_19 = [*TINY_GPT_FLAGS, *"--steps 8 --batch 4 --sample-length 24 --warmup 2 --lr 0.01".split()]
+TINY_20 = ["--length", "30", "--draws", "4000"]
+
+
+class TinyGPT(NamedTuple):
+    model: GPTConfig
+    params: dict  # initialised with jax.random.key(0)
+    vocab: language.Vocab
+    text: str  # lesson 19's training text
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt() -> TinyGPT:
+    """Lesson 19's GPT at TINY_GPT_SIZES over lesson 19's text, initialised, built once."""
+    text = macbeth.read_text()
+    vocab = language.build_vocab(text)
+    model = macbeth.model_config(vocab.size, *TINY_GPT_SIZES.values())
+    return TinyGPT(model, init_gpt(jax.random.key(0), model), vocab, text)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_gpt, tmp_path_factory) -> Path:
+    """tiny_gpt saved as lesson 19's --save saves a model, for lesson 20's --checkpoint:
+    lesson 20 runs on it at once instead of training lesson 19's default model."""
+    path = tmp_path_factory.mktemp("tiny_gpt") / "tiny.npz"
+    config = {
+        "model": tiny_gpt.model._asdict(),
+        "vocab": tiny_gpt.vocab.chars,
+        "data_sha256": macbeth.data_digest(tiny_gpt.text),
+        "seed": 0,
+        "step": 0,  # initialised, not trained
+    }
+    checkpoints.save_checkpoint(path, tiny_gpt.params, config)
+    return path
+
+
+# ----------------------------------------------------------------------------
+# Every lesson on a narrow terminal: the first time a test runs a lesson, its
+# report is rendered again at 1000, 80 and 40 columns and checked (whatever
+# test ran it fails if the check does). At 80 columns nothing may be cut (an
+# ellipsis rich adds to make a cell fit); at 40 no digit may be lost (a table
+# stacked to fit may repeat its headers, so more digits are fine).
+
+CHECKED: set[str] = set()
+
+
+def render(say, results, width: int) -> str:
+    """`say(results, console)` as plain text at `width` columns."""
+    console = display.LessonConsole(
+        width=width, file=io.StringIO(), color_system=None, highlight=False
+    )
+    say(results, console)
+    return console.file.getvalue()
+
+
+def check_widths(say, results) -> None:
+    wide, at_80, at_40 = (render(say, results, w) for w in (1000, 80, 40))
+    digits = [Counter(ch for ch in text if ch.isdigit()) for text in (wide, at_80, at_40)]
+    assert at_80.count("…") == wide.count("…"), "rich cut a cell to fit 80 columns"
+    assert not digits[0] - digits[1], "digits lost at 80 columns"
+    assert not digits[0] - digits[2], "digits lost at 40 columns"
+    assert max((len(line) for line in at_40.splitlines()), default=0) <= 40
+
+
+def first_run(lesson_file: str) -> bool:
+    """Whether this is the first run of a catalogue lesson in this process (and mark it)."""
+    stem = Path(lesson_file).stem
+    if stem in CHECKED or stem not in catalogue.STEMS:
+        return False
+    CHECKED.add(stem)
+    return True
+
+
+def _checking(finish):
+    @functools.wraps(finish)
+    def check(args, lesson_file, results, report, **kwargs):
+        if first_run(lesson_file):
+            check_widths(report, results)
+        return finish(args, lesson_file, results, report, **kwargs)
+
+    return check
+
+
+def _checking_sections(run):
+    @functools.wraps(run)
+    def check(args, lesson_file, doc, sections_, **kwargs):
+        done = run(args, lesson_file, doc, sections_, **kwargs)
+        if first_run(lesson_file):
+
+            def say_all(results, console):
+                for section in sections_:
+                    section.say(results[section.name], console)
+
+            check_widths(say_all, done)
+        return done
+
+    return check
+
+
+cli.finish = _checking(cli.finish)
+sections.run = _checking_sections(sections.run)

@@ -173,15 +173,21 @@ def test_coverage_sentence_uses_the_computed_miss_rate():
     assert "less than the nominal 5 %" in inside and "contains it" in inside
 
 
-def test_report(run_report):
+def test_report(run_report, run_json):
     out = run_report(LESSON, "--show-code", columns=40)
     body = out.splitlines()[1:]  # the title rule may shorten the title
-    assert "Lesson 2.1" in out.splitlines()[0]
+    assert out.splitlines()[1].count("Lesson 2.1") == 1
     assert max(map(cell_len, body)) <= 40  # the chart and tables take the console's width
     text = " ".join(out.split())
-    assert "Hyper-parameters: lr = 0.1, λ = 0.001, 100 epochs, 1,000 training points" in text
     assert "def train_step" in text  # --show-code
-    assert text.endswith("Next: python lessons/06_self_attention.py")
+    assert text.endswith("Next: make run LESSON=06")
+    # the report's first line: "Hyper-parameters: {hyper_parameters(r)}."
+    r = run_json(LESSON)["results"]
+    assert (
+        load_lesson(LESSON)
+        .hyper_parameters(r)
+        .startswith("lr = 0.1, λ = 0.001, 100 epochs, 1,000 training points")
+    )
 
 
 @pytest.mark.parametrize(
@@ -194,6 +200,7 @@ def test_report(run_report):
         (("--l2", "nan"), "--l2: 'nan' is not a finite number"),
         (("--train-size", "0"), "--train-size: must be from 1"),
         (("--val-size", "x"), "--val-size: 'x' is not a valid int"),
+        (("--train-size", str(10**7)), "a bound on time allows 150,000,000"),  # ran for minutes
     ],
 )
 def test_bad_input(usage_error, argv, reason):

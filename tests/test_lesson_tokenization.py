@@ -118,7 +118,7 @@ def test_report_key_lines(run_report):
     assert "encodes to [258, 100, 258, 97, 99]" in out
     assert "… 8 more" in out
     following = (ROOT / "lessons" / "18_shape_literacy.py").exists()
-    assert ("Next: python lessons/18_shape_literacy.py" in out) == following
+    assert ("Next: make run LESSON=18" in out) == following
 
 
 @pytest.mark.parametrize("value", ["-1", "8193", "1e18", "abc"])

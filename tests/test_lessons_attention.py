@@ -230,9 +230,9 @@ def test_underflow_threshold_matches_the_zeros(run_json):
 
 def test_softmax_collapse_report(run_report):
     out = run_report("07_softmax_collapse")
-    assert "[nan, nan, nan]" in out and "[0.6652, 0.2447, 0.0900]" in out
+    # its [nan, nan, nan] and [0.6652, 0.2447, 0.0900] are naive_overflow and
+    # stable_overflow above; its last line is tests/test_catalogue.py's
     assert "J unscaled" in out and "J scaled" in out  # the full matrices at the default size
-    assert "Next: python lessons/08_lora_and_svd.py" in out
 
 
 def test_softmax_collapse_jacobians_and_sweep(run_json):
@@ -314,7 +314,6 @@ def test_self_attention_prints_its_inputs_and_fits_40_columns(run_report, run_js
     out = run_report("06_self_attention", columns=40)
     body = out.splitlines()[1:]
     assert "W_q" in out and "target" in out and "0. The inputs" in out
-    assert " ".join(out.split()).endswith("Next: python lessons/07_softmax_collapse.py")
     assert not any("…" in line for line in body) and max(map(len, body)) <= 40
 
 
@@ -334,4 +333,4 @@ def test_softmax_collapse_checks_memory(usage_error, monkeypatch):
     from trinity_foundations import cli
 
     monkeypatch.setattr(cli, "available_bytes", lambda: 2**20)
-    assert "GiB; this machine has" in usage_error("07_softmax_collapse", "--dim", "100000")
+    assert "GiB; this process has" in usage_error("07_softmax_collapse", "--dim", "100000")

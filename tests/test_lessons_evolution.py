@@ -100,10 +100,14 @@ def test_schedule_and_table_truncation():
     assert lesson.table_rows([1, 2], limit=20) == ([1, 2], 0)
 
 
-def test_evolution_strategy_report(run_report):
+def test_evolution_strategy_report(run_report, run_json):
     out = " ".join(run_report("10_evolution_strategy", *ES_SMALL).split())
-    assert "σ₀ = 2 for generations 1–30, then × 0.95 each" in out and "lr = 0.1" in out
     assert "ES without noise" in out and "nan" not in out.lower()
+    # the schedule it prints is this run's, from lesson.schedule (tested above)
+    env = run_json("10_evolution_strategy", *ES_SMALL)
+    schedule = load_lesson("10_evolution_strategy").schedule(env["results"])
+    assert schedule.startswith("σ₀ = 2 for generations 1–30, then × 0.95 each")
+    assert env["results"]["lr"] == 0.1  # "Gradient descent: lr = 0.1"
 
 
 def test_evolution_strategy_gd_at_zero_or_underflowing(run_json):

@@ -79,22 +79,38 @@ def test_same_seed_same_results(run_json, lesson):
 
 def test_quasi_orthogonality_report(run_report):
     out = run_report("quasi_orthogonality", *SMALL, columns=40)
-    assert out.splitlines()[0].count("Lesson 1.5") == 1
+    assert out.splitlines()[1].count("Lesson 1.5") == 1
     body = out.splitlines()[1:]  # the title rule may shorten the title with "…"
     assert not any("…" in line for line in body)  # the table folds, never cuts a number
     assert max(len(line) for line in body) <= 40
-    assert "D =     3: most pairs" in out
-    assert out.rstrip().endswith("Next: python lessons/hoeffding_bound.py")
+    assert out.rstrip().endswith("Next: make run LESSON=hoeffding")
 
 
-def test_hoeffding_report(run_report):
+def test_quasi_orthogonality_readings_follow_the_share(run_json):
+    lesson = load_lesson("quasi_orthogonality")
+    d3, _ = run_json("quasi_orthogonality", *SMALL)["results"]["dims"]
+    assert lesson.reading(d3, PAIRS, 0.05).startswith("most pairs (95.")  # 95 %: most
+    row = {"pct_not_orthogonal": 5.0, "count_not_orthogonal": 200, "std": 0.04}
+    assert lesson.reading(row, PAIRS, 0.05).startswith("5.0% still miss")
+    none = {"pct_not_orthogonal": 0.0, "count_not_orthogonal": 0, "std": 0.01}
+    assert lesson.reading(none, PAIRS, 0.05) == (
+        "none of the 4,000 pairs misses by more than ε, 5.0 std out"
+    )
+    every = {"pct_not_orthogonal": 100.0, "count_not_orthogonal": PAIRS, "std": 0.5}
+    assert lesson.reading(every, PAIRS, 0.05).startswith("every pair misses")
+
+
+def test_hoeffding_report(run_report, run_json):
     out = " ".join(run_report("hoeffding_bound", *SMALL).split())
     assert out.count("Lesson 1.6") == 1
     assert "P(|u·v| > ε) ≤ 2·exp(−D·ε²/2), for u and v independent and uniform" in out
-    assert "it is below 1 (useful) from D = 555 on" in out
-    assert "199.25%" in out and "184.62%" in out and "95.00%" in out
     assert "must cover the worst case" not in out and "no distribution" not in out
-    assert out.rstrip().endswith("Next: python lessons/05_linear_probe.py")
+    assert out.rstrip().endswith("Next: make run LESSON=04c")
+    lesson = load_lesson("hoeffding_bound")
+    r = run_json("hoeffding_bound", *SMALL)["results"]
+    assert r["first_useful_dim"] == 555  # "below 1 (useful) from D = 555 on"
+    assert [lesson.pct(row["bound_pct"]) for row in r["dims"]] == ["199.25%", "184.62%"]
+    assert lesson.pct(r["dims"][0]["exact_pct"]) == "95.00%"
 
 
 @pytest.mark.parametrize(
@@ -135,20 +151,21 @@ def test_sampling_is_checked_against_available_memory(usage_error, monkeypatch):
     from trinity_foundations import cli
 
     monkeypatch.setattr(cli, "available_bytes", lambda: 2**20)
-    assert "GiB; this machine has" in usage_error("quasi_orthogonality", *SMALL)
+    assert "GiB; this process has" in usage_error("quasi_orthogonality", *SMALL)
 
 
-def test_hoeffding_report_when_a_small_sample_lands_above_the_bound(run_json, capsys):
+def test_hoeffding_verdicts_when_a_small_sample_lands_above_the_bound(run_json):
     # One pair at D = 2000 lands beyond ε with probability 2.5 %; seed 27 does,
     # so the measured 100 % exceeds the bound (16.42 %), which is still true.
     argv = ("--dims", "2000", "--pairs", "1", "--seed", "27")
     (row,) = run_json("hoeffding_bound", *argv)["results"]["dims"]
     assert row["satisfied"] is False and row["vacuous"] is False
     assert row["empirical_pct"] == 100.0 and row["exact_pct"] < row["bound_pct"]
-    load_lesson("hoeffding_bound").main(list(argv))
-    out = capsys.readouterr().out
-    assert "NO" in out and "exceeded the bound at D = 2000" in out
-    assert "standard errors" not in out  # one pair: no normal approximation
+    lesson = load_lesson("hoeffding_bound")
+    assert lesson.holds(row) == "NO"
+    held = lesson.held_sentence([row], 1)
+    assert held.startswith("The measured share exceeded the bound at D = 2000.")
+    assert row["expected_count"] < 5  # one pair: no normal approximation, no standard errors
 
 
 @pytest.mark.parametrize("lesson", ["quasi_orthogonality", "hoeffding_bound"])
@@ -171,11 +188,6 @@ def test_bad_input_is_a_one_line_usage_error(usage_error, lesson, argv, reason):
 
 def test_one_pair_has_no_spread(usage_error):
     assert "at least 2 pairs" in usage_error("quasi_orthogonality", "--pairs", "1")
-
-
-def report_text(lesson: str, results: dict, capsys) -> str:
-    load_lesson(lesson).report(results, display.console())
-    return " ".join(capsys.readouterr().out.split())
 
 
 def quasi_row(dim: int, std: float, count: int, pairs: int) -> dict:
@@ -217,16 +229,16 @@ def test_quasi_orthogonality_report_reads_its_own_numbers(capsys):
         }
         for r in rows
     ]
-    out = report_text(
-        "quasi_orthogonality",
-        {"pairs": pairs, "epsilon": 0.05, "dims": rows, "timing": timing},
-        capsys,
-    )
-    assert "fell" not in out and "instead of falling √(64/3) = 4.6 times" in out
-    assert "99.998%" in out and "0.001%" in out and "0.00%" not in out
-    assert "only 1 of 100,000 pairs misses" in out
-    assert "compile 2 ms, run 2 ms" in out and "0.00 s" not in out  # two 1 ms runs
+    lesson = load_lesson("quasi_orthogonality")
+    trend = lesson.trend_sentence(*rows)
+    assert "fell" not in trend and "instead of falling √(64/3) = 4.6 times" in trend
+    assert [lesson.share(r["pct_not_orthogonal"]) for r in rows] == ["99.998%", "0.001%"]
+    assert lesson.reading(rows[1], pairs, 0.05).startswith("only 1 of 100,000 pairs misses")
+    r = {"pairs": pairs, "epsilon": 0.05, "dims": rows, "timing": timing}
+    lesson.sampling_section(r, display.console())
+    out = " ".join(capsys.readouterr().out.split())
     assert "Sampling: 2,000 Gaussian numbers" in out
+    assert "compile 2 ms, run 2 ms" in out and "0.00 s" not in out  # two 1 ms runs
 
 
 def test_hoeffding_pct_does_not_round_a_partial_share_to_100():

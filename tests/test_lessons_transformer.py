@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from conftest import load_lesson
 
+from trinity_foundations import display
+
 L15 = "15_autoregressive_lm"
 L16 = "16_transformer_block"
 L18 = "18_shape_literacy"
@@ -303,11 +305,13 @@ def test_16_causality_sides_and_widths(run_json):
     assert not m.width_matches(8, 16, widths) and m.width_matches(8, 28, widths)
 
 
-def test_16_chart_counts_blocks_from_zero():
-    m = load_lesson(L16)
-    chart = m.x_axis(m.display.line_chart({"a": list(range(9))}, width=30), 0, 8, "blocks")
+def test_charts_count_blocks_from_zero():
+    chart = display.line_chart({"a": list(range(9))}, width=30, x_label="blocks", x_first=0)
     axis, span = chart.split("\n")[-3:-1]
     assert span[axis.index("└") + 1] == "0" and span.endswith("blocks 8")
+    chart = display.line_chart({"a": list(range(9))}, width=30)  # steps count from 1
+    axis, span = chart.split("\n")[-3:-1]
+    assert span[axis.index("└") + 1] == "1" and span.endswith("step 9")
 
 
 # --- 18: shape literacy -------------------------------------------------------------------

@@ -23,6 +23,7 @@ LESSONS: tuple[Entry, ...] = (
     Entry("04_dot_product", "1.4"),
     Entry("quasi_orthogonality", "1.5"),
     Entry("hoeffding_bound", "1.6"),
+    Entry("04c_gradients", "2.0"),
     Entry("05_linear_probe", "2.1"),
     Entry("06_self_attention", "3.1"),
     Entry("07_softmax_collapse", "3.2"),
@@ -46,6 +47,54 @@ LESSONS: tuple[Entry, ...] = (
 STEMS: tuple[str, ...] = tuple(e.stem for e in LESSONS)
 
 
+CHAPTERS: dict[str, str] = {
+    "1": "Tensors, the compiler and high-dimensional geometry",
+    "2": "Gradients and linear probes",
+    "3": "Self-attention",
+    "4": "SVD and low-rank adaptation",
+    "5": "Evolution strategies",
+    "6": "Mixture-of-experts routing",
+    "7": "The routing capstone",
+    "8": "Shapes, tokens, positions and the transformer block",
+    "9": "A small GPT: training, decoding and the hardware",
+}
+
+
+def chapter(e: Entry) -> str:
+    """The chapter an entry belongs to: the part of its group before the dot."""
+    return e.group.split(".")[0]
+
+
+def find(name: str) -> str:
+    """The stem a learner means by `name`: a stem, a file name, or a number prefix.
+
+    "06", "6", "06_self_attention", "lessons/06_self_attention.py" and
+    "quasi" all name one lesson. Raises LookupError when `name` names none,
+    or more than one.
+    """
+    name = name.strip().removeprefix("lessons/").removesuffix(".py")
+    if name in STEMS:
+        return name
+    if name.isdigit():
+        name = name.zfill(2)
+    matches = [s for s in STEMS if s.startswith(name + "_")] or [
+        s for s in STEMS if name and s.startswith(name)
+    ]
+    if len(matches) != 1:
+        how = "names no lesson" if not matches else "names more than one lesson"
+        raise LookupError(f"{name!r} {how}; the lessons are: {', '.join(STEMS)}")
+    return matches[0]
+
+
+def short(stem: str) -> str:
+    """The shortest name `find` reads as `stem`: its number ("06") or the stem itself."""
+    number = stem.split("_")[0]
+    try:
+        return number if number != stem and find(number) == stem else stem
+    except LookupError:
+        return stem
+
+
 def entry(stem: str) -> Entry | None:
     """The catalogue entry of a lesson, or None for a script outside it."""
     return next((e for e in LESSONS if e.stem == stem), None)
@@ -59,5 +108,29 @@ def next_after(stem: str) -> str | None:
     return STEMS[i + 1] if i + 1 < len(STEMS) else None
 
 
-if __name__ == "__main__":  # `python -m trinity_foundations.catalogue`: the order, one a line
-    print("\n".join(STEMS))
+def main(argv: list[str] | None = None) -> int:
+    """`python -m trinity_foundations.catalogue`: the stems in order, one a line;
+    `--find NAME` prints the stem NAME means (the first lesson not yet finished
+    when NAME is empty), or says what the lessons are and exits 2."""
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] != ["--find"]:
+        print("\n".join(STEMS))
+        return 0
+    name = argv[1] if len(argv) > 1 else ""
+    if not name.strip():
+        from trinity_foundations import progress
+
+        print(progress.first_not_done())
+        return 0
+    try:
+        print(find(name))
+    except LookupError as error:
+        print(f"make run: LESSON={error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
