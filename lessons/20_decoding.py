@@ -385,10 +385,10 @@ def bound_sentence(s: dict) -> str:
         return f"{here}; no wider model was timed, so where memory starts to bind is not measured."
     if start is None:
         return (
-            f"{here}. Up to d = {d[-1]} the time grew more slowly than the bytes "
+            f"{here}. Up to d = {d[-1]} the time grew far more slowly than the bytes "
             f"(×{ms[-1] / ms[0]:.1f} for ×{nbytes[-1] / nbytes[0]:.0f} the bytes): at these "
-            "sizes a step's time is mostly a fixed per-call cost, and decoding does not "
-            "yet wait on memory."
+            "sizes a step's time is mostly a fixed per-call cost, and no width here is "
+            "large enough for the data it moves to set its time."
         )
     pair = s["rounds_ms"][start - 1], s["rounds_ms"][start]
     found = timing.spread([b / a for a, b in zip(*pair)])
@@ -407,14 +407,17 @@ def bound_sentence(s: dict) -> str:
     rate = f"{nbytes[start] / ms[start] / 1e6:.1f} GB/s"
     if start == 1:
         return (
-            f"{here}, and widening it grows the time with the bytes ({grew}, {rate} at "
-            f"d = {d[1]}): decoding waits on memory already at this width{noise}."
+            f"{here}, and widening it grows the time nearly as fast as the bytes ({grew}, "
+            f"{rate} at d = {d[1]}): already at this width the data a step moves sets its "
+            f"time, as for a memory-bound kernel (its FLOPs grow alike, at the intensity "
+            f"above){noise}."
         )
     return (
-        f"{here}: a fixed per-call cost, not memory, sets its time (up to d = "
-        f"{d[start - 1]} the time grew more slowly than the bytes). From d = {d[start]} "
-        f"({nbytes[start] / 1e6:.1f} MB) the time follows the bytes ({grew}), at {rate}: "
-        f"there decoding waits on memory{noise}."
+        f"{here}: a fixed per-call cost sets its time (up to d = {d[start - 1]} the time "
+        f"grew far more slowly than the bytes, as bytes^e with e under {GROWS}). From "
+        f"d = {d[start]} ({nbytes[start] / 1e6:.1f} MB) the time grows nearly as fast as the "
+        f"bytes ({grew}), at {rate}: from there the data a step moves sets its time, as for "
+        f"a memory-bound kernel (its FLOPs grow alike, at the intensity above){noise}."
     )
 
 
@@ -427,7 +430,7 @@ def _samples(r: dict, console) -> None:
         console.rule(
             f"{name} · mean entropy of the next-character law {r['entropies'][name]:.3f} nats"
         )
-        console.print(display.shown(visible_newlines(text), SHOWN), markup=False)
+        console.print(visible_newlines(display.shown(text, SHOWN)), markup=False)
         if r["loops"][name] is not None:
             console.print(loop_sentence(*r["loops"][name], len(text)))
     console.rule()

@@ -241,7 +241,7 @@ def clipping_verdict(clipped: dict, unclipped: dict) -> dict:
     if unclipped["diverged_at"] is not None and clipped["diverged_at"] is None:
         outcome = "rescued"
     elif clipped["diverged_at"] is not None:
-        outcome = "not enough"
+        outcome = "not enough" if unclipped["diverged_at"] is not None else "worse"
     elif clipped["spike"] < unclipped["spike"] / 2:
         outcome = "tamed"
     else:
@@ -524,12 +524,13 @@ def _intro(r: dict, console) -> None:
         f"{display.count(m['layers'], 'layer')}, {m['heads']} heads, context {m['context']}; "
         f"{r['dtype']}), each {display.count(r['steps'], 'step')} of "
         f"{r['tokens_per_run'] // r['steps']:,} tokens ({r['tokens_per_run']:,} tokens a run), "
-        "from the same initial weights on the same batches, trained side by side in one "
+        "from the same initial weights and, all but the slice and the other-batches run, on "
+        "the same batches, trained side by side in one "
         f"vmapped program: compiled in {display.duration(r['compile_ms'])}, "
         f"run once in {display.duration(r['run_ms'])}."
     )
     console.print(
-        f"Every run starts at loss {r['init_loss']:.3f} (ln V = {r['uniform_loss']:.3f}). "
+        f"The recipe starts at loss {r['init_loss']:.3f} (ln V = {r['uniform_loss']:.3f}). "
         f"Validation: {r['val_tokens_scored']:,} characters of unseen text, scored every "
         f"{display.count(r['eval_every'], 'step')}. Counting characters alone (unigram) "
         f"scores {r['unigram_val_loss']:.3f}: a run that ends there has learnt nothing else. "
@@ -624,6 +625,7 @@ CLIP_OUTCOME = {
     "rescued": "without clipping the run diverges; with it, it survives its spikes",
     "tamed": "clipping halves (at least) the largest jump",
     "not enough": "even with clipping the run diverges: the rate itself is too high",
+    "worse": "with clipping the run diverges and without it does not: here it did harm",
     "no difference": "clipping makes no clear difference here",
 }
 

@@ -475,9 +475,10 @@ def above_roof(points: list[dict]) -> str:
     if not over:
         return ""
     return (
-        f"Above their roof: {', '.join(over)}. Their data fits in a cache, which is faster than "
-        "the main-memory copy that sets the sloped roof; a roofline per cache level would "
-        "place them under a higher slope.\n"
+        f"Above their roof: {', '.join(over)}. The sloped roof is one copy's bandwidth, "
+        "and a kernel can read faster than that copy did, for instance from a cache that "
+        "holds its data; this run measures no cache level, so a roofline per level (and "
+        "the reason here) is beyond it.\n"
     )
 
 
@@ -639,7 +640,8 @@ def inference_section(r: dict, console) -> None:
         "requests, not faster arithmetic, is what speeds it up. (This decode step reads no "
         "KV cache. A cache of T positions adds 4·L·T·d FLOPs per token and 2·L·T·d cached "
         f"numbers to read: two FLOPs per number, {cache_intensity(r['flops_formula']['dtype']):g} "
-        "FLOP/byte in this dtype, as for the weights, so the intensity stays where it is.)\n"
+        "FLOP/byte in this dtype, one multiply-add per number read as for the weights: as "
+        "the context grows, a decode step's intensity tends to that figure.)\n"
     )
 
 

@@ -168,6 +168,8 @@ def test_clipping_decay_batch_verdicts_and_cells():
     assert L.clipping_verdict(run_(None, diverged=3), run_(None, diverged=2))["outcome"] == (
         "not enough"
     )
+    assert L.clipping_verdict(run_(None, diverged=3), run_(3.5))["outcome"] == "worse"
+    assert set(L.CLIP_OUTCOME) == {"rescued", "tamed", "not enough", "worse", "no difference"}
     d = L.decay_verdict([run_(3.0, norm=10.0), run_(3.1, norm=9.0)], [0.0, 1.0], 0.05)
     assert d["norm_change"] == pytest.approx([0.0, -0.1]) and d["matters"]
     assert d["best_decay"] == 0.0 and d["spread"] == pytest.approx(0.1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import io
 import math
 import sys
 import unicodedata
@@ -70,9 +71,13 @@ class LessonConsole(Console):
 
 
 def too_wide(table: Table, console: Console) -> bool:
-    """Whether rich would have to cut cells to fit `table` in the console's width."""
-    unbounded = console.options.update_width(10**6)  # rich clamps a measure to the width
-    return Measurement.get(console, unbounded, table).minimum > console.width
+    """Whether rich would cut a cell ('1.02…') to fit `table` in the console's width:
+    the table is drawn once, off screen, and its ellipses counted against its cells'."""
+    trial = Console(width=console.width, file=io.StringIO(), color_system=None)
+    trial.print(table)
+    cells = [str(table.title or ""), *(str(c.header) for c in table.columns)]
+    cells += [str(cell) for column in table.columns for cell in column.cells]
+    return trial.file.getvalue().count("…") > sum(cell.count("…") for cell in cells)
 
 
 def stacked(table: Table) -> Group:
