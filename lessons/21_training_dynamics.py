@@ -104,25 +104,23 @@ def sweep_runs(rows, config: tr.TrainConfig, text: int, dtype) -> sw.Run:
 
 
 @partial(jax.jit, static_argnames="loss_fn")
-def big_batch_grad(params, batch, *, loss_fn):
-    """Loss and gradient of one batch (x, y), each (k·B, T) int32: the reference."""
-    return jax.value_and_grad(loss_fn)(params, batch)
+def big_batch_step(state, batch, *, loss_fn):
+    """One batch (x, y), each (k·B, T) int32: its loss and gradient (the reference), and
+    the parameters after training.train_step takes it (XLA computes the gradient once)."""
+    loss, grads = jax.value_and_grad(loss_fn)(state.params, batch)
+    return loss, grads, tr.train_step(state, batch, loss_fn=loss_fn)[0].params
 
 
 @partial(jax.jit, static_argnames="loss_fn")
-def accumulated_grad(params, batches, *, loss_fn):
-    """Loss and gradient of k micro-batches (x, y), each (k, B, T) int32, one at a time."""
-    return accumulated_value_and_grad(loss_fn)(params, batches)
-
-
-@partial(jax.jit, static_argnames="loss_fn")
-def first_update(state, batches, *, loss_fn):
-    """The state after training.train_step has taken k micro-batches (x, y), each (k, B, T)."""
+def micro_batch_steps(state, batches, *, loss_fn):
+    """k micro-batches (x, y), each (k, B, T) int32: their mean loss and gradient taken
+    one at a time, and the parameters after training.train_step has taken all k."""
+    loss, grads = accumulated_value_and_grad(loss_fn)(state.params, batches)
 
     def step(state, xy):
         return tr.train_step(state, xy, loss_fn=loss_fn)
 
-    return jax.lax.scan(step, state, batches)[0]
+    return loss, grads, jax.lax.scan(step, state, batches)[0].params
 
 
 def _max_abs(a, b) -> float:
@@ -359,18 +357,11 @@ def run(seed, steps, batch, lr, d_model, layers, context, slice_) -> dict:
     # The check: one batch of k·B against its k micro-batches of B, then one AdamW step each.
     check_batch = lang.sample_batch(k_check, tokens, CHECK_K * batch, context)  # (kB, T) x2
     parts = micro_batches(check_batch, CHECK_K)  # (k, B, T) x2
-    loss_big, g_big = timing.compile_once(
-        big_batch_grad, params, check_batch, loss_fn=loss_fn
-    ).compiled(params, check_batch)
-    loss_acc, g_acc = timing.compile_once(
-        accumulated_grad, params, parts, loss_fn=loss_fn
-    ).compiled(params, parts)
-    one = jax.tree.map(lambda a: a[None], check_batch)  # (1, kB, T) x2: one batch of k·B
-    big, acc = (
-        first_update(tr.init_state(params, tr.hyper_of(config, accumulate=k)), b, loss_fn=loss_fn)
-        for k, b in ((1, one), (CHECK_K, parts))
+    state_1, state_k = (
+        tr.init_state(params, tr.hyper_of(config, accumulate=k)) for k in (1, CHECK_K)
     )
-    big, acc = big.params, acc.params
+    loss_big, g_big, big = big_batch_step(state_1, check_batch, loss_fn=loss_fn)
+    loss_acc, g_acc, acc = micro_batch_steps(state_k, parts, loss_fn=loss_fn)
 
     overfit = overfit_verdict(runs[f"slice of {slice_:,}"], runs["adamw"])
     return {
@@ -877,8 +868,8 @@ def main(argv: list[str] | None = None) -> None:
         title=__doc__,
         kernels=(
             sw.train_sweep, tr.train_step, tr.recipe, tr.learning_rate, dyn.divergence_step,
-            dyn.largest_spike, dyn.parting_point, accumulated_value_and_grad, accumulated_grad,
-            big_batch_grad, first_update,
+            dyn.largest_spike, dyn.parting_point, accumulated_value_and_grad, big_batch_step,
+            micro_batch_steps,
         ),
     )  # fmt: skip
 
