@@ -477,10 +477,17 @@ def finish(
         original(results, console)
     elif original is not None:
         console.print("\n[dim]--original adds what the Nx original computed differently.[/]")
+    close(console, args, lesson_file, kernels, summary(results) if summary else ())
+
+
+def close(console, args, lesson_file: str, kernels: Iterable[Callable], saw: Sequence[str]):
+    """How every lesson ends: the kernels (--show-code), What you saw, Try:, then Next
+    (and the lesson marked done)."""
+    lesson = Path(lesson_file).stem
     if args.show_code:
         show_code(console, kernels)
-    if summary is not None:
-        what_you_saw(console, summary(results))
+    if saw:
+        what_you_saw(console, saw)
     if try_line(lesson):
         console.print(f"\n[bold]Try:[/] {try_line(lesson)}")
     progress.mark_done(lesson)

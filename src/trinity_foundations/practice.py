@@ -421,17 +421,14 @@ def load(lesson: str, name: str, directory: str | Path | None = None) -> Callabl
 
 
 def resolve_lesson(text: str) -> str:
-    """A lesson's stem from the stem itself or a unique prefix ("06", "quasi")."""
-    from trinity_foundations.catalogue import STEMS
+    """A lesson's stem from what a learner types ("06", "quasi", a stem): `catalogue.find`,
+    with a KeyError the command line turns into its one-line error."""
+    from trinity_foundations import catalogue
 
-    if text in STEMS:
-        return text
-    found = [s for s in STEMS if s.startswith(text.zfill(2) + "_")]  # "4" or "04": 04_dot_product
-    found = found or [s for s in STEMS if s.startswith(text)]  # "04c", "quasi"
-    if len(found) == 1:
-        return found[0]
-    known = ", ".join(s.split("_")[0] if s[:2].isdigit() else s for s in STEMS)
-    raise KeyError(f"no single lesson matches {text!r}; one of: {known}")
+    try:
+        return catalogue.find(text)
+    except LookupError as e:
+        raise KeyError(str(e)) from None
 
 
 def names(lesson: str) -> tuple[str, ...]:

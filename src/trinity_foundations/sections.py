@@ -23,7 +23,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from trinity_foundations import catalogue, cli, display, progress
+from trinity_foundations import cli, display
 
 
 @dataclass(frozen=True)
@@ -84,13 +84,5 @@ def run(
         if section.title:
             console.rule(f"[bold]{escape(section.title)}")
         section.say(done[section.name], console)
-    if args.show_code:
-        cli.show_code(console, kernels)
-    cli.what_you_saw(console, summary(done))
-    if cli.try_line(lesson):
-        console.print(f"\n[bold]Try:[/] {cli.try_line(lesson)}")
-    progress.mark_done(lesson)
-    following = cli.next_lesson(lesson_file)
-    if following:
-        console.print(f"\n[bold]Next:[/] make run LESSON={catalogue.short(following)}")
+    cli.close(console, args, lesson_file, kernels, summary(done))
     return done
