@@ -16,20 +16,23 @@ from __future__ import annotations
 import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
 
 # isort: split
+import functools
 import resource
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from rich.console import Console
 from rich.table import Table
 
-from trinity_foundations import cli, display, timing
-from trinity_foundations.baselines import float_list, list_multiply
+from trinity_foundations import baselines, cli, display, sections, timing
 
 SIZE = 1_000_000
 MAX_SIZE = 10**9  # arrays; memory decides first (see bytes_needed)
 MAX_LIST_SIZE = 10**8  # the list baseline: about 5 s per timed call at the top, as in 01
 REPEATS = 51  # sub-millisecond calls: many repeats cost little and steady the median
+STEPS = ("numpy", "transfer", "eager", "jit_cached", "unsynced")  # the steps timed in repeats
 
 
 def bytes_needed(size: int, skip_list: bool) -> int:
@@ -44,59 +47,68 @@ def multiply(a, b):
     return a * b  # (N,)
 
 
-def run(size: int, skip_list: bool) -> dict:
-    x = np.arange(1, size + 1, dtype=np.float32)  # (N,) on the host: 1.0 .. N
-    y = np.arange(1, size + 1, dtype=np.float32)  # (N,) a second array, as in lesson 1.1
-    numpy_t = timing.time_call(np.multiply, x, y, sync=False, repeats=REPEATS)
-    expected = np.multiply(x, y)  # (N,)
+def inputs(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two (N,) float32 arrays on the host, 1.0 .. N, as in lesson 1.1."""
+    x = np.arange(1, size + 1, dtype=np.float32)  # (N,)
+    y = np.arange(1, size + 1, dtype=np.float32)  # (N,) a second array
+    return x, y
 
+
+# ----------------------------------------------------------------------------
+# 1. Each step timed on its own, and what the times say.
+
+
+@dataclass(frozen=True)
+class Steps:
+    size: int
+    dtype: str  # of the jitted result
+    repeats: int  # timed runs per step (the first jit call: one)
+    numpy_ms: float
+    transfer_ms: float  # jax.device_put of one array
+    transfer_copied: bool  # False: the CPU backend aliased the NumPy buffer
+    eager_ms: float
+    jit_first_ms: float  # trace + compile + run
+    jit_cached_ms: float
+    unsynced_ms: float  # the cached call without block_until_ready
+    list_ms: float | None  # lesson 1.1's list multiply (None: --skip-list)
+    list_repeats: int | None
+    faults_per_call: dict[str, float]  # step -> minor page faults per timed call
+    result_pages: int  # memory pages one float32 result fills
+
+
+def compute_steps(done: dict, *, size: int, skip_list: bool) -> Steps:
+    x, y = inputs(size)  # (N,) each, on the host
+    numpy_t = timing.time_call(np.multiply, x, y, sync=False, repeats=REPEATS)
     transfer_t = timing.time_call(jax.device_put, x, repeats=REPEATS)
     a, b = jax.device_put(x), jax.device_put(y)  # (N,) each, on the device
     copied = a.unsafe_buffer_pointer() != x.ctypes.data  # CPU may alias aligned host memory
-
     eager_t = timing.time_call(jnp.multiply, a, b, repeats=REPEATS)
-    eager = jnp.multiply(a, b)  # (N,)
-
     jitted = jax.jit(timing.cold(multiply))  # a new function: its first call compiles
     first_ms, out = timing.time_once(jitted, a, b)  # (N,)
     cached_t = timing.time_call(jitted, a, b, repeats=REPEATS)
     unsynced_t = timing.time_call(jitted, a, b, repeats=REPEATS, sync=False)
-
-    diffs = [np.max(np.abs(np.asarray(r, np.float64) - expected)) for r in (eager, out)]
-    list_ms = list_repeats = speedup = None
+    list_t = None
     if not skip_list:
-        list_t = timing.time_call(
-            list_multiply, float_list(size), float_list(size), sync=False
-        )  # host code
-        list_ms, list_repeats = list_t.median_ms, list_t.repeats
-        speedup = list_ms / cached_t.median_ms
-    timed = {
-        "numpy": numpy_t,
-        "transfer": transfer_t,
-        "eager": eager_t,
-        "jit_cached": cached_t,
-        "unsynced": unsynced_t,
-    }
-    return {
-        "size": size,
-        "dtype": str(out.dtype),
-        "repeats": REPEATS,
-        "numpy_ms": numpy_t.median_ms,
-        "transfer_ms": transfer_t.median_ms,
-        "transfer_copied": bool(copied),
-        "eager_ms": eager_t.median_ms,
-        "jit_first_ms": first_ms,
-        "jit_cached_ms": cached_t.median_ms,
-        "unsynced_ms": unsynced_t.median_ms,
-        "max_abs_diff": float(max(diffs)),
-        "last_product": float(expected[-1]),
-        "list_ms": list_ms,
-        "list_repeats": list_repeats,
-        "speedup_vs_list": speedup,
+        lists = baselines.float_list(size), baselines.float_list(size)
+        list_t = timing.time_call(baselines.list_multiply, *lists, sync=False)  # host code
+    timed = dict(zip(STEPS, (numpy_t, transfer_t, eager_t, cached_t, unsynced_t), strict=True))
+    return Steps(
+        size=size,
+        dtype=str(out.dtype),
+        repeats=REPEATS,
+        numpy_ms=numpy_t.median_ms,
+        transfer_ms=transfer_t.median_ms,
+        transfer_copied=bool(copied),
+        eager_ms=eager_t.median_ms,
+        jit_first_ms=first_ms,
+        jit_cached_ms=cached_t.median_ms,
+        unsynced_ms=unsynced_t.median_ms,
+        list_ms=None if list_t is None else list_t.median_ms,
+        list_repeats=None if list_t is None else list_t.repeats,
         # minor page faults per timed call: fresh memory touched for the first time
-        "faults_per_call": {name: t.faults_per_call for name, t in timed.items()},
-        "result_pages": -(-4 * size // resource.getpagesize()),  # pages of one float32 result
-    }
+        faults_per_call={name: t.faults_per_call for name, t in timed.items()},
+        result_pages=-(-4 * size // resource.getpagesize()),  # pages of one float32 result
+    )
 
 
 def _count(x: float) -> str:
@@ -135,36 +147,6 @@ def page_faults(faults: dict, pages: int) -> str:
     )
 
 
-def table_section(r: dict, console) -> None:
-    n, numpy_ms = r["size"], r["numpy_ms"]
-    table = Table(title=f"{display.count(n, r['dtype'] + ' product')}, step by step")
-    table.add_column("step")
-    table.add_column("ms", justify="right", no_wrap=True)
-    table.add_column("× NumPy", justify="right", no_wrap=True)
-    table.add_column("page faults / call", justify="right", no_wrap=True)
-    faults = r["faults_per_call"]
-    rows = [
-        ("NumPy multiply (host)", numpy_ms, faults["numpy"]),
-        ("jax.device_put host → device, one array", r["transfer_ms"], faults["transfer"]),
-        ("eager jnp.multiply (on device)", r["eager_ms"], faults["eager"]),
-        ("jit first call: trace + compile + run", r["jit_first_ms"], None),
-        ("jit cached call", r["jit_cached_ms"], faults["jit_cached"]),
-        ("jit cached call, no block_until_ready", r["unsynced_ms"], faults["unsynced"]),
-    ]
-    if r["list_ms"] is not None:
-        rows.insert(0, ("Python list (lesson 1.1)", r["list_ms"], None))
-    for label, ms, fault in rows:
-        table.add_row(
-            label, f"{ms:.3f}", f"{ms / numpy_ms:.2f}", "" if fault is None else _count(fault)
-        )
-    console.print(display.fit(table, console))
-    lists = f" (the list: {r['list_repeats']})" if r["list_ms"] is not None else ""
-    console.print(
-        f"[dim]Medians of {r['repeats']} timed runs after a warm-up{lists}; the "
-        "first call is timed once, as it happens once.[/]\n"
-    )
-
-
 def transfer_sentence(n: int, ms: float, copied: bool, itemsize: int = 4) -> str:
     """What device_put did: a copy at some bandwidth, or (CPU) an alias of the buffer."""
     mb = itemsize * n / 1e6
@@ -198,22 +180,83 @@ def trap_sentence(synced: float, unsynced: float) -> str:
     )
 
 
-def timings_section(r: dict, console) -> None:
-    numpy_ms = r["numpy_ms"]
-    console.print(transfer_sentence(r["size"], r["transfer_ms"], r["transfer_copied"]))
+def list_sentence(list_ms: float | None, jit_cached_ms: float, numpy_ms: float) -> str:
+    """The list of lesson 1.1 against the cached jit call and NumPy, or that it was skipped."""
+    if list_ms is None:
+        return "(The list timing was skipped: --skip-list.)"
+    return (
+        f"At the same size the Python list took {list_ms:.3g} ms: the cached jit "
+        f"call is [bold]{display.how_much(jit_cached_ms, list_ms, 'the list')}"
+        f"[/], NumPy {display.how_much(numpy_ms, list_ms, 'the list')}."
+    )
+
+
+def say_steps(r: Steps, console: Console) -> None:
+    table = Table(title=f"{display.count(r.size, r.dtype + ' product')}, step by step")
+    table.add_column("step")
+    table.add_column("ms", justify="right", no_wrap=True)
+    table.add_column("× NumPy", justify="right", no_wrap=True)
+    table.add_column("page faults / call", justify="right", no_wrap=True)
+    faults = r.faults_per_call
+    rows = [
+        ("NumPy multiply (host)", r.numpy_ms, faults["numpy"]),
+        ("jax.device_put host → device, one array", r.transfer_ms, faults["transfer"]),
+        ("eager jnp.multiply (on device)", r.eager_ms, faults["eager"]),
+        ("jit first call: trace + compile + run", r.jit_first_ms, None),
+        ("jit cached call", r.jit_cached_ms, faults["jit_cached"]),
+        ("jit cached call, no block_until_ready", r.unsynced_ms, faults["unsynced"]),
+    ]
+    if r.list_ms is not None:
+        rows.insert(0, ("Python list (lesson 1.1)", r.list_ms, None))
+    for label, ms, fault in rows:
+        table.add_row(
+            label, f"{ms:.3f}", f"{ms / r.numpy_ms:.2f}", "" if fault is None else _count(fault)
+        )
+    console.print(display.fit(table, console))
+    lists = f" (the list: {r.list_repeats})" if r.list_ms is not None else ""
     console.print(
-        f"Compute: the cached jit call took {r['jit_cached_ms'] / numpy_ms:.2f}× NumPy's time "
-        f"and eager jnp.multiply {r['eager_ms'] / numpy_ms:.2f}×. One multiply per element "
+        f"[dim]Medians of {r.repeats} timed runs after a warm-up{lists}; the "
+        "first call is timed once, as it happens once.[/]\n"
+    )
+    console.print(transfer_sentence(r.size, r.transfer_ms, r.transfer_copied))
+    console.print(
+        f"Compute: the cached jit call took {r.jit_cached_ms / r.numpy_ms:.2f}× NumPy's time "
+        f"and eager jnp.multiply {r.eager_ms / r.numpy_ms:.2f}×. One multiply per element "
         "leaves the compiler nothing to fuse: both are a single pass over the arrays. "
         "jit pays off when several operations fuse into one pass (lesson 1.3)."
     )
-    console.print(page_faults(r["faults_per_call"], r["result_pages"]))
+    console.print(page_faults(r.faults_per_call, r.result_pages))
     console.print(
-        f"Compile: the first jit call took {r['jit_first_ms']:.1f} ms, "
-        f"{r['jit_first_ms'] / r['jit_cached_ms']:.0f}× the cached call. JAX keeps the "
+        f"Compile: the first jit call took {r.jit_first_ms:.1f} ms, "
+        f"{r.jit_first_ms / r.jit_cached_ms:.0f}× the cached call. JAX keeps the "
         "compiled kernel for this input shape and dtype, so later calls only run it."
     )
-    console.print(trap_sentence(r["jit_cached_ms"], r["unsynced_ms"]))
+    console.print(trap_sentence(r.jit_cached_ms, r.unsynced_ms))
+    console.print(list_sentence(r.list_ms, r.jit_cached_ms, r.numpy_ms))
+
+
+# ----------------------------------------------------------------------------
+# 2. The products: eager and jit against NumPy.
+
+
+@dataclass(frozen=True)
+class Products:
+    size: int
+    dtype: str
+    max_abs_diff: float  # largest |eager or jit − NumPy|
+    last_product: float  # N·N as the array stores it
+
+
+MULTIPLY = jax.jit(multiply)
+
+
+def compute_products(done: dict, *, size: int) -> Products:
+    x, y = inputs(size)  # (N,) each
+    expected = np.multiply(x, y)  # (N,)
+    a, b = jax.device_put(x), jax.device_put(y)  # (N,) each
+    eager, jitted = jnp.multiply(a, b), MULTIPLY(a, b)  # (N,) each
+    diffs = [np.max(np.abs(np.asarray(r, np.float64) - expected)) for r in (eager, jitted)]
+    return Products(size, str(jitted.dtype), float(max(diffs)), float(expected[-1]))
 
 
 def agreement_sentence(n: int, diff: float) -> str:
@@ -237,25 +280,55 @@ def rounding_note(n: int, last: float, dtype: str) -> str | None:
     return f"{keeps}: the last product, {exact:,} exactly, is stored as {last:,.0f}{held}."
 
 
-def results_section(r: dict, console) -> None:
-    console.print("\n" + agreement_sentence(r["size"], r["max_abs_diff"]))
-    note = rounding_note(r["size"], r["last_product"], r["dtype"])
+def say_products(r: Products, console: Console) -> None:
+    console.print("\n" + agreement_sentence(r.size, r.max_abs_diff))
+    note = rounding_note(r.size, r.last_product, r.dtype)
     if note:
         console.print(note)
-    if r["list_ms"] is not None:
-        console.print(
-            f"At the same size the Python list took {r['list_ms']:.3g} ms: the cached jit "
-            f"call is [bold]{display.how_much(r['jit_cached_ms'], r['list_ms'], 'the list')}"
-            f"[/], NumPy {display.how_much(r['numpy_ms'], r['list_ms'], 'the list')}."
-        )
-    else:
-        console.print("(The list timing was skipped: --skip-list.)")
 
 
-def report(r: dict, console) -> None:
-    table_section(r, console)
-    timings_section(r, console)
-    results_section(r, console)
+# ----------------------------------------------------------------------------
+# The lesson.
+
+
+def build(args) -> list[sections.Section]:
+    runs = f"{REPEATS} runs each" + ("" if args.skip_list else ", then the Python list")
+    return [
+        sections.Section(
+            "steps",
+            functools.partial(compute_steps, size=args.size, skip_list=args.skip_list),
+            say_steps,
+            doing=f"timing NumPy, transfer, eager and jit: {runs}",
+        ),
+        sections.Section(
+            "products", functools.partial(compute_products, size=args.size), say_products
+        ),
+    ]
+
+
+def results(done: dict) -> dict:
+    """The --json results: the flat keys of the lesson's contract."""
+    steps, products = done["steps"], done["products"]
+    speedup = None if steps.list_ms is None else steps.list_ms / steps.jit_cached_ms
+    return {
+        "size": steps.size,
+        "dtype": steps.dtype,
+        "repeats": steps.repeats,
+        "numpy_ms": steps.numpy_ms,
+        "transfer_ms": steps.transfer_ms,
+        "transfer_copied": steps.transfer_copied,
+        "eager_ms": steps.eager_ms,
+        "jit_first_ms": steps.jit_first_ms,
+        "jit_cached_ms": steps.jit_cached_ms,
+        "unsynced_ms": steps.unsynced_ms,
+        "max_abs_diff": products.max_abs_diff,
+        "last_product": products.last_product,
+        "list_ms": steps.list_ms,
+        "list_repeats": steps.list_repeats,
+        "speedup_vs_list": speedup,
+        "faults_per_call": steps.faults_per_call,
+        "result_pages": steps.result_pages,
+    }
 
 
 def trap_bullet(synced: float, unsynced: float) -> str:
@@ -272,17 +345,18 @@ def trap_bullet(synced: float, unsynced: float) -> str:
     )
 
 
-def summary(r: dict) -> list[str]:
+def summary(done: dict) -> list[str]:
     """The three bullets of "What you saw", from the results."""
-    first, cached, numpy_ms = r["jit_first_ms"], r["jit_cached_ms"], r["numpy_ms"]
+    r = done["steps"]
+    first, cached, numpy_ms = r.jit_first_ms, r.jit_cached_ms, r.numpy_ms
     compiled = (
         f"jax.jit's first call took {first:.1f} ms (trace, compile, run), "
         f"{first / cached:.0f}× the cached call: the compiled kernel is kept per shape and dtype."
     )
     against = f"took {cached / numpy_ms:.2f}× NumPy's time (one multiply: nothing to fuse)"
-    if r["list_ms"] is not None:
-        against = f"was {display.how_much(cached, r['list_ms'], 'the Python list')} and {against}"
-    return [compiled, trap_bullet(cached, r["unsynced_ms"]), f"The cached jit call {against}."]
+    if r.list_ms is not None:
+        against = f"was {display.how_much(cached, r.list_ms, 'the Python list')} and {against}"
+    return [compiled, trap_bullet(cached, r.unsynced_ms), f"The cached jit call {against}."]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -308,14 +382,14 @@ def main(argv: list[str] | None = None) -> None:
     cli.require_memory(
         parser, bytes_needed(args.size, args.skip_list), f"--size {args.size:,} (arrays{lists})"
     )
-    cli.finish(
+    sections.run(
         args,
         __file__,
-        run(args.size, args.skip_list),
-        report,
-        kernels=(multiply,),
-        title=__doc__,
+        __doc__,
+        build(args),
         summary=summary,
+        results=results,
+        kernels=(multiply,),
     )
 
 

@@ -17,16 +17,18 @@ from __future__ import annotations
 import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
 
 # isort: split
+import functools
 import re
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from trinity_foundations import cli, display, timing
-from trinity_foundations.baselines import list_square_add
+from trinity_foundations import baselines, cli, display, sections, timing
 
 SIZE = 100_000
 MAX_SIZE = 10**8  # the list baseline: about 5 s per timed call at the top, as in 01
@@ -39,6 +41,11 @@ BYTES_PER_ELEMENT = 4 * 32 + 6 * 4 + 4 * 8
 def square_add(a, b):
     """a**2 + b on two (N,) arrays: two operations, one kernel once jitted."""
     return a**2 + b  # (N,)
+
+
+def inputs(size: int) -> tuple[jax.Array, jax.Array]:
+    a = jnp.arange(size, dtype=jnp.float32)  # (N,) 0 .. N-1
+    return a, 10 * a  # (N,) each
 
 
 # ----------------------------------------------------------------------------
@@ -73,14 +80,35 @@ def max_ulps(x: np.ndarray, y: np.ndarray) -> int:
     return int(np.max(np.abs(x.view(np.int32).astype(np.int64) - y.view(np.int32))))
 
 
-def run(size: int) -> dict:
-    a = jnp.arange(size, dtype=jnp.float32)  # (N,) 0 .. N-1
-    b = 10 * a  # (N,)
-    list_t = timing.time_call(list_square_add, a.tolist(), b.tolist(), sync=False)  # host code
+# ----------------------------------------------------------------------------
+# 1. One first call, stage by stage, and what it compiled.
 
-    eager_t = timing.time_call(square_add, a, b, repeats=REPEATS)  # op by op, warmed up
-    eager = square_add(a, b)  # (N,)
 
+@dataclass(frozen=True)
+class Compile:
+    size: int
+    dtype: str
+    repeats: int  # timed runs of the cached call
+    lower_ms: float  # trace and lower to StableHLO
+    compile_ms: float  # XLA
+    first_run_ms: float  # the compiled kernel's first run
+    jit_cached_ms: float
+    jaxpr: str  # what tracing recorded
+    jaxpr_ops: list[str]  # its primitives, in order
+    fusion_count: int  # fused kernels in the compiled program
+    fused_ops: list[str]  # the operations inside them
+    head: list[float]  # the first three results
+    eager_mismatches: int  # jitted results that differ from op by op
+    eager_max_ulps: int  # by at most this many ulps
+    jit_rounded_once: bool  # every jitted value is the exact a² + b rounded once
+
+    @property
+    def jit_first_ms(self) -> float:
+        return self.lower_ms + self.compile_ms + self.first_run_ms
+
+
+def compute_compile(done: dict, *, size: int) -> Compile:
+    a, b = inputs(size)  # (N,) each
     # The first call, stage by stage: what jitted(a, b) does when its cache is
     # empty (a new function object: nothing of it is cached yet).
     stages = timing.compile_timing(jax.jit(timing.cold(square_add)), a, b)
@@ -88,54 +116,27 @@ def run(size: int) -> dict:
     cached_t = timing.time_call(stages.compiled, a, b, repeats=REPEATS)
     hlo = stages.compiled.as_text()
     jaxpr = jax.make_jaxpr(square_add)(a, b)
-
+    eager = np.asarray(square_add(a, b))  # (N,) op by op: a² rounded, then the sum
     # Exact a²+b from the float32 inputs (float64 holds it exactly while a² < 2^53).
     a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)  # (N,) each
     rounded_once = (a64 * a64 + b64).astype(np.float32)  # (N,) one rounding to float32
-    out, eager = np.asarray(out), np.asarray(eager)  # (N,) each
-    return {
-        "size": size,
-        "dtype": str(out.dtype),
-        "repeats": REPEATS,
-        "list_ms": list_t.median_ms,
-        "list_repeats": list_t.repeats,
-        "eager_ms": eager_t.median_ms,
-        "jit_first_ms": stages.lower_ms + stages.compile_ms + first_run_ms,
-        "lower_ms": stages.lower_ms,
-        "compile_ms": stages.compile_ms,
-        "first_run_ms": first_run_ms,
-        "jit_cached_ms": cached_t.median_ms,
-        "head": out[:3].tolist(),
-        "jaxpr": str(jaxpr),
-        "jaxpr_ops": [eqn.primitive.name for eqn in jaxpr.eqns],
-        "fusion_count": fusion_count(hlo),
-        "fused_ops": fused_ops(hlo),
-        "eager_mismatches": int(np.count_nonzero(out != eager)),
-        "eager_max_ulps": max_ulps(out, eager),
-        "jit_rounded_once": bool(np.array_equal(out, rounded_once)),
-    }
-
-
-def table_section(r: dict, console) -> None:
-    table = Table(title=f"square_add on {r['size']:,} {r['dtype']} numbers")
-    table.add_column("stage")
-    table.add_column("ms", justify="right", no_wrap=True)
-    rows = [
-        ("Python lists (float64, one element at a time)", r["list_ms"]),
-        ("op by op, not jitted", r["eager_ms"]),
-        ("jit first call: the three stages below", r["jit_first_ms"]),
-        ("  trace and lower to StableHLO", r["lower_ms"]),
-        ("  XLA compile", r["compile_ms"]),
-        ("  first run of the compiled kernel", r["first_run_ms"]),
-        ("jit cached call", r["jit_cached_ms"]),
-    ]
-    for label, ms in rows:
-        table.add_row(label, f"{ms:.3f}")
-    console.print(display.fit(table, console))
-    console.print(
-        f"[dim]Medians of {r['repeats']} timed runs after a warm-up (lists: "
-        f"{r['list_repeats']}); the first call's stages timed once each, from a "
-        "function JAX had not seen.[/]\n"
+    out = np.asarray(out)  # (N,)
+    return Compile(
+        size=size,
+        dtype=str(out.dtype),
+        repeats=REPEATS,
+        lower_ms=stages.lower_ms,
+        compile_ms=stages.compile_ms,
+        first_run_ms=first_run_ms,
+        jit_cached_ms=cached_t.median_ms,
+        jaxpr=str(jaxpr),
+        jaxpr_ops=[eqn.primitive.name for eqn in jaxpr.eqns],
+        fusion_count=fusion_count(hlo),
+        fused_ops=fused_ops(hlo),
+        head=out[:3].tolist(),
+        eager_mismatches=int(np.count_nonzero(out != eager)),
+        eager_max_ulps=max_ulps(out, eager),
+        jit_rounded_once=bool(np.array_equal(out, rounded_once)),
     )
 
 
@@ -158,30 +159,6 @@ def fusion_sentences(ops: list[str], fused: list[str], count: int) -> list[str]:
             f"same pass, so a² is never written to memory.{rewrite}"
         )
     return lines
-
-
-def program_section(r: dict, console) -> None:
-    console.print("The jaxpr: what tracing recorded, one line per primitive operation.")
-    console.print(escape(r["jaxpr"]) + "\n")
-    for line in fusion_sentences(r["jaxpr_ops"], r["fused_ops"], r["fusion_count"]):
-        console.print(line)
-
-
-def speed_section(r: dict, console) -> None:
-    eager, cached = r["eager_ms"], r["jit_cached_ms"]
-    console.print(
-        f"\nThe cached jit call ({cached:.3f} ms) is "
-        f"{display.how_much(cached, eager, 'op by op')} ({eager:.3f} ms: two kernels, two "
-        "dispatches, one intermediate array) and "
-        f"{display.how_much(cached, r['list_ms'], 'the Python lists')}."
-    )
-    first, compile_share = r["jit_first_ms"], r["compile_ms"] / r["jit_first_ms"]
-    console.print(
-        f"The first call took {first:.1f} ms: tracing and lowering {r['lower_ms']:.1f} ms, "
-        f"XLA compiling {r['compile_ms']:.1f} ms ({compile_share:.0%} of it), the run "
-        f"{r['first_run_ms']:.3f} ms. Later calls with the same shapes and dtypes reuse "
-        "the compiled kernel."
-    )
 
 
 def head_sentence(head: list[float]) -> str:
@@ -212,20 +189,133 @@ def rounding_sentence(n: int, mismatches: int, ulps: int, rounded_once: bool) ->
     )
 
 
-def results_section(r: dict, console) -> None:
-    console.print("\n" + head_sentence(r["head"]))
+def say_compile(r: Compile, console: Console) -> None:
+    table = Table(title=f"jax.jit(square_add) on {r.size:,} {r.dtype} numbers")
+    table.add_column("stage")
+    table.add_column("ms", justify="right", no_wrap=True)
+    rows = [
+        ("jit first call: the three stages below", r.jit_first_ms),
+        ("  trace and lower to StableHLO", r.lower_ms),
+        ("  XLA compile", r.compile_ms),
+        ("  first run of the compiled kernel", r.first_run_ms),
+        ("jit cached call", r.jit_cached_ms),
+    ]
+    for label, ms in rows:
+        table.add_row(label, f"{ms:.3f}")
+    console.print(display.fit(table, console))
     console.print(
-        rounding_sentence(
-            r["size"], r["eager_mismatches"], r["eager_max_ulps"], r["jit_rounded_once"]
-        )
+        "[dim]The first call's stages timed once each, from a function JAX had not seen; "
+        f"the cached call: median of {r.repeats} timed runs after a warm-up.[/]\n"
+    )
+    console.print(
+        f"The first call took {r.jit_first_ms:.1f} ms: tracing and lowering "
+        f"{r.lower_ms:.1f} ms, XLA compiling {r.compile_ms:.1f} ms "
+        f"({r.compile_ms / r.jit_first_ms:.0%} of it), the run {r.first_run_ms:.3f} ms. "
+        "Later calls with the same shapes and dtypes reuse the compiled kernel.\n"
+    )
+    console.print("The jaxpr: what tracing recorded, one line per primitive operation.")
+    console.print(escape(r.jaxpr) + "\n")
+    for line in fusion_sentences(r.jaxpr_ops, r.fused_ops, r.fusion_count):
+        console.print(line)
+    console.print("\n" + head_sentence(r.head))
+    console.print(
+        rounding_sentence(r.size, r.eager_mismatches, r.eager_max_ulps, r.jit_rounded_once)
     )
 
 
-def report(r: dict, console) -> None:
-    table_section(r, console)
-    program_section(r, console)
-    speed_section(r, console)
-    results_section(r, console)
+# ----------------------------------------------------------------------------
+# 2. The cached call against op by op and Python lists.
+
+
+@dataclass(frozen=True)
+class Speed:
+    repeats: int
+    list_ms: float  # lesson 1.1's lists, float64, one element at a time
+    list_repeats: int
+    eager_ms: float  # op by op, not jitted
+    jit_cached_ms: float  # from section 1
+
+
+def compute_speed(done: dict, *, size: int) -> Speed:
+    a, b = inputs(size)  # (N,) each
+    lists = a.tolist(), b.tolist()
+    list_t = timing.time_call(baselines.list_square_add, *lists, sync=False)  # host code
+    eager_t = timing.time_call(square_add, a, b, repeats=REPEATS)  # op by op, warmed up
+    return Speed(
+        REPEATS, list_t.median_ms, list_t.repeats, eager_t.median_ms, done["compile"].jit_cached_ms
+    )
+
+
+def say_speed(r: Speed, console: Console) -> None:
+    table = Table()
+    table.add_column("square_add")
+    table.add_column("ms", justify="right", no_wrap=True)
+    rows = [
+        ("Python lists (float64, one element at a time)", r.list_ms),
+        ("op by op, not jitted", r.eager_ms),
+        ("jit cached call", r.jit_cached_ms),
+    ]
+    for label, ms in rows:
+        table.add_row(label, f"{ms:.3f}")
+    console.print()
+    console.print(display.fit(table, console))
+    console.print(
+        f"[dim]Medians of {r.repeats} timed runs after a warm-up (lists: {r.list_repeats}).[/]"
+    )
+    cached, eager = r.jit_cached_ms, r.eager_ms
+    console.print(
+        f"The cached jit call ({cached:.3f} ms) is "
+        f"{display.how_much(cached, eager, 'op by op')} ({eager:.3f} ms: two kernels, two "
+        "dispatches, one intermediate array) and "
+        f"{display.how_much(cached, r.list_ms, 'the Python lists')}."
+    )
+
+
+# ----------------------------------------------------------------------------
+# The lesson.
+
+
+def build(args) -> list[sections.Section]:
+    return [
+        sections.Section(
+            "compile",
+            functools.partial(compute_compile, size=args.size),
+            say_compile,
+            doing="tracing, lowering and compiling square_add",
+        ),
+        sections.Section(
+            "speed",
+            functools.partial(compute_speed, size=args.size),
+            say_speed,
+            doing=f"timing Python lists and op by op on {args.size:,} numbers",
+        ),
+    ]
+
+
+def results(done: dict) -> dict:
+    """The --json results: the flat keys of the lesson's contract."""
+    c, s = done["compile"], done["speed"]
+    return {
+        "size": c.size,
+        "dtype": c.dtype,
+        "repeats": c.repeats,
+        "list_ms": s.list_ms,
+        "list_repeats": s.list_repeats,
+        "eager_ms": s.eager_ms,
+        "jit_first_ms": c.jit_first_ms,
+        "lower_ms": c.lower_ms,
+        "compile_ms": c.compile_ms,
+        "first_run_ms": c.first_run_ms,
+        "jit_cached_ms": c.jit_cached_ms,
+        "head": c.head,
+        "jaxpr": c.jaxpr,
+        "jaxpr_ops": c.jaxpr_ops,
+        "fusion_count": c.fusion_count,
+        "fused_ops": c.fused_ops,
+        "eager_mismatches": c.eager_mismatches,
+        "eager_max_ulps": c.eager_max_ulps,
+        "jit_rounded_once": c.jit_rounded_once,
+    }
 
 
 def fusion_bullet(ops: list[str], count: int, fused: list[str]) -> str:
@@ -253,20 +343,19 @@ def rounding_bullet(n: int, mismatches: int, ulps: int, rounded_once: bool) -> s
     )
 
 
-def summary(r: dict) -> list[str]:
+def summary(done: dict) -> list[str]:
     """The three bullets of "What you saw", from the results."""
-    cached, first = r["jit_cached_ms"], r["jit_first_ms"]
+    c, s = done["compile"], done["speed"]
+    cached, first = c.jit_cached_ms, c.jit_first_ms
     speed = (
         f"The cached call ({cached:.3f} ms) was "
-        f"{display.how_much(cached, r['eager_ms'], 'op by op')}; the first took "
-        f"{first:.1f} ms, {r['compile_ms'] / first:.0%} of it XLA compiling."
+        f"{display.how_much(cached, s.eager_ms, 'op by op')}; the first took "
+        f"{first:.1f} ms, {c.compile_ms / first:.0%} of it XLA compiling."
     )
     return [
-        fusion_bullet(r["jaxpr_ops"], r["fusion_count"], r["fused_ops"]),
+        fusion_bullet(c.jaxpr_ops, c.fusion_count, c.fused_ops),
         speed,
-        rounding_bullet(
-            r["size"], r["eager_mismatches"], r["eager_max_ulps"], r["jit_rounded_once"]
-        ),
+        rounding_bullet(c.size, c.eager_mismatches, c.eager_max_ulps, c.jit_rounded_once),
     ]
 
 
@@ -282,14 +371,14 @@ def main(argv: list[str] | None = None) -> None:
     cli.require_memory(
         parser, BYTES_PER_ELEMENT * args.size, f"--size {args.size:,} (arrays and four lists)"
     )
-    cli.finish(
+    sections.run(
         args,
         __file__,
-        run(args.size),
-        report,
-        kernels=(square_add,),
-        title=__doc__,
+        __doc__,
+        build(args),
         summary=summary,
+        results=results,
+        kernels=(square_add,),
     )
 
 

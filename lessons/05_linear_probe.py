@@ -21,27 +21,17 @@ import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads
 
 # isort: split
 import math
+from dataclasses import dataclass
+from functools import partial
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
+from rich.console import Console
 from rich.table import Table
 
-from trinity_foundations import cli, display, timing
-from trinity_foundations.probe import (
-    ProbeConfig,
-    accuracy,
-    bayes_accuracy,
-    centre_distance,
-    init_params,
-    logits,
-    loss,
-    make_clusters,
-    population_accuracy,
-    train,
-    train_step,
-)
-from trinity_foundations.stats import Z_95, wilson_interval, wilson_miss_rate
+from trinity_foundations import cli, display, probe, sections, stats, timing
 
 SEED, VAL_SEED_OFFSET, INIT_SEED_OFFSET = 42, 957, 58  # 42, 999, 100: the original's seeds
 EPOCHS, LR, L2, TRAIN_SIZE, VAL_SIZE = 100, 0.1, 0.001, 1000, 500
@@ -59,28 +49,55 @@ def bytes_needed(epochs: int, train_size: int, val_size: int) -> int:
     return 4 * (6 * (train_size + val_size) + 4 * epochs + 3 * epochs * val_size)
 
 
-@jax.jit
-def optax_step(params, x, y, lr: float, l2: float):
-    """The same step through optax: sgd's update is -lr · grad."""
-    optimizer = optax.sgd(lr)
-    grads = jax.grad(loss)(params, x, y, l2)
-    updates, _ = optimizer.update(grads, optimizer.init(params), params)
-    return optax.apply_updates(params, updates)
+@dataclass(frozen=True)
+class Weights:
+    w: list[float]  # (w₁, w₂)
+    b: float
 
 
-def _floats(params) -> dict:
-    return {"w": np.asarray(params.w)[:, 0].tolist(), "b": float(params.b)}
+def weights(params: probe.Params) -> Weights:
+    return Weights(np.asarray(params.w)[:, 0].tolist(), float(params.b))
 
 
-def _boundary(params) -> dict:
-    """How the probe's line w · x + b = 0 sits against the best one, x₁ + x₂ = 0."""
-    w = np.asarray(params.w, dtype=np.float64)[:, 0]  # (2,) float64: no overflow in the norms
-    ideal = np.array([-1.0, -1.0])  # (2,) the best boundary's normal, towards class 1
-    cos = w @ ideal / (np.linalg.norm(w) * np.linalg.norm(ideal))
-    return {
-        "angle_to_best_deg": math.degrees(math.acos(np.clip(cos, -1.0, 1.0))),
-        "boundary_offset": abs(float(params.b)) / float(np.linalg.norm(w)),
-    }
+def params_of(p: Weights, dtype: str) -> probe.Params:
+    """The probe's parameters back from their numbers: w (2, 1), b ()."""
+    return probe.Params(jnp.array([[v] for v in p.w], dtype), jnp.array(p.b, dtype))
+
+
+# ----------------------------------------------------------------------------
+# 1. Training: every epoch in one compiled lax.scan.
+
+
+@dataclass(frozen=True)
+class Logged:
+    epoch: int
+    loss: float  # where the epoch's step started
+    val_accuracy: float  # after it, in %
+
+
+@dataclass(frozen=True)
+class Training:
+    seed: int  # of the training set
+    val_seed: int
+    init_seed: int
+    epochs: int
+    lr: float
+    l2: float
+    train_size: int
+    val_size: int
+    dtype: str
+    initial: Weights
+    final: Weights
+    first_step: Weights  # after the scan's first step (section 4 checks it)
+    loss_history: list[float]  # (epochs,)
+    log: list[Logged]  # every log_every epochs, and the last
+    diverged_at: int | None  # the first epoch whose loss or weights are not finite
+    failure: str  # training_failure's reason, "" for a run that worked
+    penalty_factor: float  # 1 − 2·lr·λ: what the penalty alone does to w each step
+    val_correct: int  # right answers after the last epoch
+    val_accuracy: float  # in %
+    compile_ms: float
+    train_ms: float  # median of repeats
 
 
 def log_every(epochs: int, rows: int = 10) -> int:
@@ -102,181 +119,216 @@ def training_failure(losses: list[float], val_accuracy: float, diverged_at: int 
     return ""
 
 
-def _optax_check(start, first, x, y, lr: float, l2: float) -> float:
-    """Largest difference between optax's step from `start` and ours (`first`)."""
-    via_optax = optax_step(start, x, y, lr, l2)
-    return max(
-        float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) for a, b in zip(via_optax, first)
-    )
+def compute_training(done: dict, *, args) -> Training:
+    seed, epochs, val_size = args.seed, args.epochs, args.val_size
+    x, y = probe.make_clusters(jax.random.key(seed), args.train_size)  # (N, 2), (N, 1)
+    val_key = jax.random.key(seed + VAL_SEED_OFFSET)
+    x_val, y_val = probe.make_clusters(val_key, val_size)  # (V, 2), (V, 1)
+    start = probe.init_params(jax.random.key(seed + INIT_SEED_OFFSET))  # w (2, 1), b ()
 
-
-def run(seed: int, epochs: int, lr: float, l2: float, train_size: int, val_size: int) -> dict:
-    x, y = make_clusters(jax.random.key(seed), train_size)  # (N, 2), (N, 1)
-    x_val, y_val = make_clusters(jax.random.key(seed + VAL_SEED_OFFSET), val_size)  # (V, 2), (V, 1)
-    start = init_params(jax.random.key(seed + INIT_SEED_OFFSET))  # w (2, 1), b ()
-
-    config = ProbeConfig(lr, l2)
-    compiled = timing.compile_timing(train, start, (x, y), config=config, epochs=epochs)
+    config = probe.ProbeConfig(args.lr, args.l2)
+    compiled = timing.compile_timing(probe.train, start, (x, y), config=config, epochs=epochs)
     run = compiled.compiled
     final, (losses, path) = run(start, (x, y), config=config)  # (E,), w (E, 2, 1), b (E,)
     repeats = 7 if epochs <= 10**4 else 3  # long scans: fewer repeats, each is seconds
     train_ms = timing.time_call(lambda: run(start, (x, y), config=config), repeats=repeats)
-    train_ms = train_ms.median_ms
 
     # Validation accuracy after every epoch, from the stacked params in one call.
-    val_acc = jax.jit(jax.vmap(accuracy, in_axes=(0, None, None)))(path, x_val, y_val)  # (E,)
-    correct = np.rint(np.asarray(val_acc) * val_size).astype(int)  # (E,) right answers
+    per_epoch = jax.jit(jax.vmap(probe.accuracy, in_axes=(0, None, None)))
+    correct = np.rint(np.asarray(per_epoch(path, x_val, y_val)) * val_size).astype(int)  # (E,)
     losses = np.asarray(losses)  # (E,) on the host: indexing it compiles nothing
     every = log_every(epochs)
     logged = sorted({*range(every, epochs + 1, every), epochs})
-    log = [
-        {
-            "epoch": e,
-            "loss": float(losses[e - 1]),
-            "val_accuracy": 100 * int(correct[e - 1]) / val_size,
-        }
-        for e in logged
-    ]
+    log = [Logged(e, float(losses[e - 1]), 100 * int(correct[e - 1]) / val_size) for e in logged]
 
     finite = (
         np.isfinite(losses)
         & np.isfinite(np.asarray(path.b))
         & np.isfinite(np.asarray(path.w)).all(axis=(1, 2))
     )  # (E,)
-    low, high = wilson_interval(int(correct[-1]), val_size)
-    true_accuracy = float(population_accuracy(final))
-    with jax.enable_x64(True):  # a sum of up to 10**7 binomial terms, in float64
-        miss = float(wilson_miss_rate(np.float64(true_accuracy), val_size))
     diverged_at = None if finite.all() else int(np.argmin(finite)) + 1
-    first = (np.asarray(path.w)[0], np.asarray(path.b)[0])  # our first step: (2, 1), ()
-    optax_diff = _optax_check(start, first, x, y, lr, l2)
-    distance = centre_distance()
     val_accuracy = 100 * int(correct[-1]) / val_size
-    return {
-        "seed": seed,
-        "epochs": epochs,
-        "lr": lr,
-        "l2": l2,
-        "train_size": train_size,
-        "dtype": str(x.dtype),
-        "initial": _floats(start),
-        "final": _floats(final),
-        "w": np.asarray(final.w).tolist(),
-        "b": float(final.b),
-        "loss_history": losses.tolist(),
-        "log": log,
-        "diverged_at": diverged_at,
-        "failure": training_failure(losses.tolist(), val_accuracy, diverged_at),
-        "penalty_factor": 1 - 2 * lr * l2,
-        "val_correct": int(correct[-1]),
-        "val_size": val_size,
-        "val_accuracy": val_accuracy,
-        "wilson_z": Z_95,
-        "wilson_ci": [100 * float(low), 100 * float(high)],
-        "wilson_miss_pct": 100 * miss,  # at the true accuracy and this val_size
-        "population_accuracy": 100 * true_accuracy,
-        "bayes_accuracy": 100 * float(bayes_accuracy(distance)),
-        "centre_distance": distance,
-        **_boundary(final),
-        "optax_max_diff": optax_diff,
-        "optax_matches": optax_diff <= 1e-6,
-        "val_seed": seed + VAL_SEED_OFFSET,
-        "init_seed": seed + INIT_SEED_OFFSET,
-        "compile_ms": compiled.lower_ms + compiled.compile_ms,
-        "train_ms": train_ms,
-    }
+    return Training(
+        seed=seed,
+        val_seed=seed + VAL_SEED_OFFSET,
+        init_seed=seed + INIT_SEED_OFFSET,
+        epochs=epochs,
+        lr=args.lr,
+        l2=args.l2,
+        train_size=args.train_size,
+        val_size=val_size,
+        dtype=str(x.dtype),
+        initial=weights(start),
+        final=weights(final),
+        first_step=Weights(np.asarray(path.w)[0][:, 0].tolist(), float(np.asarray(path.b)[0])),
+        loss_history=losses.tolist(),
+        log=log,
+        diverged_at=diverged_at,
+        failure=training_failure(losses.tolist(), val_accuracy, diverged_at),
+        penalty_factor=1 - 2 * args.lr * args.l2,
+        val_correct=int(correct[-1]),
+        val_accuracy=val_accuracy,
+        compile_ms=compiled.lower_ms + compiled.compile_ms,
+        train_ms=train_ms.median_ms,
+    )
 
 
-def hyper_parameters(r: dict) -> str:
+def hyper_parameters(t: Training) -> str:
     return (
-        f"lr = {r['lr']:g}, λ = {r['l2']:g}, {display.count(r['epochs'], 'epoch')}, "
-        f"{display.count(r['train_size'], 'training point')}, "
-        f"{display.count(r['val_size'], 'validation point')}, {r['dtype']}; seeds "
-        f"{r['seed']} (training set), {r['val_seed']} (validation), {r['init_seed']} "
+        f"lr = {t.lr:g}, λ = {t.l2:g}, {display.count(t.epochs, 'epoch')}, "
+        f"{display.count(t.train_size, 'training point')}, "
+        f"{display.count(t.val_size, 'validation point')}, {t.dtype}; seeds "
+        f"{t.seed} (training set), {t.val_seed} (validation), {t.init_seed} "
         "(initial weights)"
     )
 
 
-def diverged_section(r: dict, console) -> None:
-    epochs = len(r["loss_history"])
-    console.print(
-        f"[bold red]Training diverged:[/] the loss or the weights left {r['dtype']}'s "
-        f"range at epoch {r['diverged_at']} of {epochs}; the steps are too large."
+def failure_sentence(failure: str, losses: list[float], val_accuracy: float, lr: float) -> str:
+    """The warning for a finite run that failed, from its own numbers."""
+    first, last = losses[0], losses[-1]
+    if failure == "loss rose":
+        why = f"the loss rose from {first:.4g} to {last:.4g}"
+    else:
+        why = f"validation accuracy is {val_accuracy:.1f}%, below the 50% of a coin toss"
+    return (
+        f"[bold red]Training failed:[/] {why}. The steps overshoot (lr = {lr:g}): "
+        "lower --lr and run again. The numbers below are those of a failed run."
     )
-    if r["penalty_factor"] < -1:
+
+
+def say_diverged(t: Training, console: Console) -> None:
+    console.print(
+        f"[bold red]Training diverged:[/] the loss or the weights left {t.dtype}'s "
+        f"range at epoch {t.diverged_at} of {len(t.loss_history)}; the steps are too large."
+    )
+    if t.penalty_factor < -1:
         console.print(
-            f"The penalty alone multiplies w by 1 - 2·lr·λ = {r['penalty_factor']:g} "
+            f"The penalty alone multiplies w by 1 - 2·lr·λ = {t.penalty_factor:g} "
             "each step: below -1 that flips its sign and makes it grow."
         )
     console.print("Lower --lr (or --l2) and run again.")
 
 
-def failure_sentence(r: dict) -> str:
-    """The warning for a finite run that failed, from its own numbers."""
-    first, last = r["loss_history"][0], r["loss_history"][-1]
-    if r["failure"] == "loss rose":
-        why = f"the loss rose from {first:.4g} to {last:.4g}"
-    else:
-        why = f"validation accuracy is {r['val_accuracy']:.1f}%, below the 50% of a coin toss"
-    return (
-        f"[bold red]Training failed:[/] {why}. The steps overshoot (lr = {r['lr']:g}): "
-        "lower --lr and run again. The numbers below are those of a failed run."
-    )
-
-
-def training_section(r: dict, console) -> None:
-    epochs = len(r["loss_history"])
-    console.print(
-        f"[bold]Training: {display.count(epochs, 'full-batch epoch')}, one compiled lax.scan[/]"
-    )
+def say_training(t: Training, console: Console) -> None:
+    console.print(f"Hyper-parameters: {hyper_parameters(t)}.\n")
+    if t.failure == "diverged":
+        say_diverged(t, console)
+        return
+    if t.failure:
+        console.print(failure_sentence(t.failure, t.loss_history, t.val_accuracy, t.lr) + "\n")
+    epochs = len(t.loss_history)
+    console.print(f"[bold]{display.count(epochs, 'full-batch epoch')}, one compiled lax.scan:[/]")
     table = Table()
     for col in ("epoch", "train loss", "val accuracy"):
         table.add_column(col, justify="right")
-    for row in r["log"]:
-        table.add_row(str(row["epoch"]), f"{row['loss']:.4f}", f"{row['val_accuracy']:.1f} %")
+    for row in t.log:
+        table.add_row(str(row.epoch), f"{row.loss:.4f}", f"{row.val_accuracy:.1f} %")
     console.print(display.fit(table, console))
     console.print("[dim]train loss: where the epoch's step started; val accuracy: after it.[/]")
     console.print(
-        f"The scan compiled in {r['compile_ms']:.0f} ms and runs "
+        f"The scan compiled in {t.compile_ms:.0f} ms and runs "
         f"{'all ' if epochs > 1 else ''}{display.count(epochs, 'epoch')} in "
-        f"{r['train_ms']:.2f} ms (median of repeats).\n"
+        f"{t.train_ms:.2f} ms (median of repeats).\n"
     )
     width = display.chart_width(console, 12)
-    console.print(
-        display.line_chart(
-            {"train loss": r["loss_history"]},
-            height=12,
-            width=width,
-            x_label="epoch",
-            y_label="loss",
-        )
+    chart = display.line_chart(
+        {"train loss": t.loss_history}, height=12, width=width, x_label="epoch", y_label="loss"
+    )
+    console.print(chart)
+
+
+# ----------------------------------------------------------------------------
+# 2. The parameters, and the boundary they draw.
+
+
+@dataclass(frozen=True)
+class Parameters:
+    initial: Weights
+    final: Weights
+    angle_to_best_deg: float  # between w and the best boundary's normal (-1, -1)
+    boundary_offset: float  # distance of the line w · x + b = 0 from the origin
+    diverged: bool
+
+
+def compute_parameters(done: dict) -> Parameters:
+    t = done["training"]
+    w = np.array(t.final.w, dtype=np.float64)  # (2,) float64: no overflow in the norms
+    ideal = np.array([-1.0, -1.0])  # (2,) the best boundary's normal, towards class 1
+    cos = w @ ideal / (np.linalg.norm(w) * np.linalg.norm(ideal))
+    return Parameters(
+        initial=t.initial,
+        final=t.final,
+        angle_to_best_deg=math.degrees(math.acos(np.clip(cos, -1.0, 1.0))),
+        boundary_offset=abs(t.final.b) / float(np.linalg.norm(w)),
+        diverged=t.failure == "diverged",
     )
 
 
-def parameters_section(r: dict, console) -> None:
-    params = Table(title="\nParameters")
+def say_parameters(r: Parameters, console: Console) -> None:
+    if r.diverged:
+        console.print("[dim]None worth reading: training diverged.[/]")
+        return
+    params = Table()
     for col in ("", "w₁", "w₂", "b"):
         params.add_column(col, justify="right")
-    for name in ("initial", "final"):
-        p = r[name]
-        params.add_row(name, *(f"{v:+.4f}" for v in (*p["w"], p["b"])))
+    for name, p in (("initial", r.initial), ("final", r.final)):
+        params.add_row(name, *(f"{v:+.4f}" for v in (*p.w, p.b)))
     console.print(display.fit(params, console))
-    w1, w2 = r["final"]["w"]
+    w1, w2 = r.final.w
     console.print(
         f"The probe's boundary w₁x₁ + w₂x₂ + b = 0 has normal ({w1:+.3f}, {w2:+.3f}), "
-        f"{r['angle_to_best_deg']:.1f}° from the best boundary's normal (-1, -1), "
-        f"and passes {r['boundary_offset']:.3f} from the origin (the best one "
-        "passes through it).\n"
+        f"{r.angle_to_best_deg:.1f}° from the best boundary's normal (-1, -1), "
+        f"and passes {r.boundary_offset:.3f} from the origin (the best one "
+        "passes through it)."
     )
 
 
-def interval_sentence(r: dict) -> str:
+# ----------------------------------------------------------------------------
+# 3. Validation: how sure we are, and the best anyone could do.
+
+
+@dataclass(frozen=True)
+class Validation:
+    val_correct: int
+    val_size: int
+    val_accuracy: float  # in %
+    wilson_z: float
+    wilson_ci: list[float]  # [low, high] in %
+    wilson_miss_pct: float  # how often such an interval misses the true accuracy
+    population_accuracy: float  # the probe's exact accuracy on the whole distribution, %
+    bayes_accuracy: float  # the best any classifier can do, %
+    centre_distance: float  # ‖μ‖, in standard deviations
+    diverged: bool
+
+
+def compute_validation(done: dict) -> Validation:
+    t = done["training"]
+    low, high = stats.wilson_interval(t.val_correct, t.val_size)
+    true_accuracy = float(probe.population_accuracy(params_of(t.final, t.dtype)))
+    with jax.enable_x64(True):  # a sum of up to 10**7 binomial terms, in float64
+        miss = float(stats.wilson_miss_rate(np.float64(true_accuracy), t.val_size))
+    distance = probe.centre_distance()
+    return Validation(
+        val_correct=t.val_correct,
+        val_size=t.val_size,
+        val_accuracy=t.val_accuracy,
+        wilson_z=stats.Z_95,
+        wilson_ci=[100 * float(low), 100 * float(high)],
+        wilson_miss_pct=100 * miss,  # at the true accuracy and this val_size
+        population_accuracy=100 * true_accuracy,
+        bayes_accuracy=100 * float(probe.bayes_accuracy(distance)),
+        centre_distance=distance,
+        diverged=t.failure == "diverged",
+    )
+
+
+def interval_sentence(v: Validation) -> str:
     """The Wilson interval with both of its sides, which differ near 0 or 100 %."""
-    low, high, acc = *r["wilson_ci"], r["val_accuracy"]
+    (low, high), acc = v.wilson_ci, v.val_accuracy
     below, above = acc - low, high - acc
     return (
-        f"Wilson 95 % interval: [{low:.2f} %, {high:.2f} %] (z = {r['wilson_z']}, "
-        f"n = {r['val_size']}): {below:.2f} percentage points below the measured "
+        f"Wilson 95 % interval: [{low:.2f} %, {high:.2f} %] (z = {v.wilson_z}, "
+        f"n = {v.val_size}): {below:.2f} percentage points below the measured "
         f"{acc:.1f} % and {above:.2f} above"
         + (
             ", lopsided: near 100 % there is little room above."
@@ -288,17 +340,17 @@ def interval_sentence(r: dict) -> str:
     )
 
 
-def coverage_sentence(r: dict) -> str:
+def coverage_sentence(v: Validation) -> str:
     """Whether this interval caught the true accuracy, against its real miss rate."""
-    low, high = r["wilson_ci"]
-    true, miss = r["population_accuracy"], r["wilson_miss_pct"]
+    low, high = v.wilson_ci
+    true, miss = v.population_accuracy, v.wilson_miss_pct
     if abs(miss - 5) < 0.05:
         against = "the nominal 5 %"
     else:
         against = f"{'more' if miss > 5 else 'less'} than the nominal 5 %"
     rate = (
         f"For a probe whose true accuracy is {true:.2f} %, a 95 % Wilson interval from "
-        f"{display.count(r['val_size'], 'point')} misses it in "
+        f"{display.count(v.val_size, 'point')} misses it in "
         f"{display.share(miss / 100, 1)} of validation samples (summed exactly over "
         f"the binomial): {against}."
     )
@@ -310,50 +362,142 @@ def coverage_sentence(r: dict) -> str:
     return f"{rate} {caught}"
 
 
-def validation_section(r: dict, console) -> None:
+def say_validation(v: Validation, console: Console) -> None:
+    if v.diverged:
+        console.print("[dim]No accuracy worth reading: training diverged.[/]")
+        return
     console.print(
-        f"[bold]Validation accuracy: {r['val_accuracy']:.1f} %[/] "
-        f"({r['val_correct']} of {display.count(r['val_size'], 'point')})"
+        f"[bold]Validation accuracy: {v.val_accuracy:.1f} %[/] "
+        f"({v.val_correct} of {display.count(v.val_size, 'point')})"
     )
-    console.print(interval_sentence(r))
+    console.print(interval_sentence(v))
     console.print(
-        f"This probe's exact accuracy on the whole distribution: {r['population_accuracy']:.2f} %."
+        f"This probe's exact accuracy on the whole distribution: {v.population_accuracy:.2f} %."
     )
-    d = r["centre_distance"]
+    d = v.centre_distance
     console.print(
-        f"Best possible: {r['bayes_accuracy']:.2f} %. Each centre is {d:.2f} "
+        f"Best possible: {v.bayes_accuracy:.2f} %. Each centre is {d:.2f} "
         f"standard deviations from the best boundary x₁ + x₂ = 0, so Φ({d:.2f}) "
         "of each class falls on its own side."
     )
-    console.print(coverage_sentence(r) + "\n")
-    verdict = "gives the same parameters as" if r["optax_matches"] else "DIFFERS from"
+    console.print(coverage_sentence(v))
+
+
+# ----------------------------------------------------------------------------
+# 4. The same step through optax.
+
+
+@jax.jit
+def optax_step(params, x, y, lr: float, l2: float):
+    """The same step through optax: sgd's update is -lr · grad."""
+    optimizer = optax.sgd(lr)
+    grads = jax.grad(probe.loss)(params, x, y, l2)
+    updates, _ = optimizer.update(grads, optimizer.init(params), params)
+    return optax.apply_updates(params, updates)
+
+
+@dataclass(frozen=True)
+class Optax:
+    optax_max_diff: float  # largest difference between optax's first step and ours
+    optax_matches: bool
+    diverged: bool
+
+
+def compute_optax(done: dict) -> Optax:
+    t = done["training"]
+    x, y = probe.make_clusters(jax.random.key(t.seed), t.train_size)  # (N, 2), (N, 1)
+    start = probe.init_params(jax.random.key(t.init_seed))  # w (2, 1), b ()
+    via_optax = weights(optax_step(start, x, y, t.lr, t.l2))
+    ours = t.first_step
+    diff = max(abs(a - b) for a, b in zip([*via_optax.w, via_optax.b], [*ours.w, ours.b]))
+    return Optax(float(diff), diff <= 1e-6, t.failure == "diverged")
+
+
+def say_optax(r: Optax, console: Console) -> None:
+    if r.diverged:
+        console.print("[dim]Not compared: training diverged.[/]")
+        return
+    verdict = "gives the same parameters as" if r.optax_matches else "DIFFERS from"
     console.print(
         f"One optax.sgd step {verdict} our hand-written update "
-        f"(largest difference {r['optax_max_diff']:.1e})."
+        f"(largest difference {r.optax_max_diff:.1e})."
     )
 
 
-def report(r: dict, console) -> None:
-    console.print(f"Hyper-parameters: {hyper_parameters(r)}.\n")
-    if r["failure"] == "diverged":
-        diverged_section(r, console)
-        return
-    if r["failure"]:
-        console.print(failure_sentence(r) + "\n")
-    training_section(r, console)
-    parameters_section(r, console)
-    validation_section(r, console)
+# ----------------------------------------------------------------------------
+# The lesson.
 
 
-def training_bullet(r: dict) -> str:
+def build(args) -> list[sections.Section]:
+    S = sections.Section
+    return [
+        S(
+            "training",
+            partial(compute_training, args=args),
+            say_training,
+            title="1. Training in one lax.scan",
+            doing=f"compiling and running {display.count(args.epochs, 'epoch')} in one lax.scan",
+        ),
+        S("parameters", compute_parameters, say_parameters, title="2. Parameters"),
+        S(
+            "validation",
+            compute_validation,
+            say_validation,
+            title="3. Validation",
+            doing="summing the interval's miss rate over the binomial",
+        ),
+        S("optax", compute_optax, say_optax, title="4. The same step in optax"),
+    ]
+
+
+def results(done: dict) -> dict:
+    """The --json results: the flat keys of the lesson's contract."""
+    t, p, v, o = (done[n] for n in ("training", "parameters", "validation", "optax"))
+    return {
+        "seed": t.seed,
+        "epochs": t.epochs,
+        "lr": t.lr,
+        "l2": t.l2,
+        "train_size": t.train_size,
+        "dtype": t.dtype,
+        "initial": t.initial,
+        "final": t.final,
+        "w": [[v] for v in t.final.w],
+        "b": t.final.b,
+        "loss_history": t.loss_history,
+        "log": t.log,
+        "diverged_at": t.diverged_at,
+        "failure": t.failure,
+        "penalty_factor": t.penalty_factor,
+        "val_correct": v.val_correct,
+        "val_size": v.val_size,
+        "val_accuracy": v.val_accuracy,
+        "wilson_z": v.wilson_z,
+        "wilson_ci": v.wilson_ci,
+        "wilson_miss_pct": v.wilson_miss_pct,
+        "population_accuracy": v.population_accuracy,
+        "bayes_accuracy": v.bayes_accuracy,
+        "centre_distance": v.centre_distance,
+        "angle_to_best_deg": p.angle_to_best_deg,
+        "boundary_offset": p.boundary_offset,
+        "optax_max_diff": o.optax_max_diff,
+        "optax_matches": o.optax_matches,
+        "val_seed": t.val_seed,
+        "init_seed": t.init_seed,
+        "compile_ms": t.compile_ms,
+        "train_ms": t.train_ms,
+    }
+
+
+def training_bullet(t: Training) -> str:
     """What the compiled training loop did: learned, or failed and how."""
-    epochs, losses = len(r["loss_history"]), r["loss_history"]
-    if r["failure"] == "diverged":
+    epochs, losses = len(t.loss_history), t.loss_history
+    if t.failure == "diverged":
         return (
-            f"Training diverged at epoch {r['diverged_at']} of {epochs}: with lr = {r['lr']:g} "
-            f"the loss or the weights left {r['dtype']}'s range."
+            f"Training diverged at epoch {t.diverged_at} of {epochs}: with lr = {t.lr:g} "
+            f"the loss or the weights left {t.dtype}'s range."
         )
-    head = f"One compiled lax.scan ran {display.count(epochs, 'epoch')} in {r['train_ms']:.2f} ms"
+    head = f"One compiled lax.scan ran {display.count(epochs, 'epoch')} in {t.train_ms:.2f} ms"
     first, last = f"{losses[0]:.4f}", f"{losses[-1]:.4f}"
     if first == last:
         return f"{head}; the training loss stayed at {first}."
@@ -361,17 +505,17 @@ def training_bullet(r: dict) -> str:
     return f"{head}; the training loss {went} from {first} to {last}."
 
 
-def interval_bullet(r: dict) -> str:
+def interval_bullet(v: Validation) -> str:
     """The validation accuracy, its interval, and whether it caught the true accuracy."""
-    low, high = r["wilson_ci"]
-    true = r["population_accuracy"]
+    low, high = v.wilson_ci
+    true = v.population_accuracy
     head = (
-        f"Validation accuracy {r['val_accuracy']:.1f} % ({r['val_size']:,} points), Wilson "
+        f"Validation accuracy {v.val_accuracy:.1f} % ({v.val_size:,} points), Wilson "
         f"95 % interval [{low:.2f} %, {high:.2f} %]: it"
     )
     if low <= true <= high:
         return f"{head} contains the probe's true accuracy, {true:.2f} %."
-    miss = display.share(r["wilson_miss_pct"] / 100, 1)
+    miss = display.share(v.wilson_miss_pct / 100, 1)
     return f"{head} misses the true {true:.2f} %, as {miss} of such intervals do."
 
 
@@ -381,28 +525,38 @@ def short_of(gap: float) -> str:
     return "level with it" if float(shown) <= 0 else f"{shown} points short of it"
 
 
-def ceiling_bullet(r: dict) -> str:
+def ceiling_bullet(v: Validation, failed: bool, angle_deg: float) -> str:
     """The probe against the best any classifier can do on these clusters."""
-    gap = r["bayes_accuracy"] - r["population_accuracy"]
-    best = f"The best any classifier can do here is {r['bayes_accuracy']:.2f} %"
-    if r["failure"]:
+    gap = v.bayes_accuracy - v.population_accuracy
+    best = f"The best any classifier can do here is {v.bayes_accuracy:.2f} %"
+    if failed:
         return f"{best}; this failed run is {short_of(gap)}: lower --lr and run again."
-    return (
-        f"{best}; the probe is {short_of(gap)}, its boundary "
-        f"{r['angle_to_best_deg']:.1f}° off the best one."
-    )
+    return f"{best}; the probe is {short_of(gap)}, its boundary {angle_deg:.1f}° off the best one."
 
 
-def summary(r: dict) -> list[str]:
+def summary(done: dict) -> list[str]:
     """The three bullets of "What you saw", from the results."""
-    if r["failure"] == "diverged":
+    t, v = done["training"], done["validation"]
+    if t.failure == "diverged":
         return [
-            training_bullet(r),
+            training_bullet(t),
             "A diverged probe has no accuracy worth reading: its steps grew instead of "
             "settling towards the minimum.",
-            f"Lower --lr (it was {r['lr']:g}) and run again to watch the probe learn.",
+            f"Lower --lr (it was {t.lr:g}) and run again to watch the probe learn.",
         ]
-    return [training_bullet(r), interval_bullet(r), ceiling_bullet(r)]
+    angle = done["parameters"].angle_to_best_deg
+    return [training_bullet(t), interval_bullet(v), ceiling_bullet(v, bool(t.failure), angle)]
+
+
+KERNELS = (
+    probe.make_clusters,
+    probe.logits,
+    probe.loss,
+    probe.train_step,
+    probe.train,
+    stats.wilson_interval,
+    stats.wilson_miss_rate,
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -450,15 +604,8 @@ def main(argv: list[str] | None = None) -> None:
         bytes_needed(args.epochs, args.train_size, args.val_size),
         f"--epochs {args.epochs:,} with --val-size {args.val_size:,}",
     )
-    results = run(args.seed, args.epochs, args.lr, args.l2, args.train_size, args.val_size)
-    cli.finish(
-        args,
-        __file__,
-        results,
-        report,
-        kernels=(make_clusters, logits, loss, train_step, train, wilson_interval, wilson_miss_rate),
-        title=__doc__,
-        summary=summary,
+    sections.run(
+        args, __file__, __doc__, build(args), summary=summary, results=results, kernels=KERNELS
     )
 
 

@@ -18,15 +18,16 @@ import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads
 
 # isort: split
 import math
+from dataclasses import dataclass
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from rich.console import Console
 from rich.table import Table
 
-from trinity_foundations import cli, display
-from trinity_foundations.attention import entropy, softmax, softmax_jacobian
+from trinity_foundations import attention, cli, display, sections
 
 DIM, TOKENS, SEED = 1024, 5, 42
 OVERFLOW_LOGITS = [1000.0, 999.0, 998.0]
@@ -59,15 +60,15 @@ def attention_scores(key: jax.Array, dim: int, tokens: int) -> jax.Array:
 @jax.jit
 def softmax_facts(z: jax.Array) -> dict:
     """Softmax of scores z (T,): its Jacobian size, entropy, autodiff check."""
-    s = softmax(z)  # (T,)
-    j = softmax_jacobian(s)  # (T, T)
-    autodiff = jax.jacobian(softmax)(z)  # (T, T) the same matrix, by JAX
+    s = attention.softmax(z)  # (T,)
+    j = attention.softmax_jacobian(s)  # (T, T)
+    autodiff = jax.jacobian(attention.softmax)(z)  # (T, T) the same matrix, by JAX
     return {
         "probs": s,
         "jacobian": j,
         "jacobian_max": jnp.max(jnp.abs(j)),
         "jacobian_l1": jnp.sum(jnp.abs(j)),
-        "entropy": entropy(s),
+        "entropy": attention.entropy(s),
         "autodiff_error": jnp.max(jnp.abs(autodiff - j)),
     }
 
@@ -100,28 +101,11 @@ def collapse_sweep(key: jax.Array, dims: tuple[int, ...], tokens: int, draws: in
     scale = 1 / jnp.sqrt(jnp.array(dims, raw.dtype))[:, None, None]  # (W, 1, 1)
 
     def l1(z):  # (T,) -> () the size of the softmax's Jacobian
-        return jnp.sum(jnp.abs(softmax_jacobian(softmax(z))))
+        return jnp.sum(jnp.abs(attention.softmax_jacobian(attention.softmax(z))))
 
     unscaled = jax.vmap(jax.vmap(l1))(raw)  # (W, draws)
     scaled = jax.vmap(jax.vmap(l1))(raw * scale)  # (W, draws)
-    return {"top": jnp.max(softmax(raw), axis=-1), "ratio": scaled / unscaled}
-
-
-def sweep(seed: int, tokens: int) -> list[dict]:
-    """Median and range over SWEEP_DRAWS draws of the collapse at each D in SWEEP_DIMS."""
-    key = jax.random.fold_in(jax.random.key(seed), 1)  # a stream apart from the run's draw
-    out = collapse_sweep(key, tuple(SWEEP_DIMS), tokens, SWEEP_DRAWS)
-    top, ratio = (np.asarray(out[k], np.float64) for k in ("top", "ratio"))  # (W, draws) each
-    return [
-        {
-            "dim": dim,
-            "top_median": float(np.median(top[i])),
-            "ratio_median": float(np.median(ratio[i])),
-            "ratio_min": float(np.min(ratio[i])),
-            "ratio_max": float(np.max(ratio[i])),
-        }
-        for i, dim in enumerate(SWEEP_DIMS)
-    ]
+    return {"top": jnp.max(attention.softmax(raw), axis=-1), "ratio": scaled / unscaled}
 
 
 def underflow_threshold(dtype) -> tuple[float, bool]:
@@ -138,45 +122,50 @@ def underflow_threshold(dtype) -> tuple[float, bool]:
     return math.log(smallest), subnormals
 
 
-def run(dim: int, tokens: int, seed: int) -> dict:
-    raw = attention_scores(jax.random.key(seed), dim, tokens)  # (T,) each ~ N(0, sqrt(D)²)
+def scores(seed: int, dim: int, tokens: int) -> jax.Array:
+    """The run's one draw: (tokens,) raw scores, each ~ N(0, sqrt(D)²)."""
+    return attention_scores(jax.random.key(seed), dim, tokens)
+
+
+# ----------------------------------------------------------------------------
+# 1. Softmax of raw and of scaled scores.
+
+
+@dataclass(frozen=True)
+class Softmax:
+    dim: int
+    dtype: str
+    scale: float  # 1 / sqrt(D)
+    raw_scores: list[float]  # (T,)
+    unscaled: list[float]  # (T,) softmax(q·k)
+    scaled: list[float]  # (T,) softmax(q·k / sqrt(D))
+    entropy_unscaled: float  # nats
+    entropy_scaled: float
+    entropy_max: float  # ln T, the uniform distribution's
+    underflow_threshold: float  # exp of a shifted score below this is 0
+    subnormals: bool  # whether this backend keeps subnormal results
+    shown: int  # keys charted; the rest are counted
+
+
+def compute_softmax(done: dict, *, seed: int, dim: int, tokens: int) -> Softmax:
+    raw = scores(seed, dim, tokens)  # (T,)
     scale = 1 / math.sqrt(dim)
-    u = {k: v.tolist() for k, v in softmax_facts(raw).items()}
-    s = {k: v.tolist() for k, v in softmax_facts(raw * scale).items()}
-    overflow = jnp.array(OVERFLOW_LOGITS)  # (3,) float32 (float64 under x64)
-    naive = naive_softmax(overflow)  # (3,)
+    u, s = softmax_facts(raw), softmax_facts(raw * scale)
     threshold, subnormals = underflow_threshold(raw.dtype)
-    ordered = sorted(raw.tolist(), reverse=True)
-    return {
-        "dim": dim,
-        "dtype": str(raw.dtype),
-        "top_gap": ordered[0] - ordered[1] if tokens > 1 else None,  # largest minus runner-up
-        "jacobian_unscaled": u["jacobian"],
-        "jacobian_scaled": s["jacobian"],
-        "sweep_tokens": min(tokens, SWEEP_TOKENS),
-        "sweep": sweep(seed, min(tokens, SWEEP_TOKENS)) if tokens > 1 else [],
-        "scale": scale,
-        "raw_scores": raw.tolist(),
-        "unscaled": u["probs"],
-        "scaled": s["probs"],
-        "jacobian_unscaled_max": u["jacobian_max"],
-        "jacobian_unscaled_l1": u["jacobian_l1"],
-        "jacobian_scaled_max": s["jacobian_max"],
-        "jacobian_scaled_l1": s["jacobian_l1"],
-        # None when the unscaled Jacobian is exactly zero: no gradient at all
-        "l1_ratio": s["jacobian_l1"] / u["jacobian_l1"] if u["jacobian_l1"] > 0 else None,
-        "entropy_unscaled": u["entropy"],
-        "entropy_scaled": s["entropy"],
-        "entropy_max": math.log(tokens),
-        "underflow_threshold": threshold,
-        "subnormals": subnormals,
-        "autodiff_max_error": max(u["autodiff_error"], s["autodiff_error"]),
-        "overflow_logits": OVERFLOW_LOGITS,
-        "overflow_exp": jnp.exp(overflow).tolist(),  # (3,) inf in float32
-        "naive_overflow": naive.tolist(),
-        "naive_overflow_is_nan": bool(jnp.any(jnp.isnan(naive))),
-        "stable_overflow": softmax(overflow).tolist(),
-    }
+    return Softmax(
+        dim=dim,
+        dtype=str(raw.dtype),
+        scale=scale,
+        raw_scores=raw.tolist(),
+        unscaled=u["probs"].tolist(),
+        scaled=s["probs"].tolist(),
+        entropy_unscaled=u["entropy"].tolist(),
+        entropy_scaled=s["entropy"].tolist(),
+        entropy_max=math.log(tokens),
+        underflow_threshold=threshold,
+        subnormals=subnormals,
+        shown=SHOWN,
+    )
 
 
 def largest_share(probs: list[float], digits: int) -> str:
@@ -196,15 +185,111 @@ def nats(h: float) -> str:
     return f"{h:.4f}" if h >= 0.01 else f"{h:.3g}"
 
 
-def matrix(title: str, m: list[list[float]], console) -> None:
-    """A Jacobian in full, or its first SHOWN rows and columns and how many are left."""
-    n = len(m)
-    cut = [[v + 0.0 for v in row[:SHOWN]] for row in m[:SHOWN]]  # + 0.0: no "-0.00e+00"
-    names = [f"key {i}" for i in range(len(cut))]
-    table = display.matrix_table(title, cut, rows=names, cols=names, fmt="{:+.2e}")
-    console.print(display.fit(table, console))
-    if n > SHOWN:
-        console.print(f"… {n - SHOWN:,} more rows and columns")
+def scores_sentence(raw: list[float], dim: int) -> str:
+    """What was scored, and how widely the scores spread."""
+    n = len(raw)
+    spread = (
+        f"These scores run from {min(raw):+.1f} to {max(raw):+.1f}."
+        if n > 1
+        else f"This score is {raw[0]:+.1f}."
+    )
+    return (
+        f"One query scored against {display.count(n, 'key')}, every entry N(0, 1), "
+        f"D = {dim}: each raw score has standard deviation sqrt({dim}) = {dim**0.5:g}. "
+        f"{spread}"
+    )
+
+
+def underflow_sentence(probs: list[float], threshold: float, subnormals: bool, dtype: str):
+    """Why some probabilities are exactly 0, or None when none is."""
+    zeros = sum(p == 0.0 for p in probs)
+    if not zeros:
+        return None
+    smallest = (
+        f"the smallest {dtype}, a subnormal"
+        if subnormals
+        else f"the smallest normal {dtype} (this backend flushes subnormals to zero)"
+    )
+    return (
+        f"{zeros} unscaled probabilit{'y' if zeros == 1 else 'ies'} underflowed "
+        f"to exactly 0: exp of a shifted score below about {threshold:.1f} is smaller "
+        f"than {smallest}."
+    )
+
+
+def say_softmax(r: Softmax, console: Console) -> None:
+    raw, scale, shown = r.raw_scores, r.scale, r.shown
+    n = len(raw)
+    console.print(scores_sentence(raw, r.dim) + "\n")
+    for name, probs, factor, z in (
+        ("unscaled: softmax(q·k)", r.unscaled, 1.0, "z"),
+        (f"scaled: softmax(q·k / {1 / scale:g})", r.scaled, scale, f"z/{1 / scale:g}"),
+    ):
+        labels = [f"key {i}  {z} = {x * factor:+7.2f}" for i, x in enumerate(raw[:shown])]
+        percent = [100 * p for p in probs[:shown]]
+        room = max(map(len, labels)) + 16  # the label, the number ("{:10.4g} %") and gaps
+        width = display.chart_width(console, room, most=30, least=4)
+        console.print(
+            display.bar_chart(labels, percent, title=name, hi=100.0, width=width, fmt="{:10.4g} %")
+        )
+        if n > shown:
+            console.print(f"… {n - shown:,} more keys")
+        console.print()
+    console.print(
+        f"Unscaled, the largest score takes {largest_share(r.unscaled, 4)} of the "
+        f"attention; scaled, the largest share is {largest_share(r.scaled, 1)}."
+    )
+    zeros = underflow_sentence(r.unscaled, r.underflow_threshold, r.subnormals, r.dtype)
+    if zeros:
+        console.print(zeros)
+    console.print(
+        f"Entropy (nats; 0 = one-hot, {r.entropy_max:.4f} = ln {n} = uniform): "
+        f"unscaled {nats(r.entropy_unscaled)}, scaled {nats(r.entropy_scaled)}."
+    )
+
+
+# ----------------------------------------------------------------------------
+# 2. The Jacobian: the gradient's road back to the scores.
+
+
+@dataclass(frozen=True)
+class Jacobian:
+    dim: int
+    tokens: int
+    dtype: str
+    top_gap: float | None  # largest score minus the runner-up (None: one key)
+    jacobian_unscaled: list  # (T, T) diag(s) − s sᵀ
+    jacobian_scaled: list  # (T, T)
+    jacobian_unscaled_max: float  # max |J|
+    jacobian_unscaled_l1: float  # Σ |J|
+    jacobian_scaled_max: float
+    jacobian_scaled_l1: float
+    l1_ratio: float | None  # Σ|J| scaled ÷ unscaled; None when unscaled is exactly 0
+    autodiff_max_error: float  # the formula against jax.jacobian
+    shown: int  # rows and columns printed
+
+
+def compute_jacobian(done: dict, *, seed: int) -> Jacobian:
+    sm = done["softmax"]
+    raw = scores(seed, sm.dim, len(sm.raw_scores))  # (T,)
+    u = {k: v.tolist() for k, v in softmax_facts(raw).items()}
+    s = {k: v.tolist() for k, v in softmax_facts(raw * sm.scale).items()}
+    ordered = sorted(sm.raw_scores, reverse=True)
+    return Jacobian(
+        dim=sm.dim,
+        tokens=len(ordered),
+        dtype=sm.dtype,
+        top_gap=ordered[0] - ordered[1] if len(ordered) > 1 else None,
+        jacobian_unscaled=u["jacobian"],
+        jacobian_scaled=s["jacobian"],
+        jacobian_unscaled_max=u["jacobian_max"],
+        jacobian_unscaled_l1=u["jacobian_l1"],
+        jacobian_scaled_max=s["jacobian_max"],
+        jacobian_scaled_l1=s["jacobian_l1"],
+        l1_ratio=s["jacobian_l1"] / u["jacobian_l1"] if u["jacobian_l1"] > 0 else None,
+        autodiff_max_error=max(u["autodiff_error"], s["autodiff_error"]),
+        shown=SHOWN,
+    )
 
 
 def jacobian_reading(ratio: float | None, n: int, dim: int, top_gap: float | None, dtype: str):
@@ -240,23 +325,76 @@ def jacobian_reading(ratio: float | None, n: int, dim: int, top_gap: float | Non
     )
 
 
-def jacobian_section(r: dict, console) -> None:
+def matrix(title: str, m: list[list[float]], shown: int, console: Console) -> None:
+    """A Jacobian in full, or its first `shown` rows and columns and how many are left."""
+    n = len(m)
+    cut = [[v + 0.0 for v in row[:shown]] for row in m[:shown]]  # + 0.0: no "-0.00e+00"
+    names = [f"key {i}" for i in range(len(cut))]
+    table = display.matrix_table(title, cut, rows=names, cols=names, fmt="{:+.2e}")
+    console.print(display.fit(table, console))
+    if n > shown:
+        console.print(f"… {n - shown:,} more rows and columns")
+
+
+def say_jacobian(r: Jacobian, console: Console) -> None:
     table = display.matrix_table(
         "Jacobian J = diag(s) − s sᵀ, its size",
         [
-            [r["jacobian_unscaled_max"], r["jacobian_unscaled_l1"]],
-            [r["jacobian_scaled_max"], r["jacobian_scaled_l1"]],
+            [r.jacobian_unscaled_max, r.jacobian_unscaled_l1],
+            [r.jacobian_scaled_max, r.jacobian_scaled_l1],
         ],
         rows=["unscaled", "scaled"],
         cols=["max |J|", "Σ |J|"],
         fmt="{:.3e}",
     )
-    matrix("J unscaled", r["jacobian_unscaled"], console)
-    matrix("J scaled", r["jacobian_scaled"], console)
+    matrix("J unscaled", r.jacobian_unscaled, r.shown, console)
+    matrix("J scaled", r.jacobian_scaled, r.shown, console)
     console.print(display.fit(table, console))
+    console.print(jacobian_reading(r.l1_ratio, r.tokens, r.dim, r.top_gap, r.dtype))
     console.print(
-        jacobian_reading(r["l1_ratio"], len(r["raw_scores"]), r["dim"], r["top_gap"], r["dtype"])
+        f"The formula matches jax.jacobian of the softmax to within "
+        f"{r.autodiff_max_error:.1e} (largest entry difference, {r.dtype})."
     )
+
+
+# ----------------------------------------------------------------------------
+# 3. The collapse by width: many draws at each D.
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    dim: int
+    top_median: float  # the largest unscaled probability, median over the draws
+    ratio_median: float  # Σ|J| scaled ÷ unscaled
+    ratio_min: float
+    ratio_max: float  # inf where an unscaled Jacobian is exactly 0
+
+
+@dataclass(frozen=True)
+class Sweep:
+    tokens: int  # keys per draw (at most SWEEP_TOKENS)
+    draws: int  # at each D
+    rows: list[SweepRow]  # one per D; [] for a single key
+
+
+def compute_sweep(done: dict, *, seed: int, tokens: int) -> Sweep:
+    tokens = min(tokens, SWEEP_TOKENS)
+    if tokens == 1:
+        return Sweep(tokens, SWEEP_DRAWS, [])
+    key = jax.random.fold_in(jax.random.key(seed), 1)  # a stream apart from the run's draw
+    out = collapse_sweep(key, tuple(SWEEP_DIMS), tokens, SWEEP_DRAWS)
+    top, ratio = (np.asarray(out[k], np.float64) for k in ("top", "ratio"))  # (W, draws) each
+    rows = [
+        SweepRow(
+            dim=dim,
+            top_median=float(np.median(top[i])),
+            ratio_median=float(np.median(ratio[i])),
+            ratio_min=float(np.min(ratio[i])),
+            ratio_max=float(np.max(ratio[i])),
+        )
+        for i, dim in enumerate(SWEEP_DIMS)
+    ]
+    return Sweep(tokens, SWEEP_DRAWS, rows)
 
 
 def growth(values: list[float]) -> str:
@@ -266,110 +404,70 @@ def growth(values: list[float]) -> str:
     return "grows overall, not at every step" if values[-1] > values[0] else "does not grow"
 
 
-def sweep_section(r: dict, console) -> None:
-    rows = r["sweep"]
-    if not rows:
+def say_sweep(r: Sweep, console: Console) -> None:
+    if not r.rows:
+        console.print("With a single key there is nothing to collapse onto: no sweep.")
         return
-    table = Table(
-        title=f"The collapse by width: {SWEEP_DRAWS} draws of {r['sweep_tokens']} keys at each D"
-    )
+    table = Table(title=f"{r.draws} draws of {r.tokens} keys at each D")
     for col in ("D", "median top share", "median Σ|J| scaled ÷ unscaled", "range"):
         table.add_column(col, justify="right")
-    for row in rows:
+    for row in r.rows:
         table.add_row(
-            str(row["dim"]),
-            display.share(row["top_median"], 1),
-            f"{row['ratio_median']:.3g}",
-            f"{row['ratio_min']:.3g} to {row['ratio_max']:.3g}",
+            str(row.dim),
+            display.share(row.top_median, 1),
+            f"{row.ratio_median:.3g}",
+            f"{row.ratio_min:.3g} to {row.ratio_max:.3g}",
         )
     console.print(display.fit(table, console))
-    medians = [row["ratio_median"] for row in rows]
+    medians = [row.ratio_median for row in r.rows]
     grows = growth(medians)
     console.print(
-        f"The median ratio {grows} from D = {rows[0]['dim']} to "
-        f"D = {rows[-1]['dim']} ({medians[0]:.3g} to {medians[-1]:.3g}): "
+        f"The median ratio {grows} from D = {r.rows[0].dim} to "
+        f"D = {r.rows[-1].dim} ({medians[0]:.3g} to {medians[-1]:.3g}): "
         + (
-            "this sweep does not show the collapse growing with the width.\n"
+            "this sweep does not show the collapse growing with the width."
             if grows == "does not grow"
             else "the collapse grows with the width, though one draw can land anywhere "
-            "in its range.\n"
+            "in its range."
         )
     )
 
 
-def scores_sentence(raw: list[float], dim: int) -> str:
-    """What was scored, and how widely the scores spread."""
-    n = len(raw)
-    spread = (
-        f"These scores run from {min(raw):+.1f} to {max(raw):+.1f}."
-        if n > 1
-        else f"This score is {raw[0]:+.1f}."
-    )
-    return (
-        f"One query scored against {display.count(n, 'key')}, every entry N(0, 1), "
-        f"D = {dim}: each raw score has standard deviation sqrt({dim}) = {dim**0.5:g}. "
-        f"{spread}"
-    )
+# ----------------------------------------------------------------------------
+# 4. Overflow, and why softmax subtracts the maximum.
 
 
-def underflow_sentence(probs: list[float], threshold: float, subnormals: bool, dtype: str):
-    """Why some probabilities are exactly 0, or None when none is."""
-    zeros = sum(p == 0.0 for p in probs)
-    if not zeros:
-        return None
-    smallest = (
-        f"the smallest {dtype}, a subnormal"
-        if subnormals
-        else f"the smallest normal {dtype} (this backend flushes subnormals to zero)"
-    )
-    return (
-        f"{zeros} unscaled probabilit{'y' if zeros == 1 else 'ies'} underflowed "
-        f"to exactly 0: exp of a shifted score below about {threshold:.1f} is smaller "
-        f"than {smallest}."
+@dataclass(frozen=True)
+class Overflow:
+    dtype: str
+    overflow_logits: list[float]
+    overflow_exp: list[float]  # inf in float32
+    naive_overflow: list[float]  # exp(x) / Σ exp(x)
+    naive_overflow_is_nan: bool
+    stable_overflow: list[float]  # the package's softmax, shifted by the maximum
+
+
+def compute_overflow(done: dict) -> Overflow:
+    overflow = jnp.array(OVERFLOW_LOGITS)  # (3,) float32 (float64 under x64)
+    naive = naive_softmax(overflow)  # (3,)
+    return Overflow(
+        dtype=str(overflow.dtype),
+        overflow_logits=OVERFLOW_LOGITS,
+        overflow_exp=jnp.exp(overflow).tolist(),
+        naive_overflow=naive.tolist(),
+        naive_overflow_is_nan=bool(jnp.any(jnp.isnan(naive))),
+        stable_overflow=attention.softmax(overflow).tolist(),
     )
 
 
-def softmax_section(r: dict, console) -> None:
-    raw, scale = r["raw_scores"], r["scale"]
-    n = len(raw)
-    console.print(scores_sentence(raw, r["dim"]) + "\n")
-    for name, key, factor, z in (
-        ("unscaled: softmax(q·k)", "unscaled", 1.0, "z"),
-        (f"scaled: softmax(q·k / {1 / scale:g})", "scaled", scale, f"z/{1 / scale:g}"),
-    ):
-        labels = [f"key {i}  {z} = {x * factor:+7.2f}" for i, x in enumerate(raw[:SHOWN])]
-        percent = [100 * p for p in r[key][:SHOWN]]
-        room = max(map(len, labels)) + 16  # the label, the number ("{:10.4g} %") and gaps
-        width = display.chart_width(console, room, most=30, least=4)
-        console.print(
-            display.bar_chart(labels, percent, title=name, hi=100.0, width=width, fmt="{:10.4g} %")
-        )
-        if n > SHOWN:
-            console.print(f"… {n - SHOWN:,} more keys")
-        console.print()
+def say_overflow(r: Overflow, console: Console) -> None:
+    logits, exps = display.vector(r.overflow_logits), display.vector(r.overflow_exp)
+    naive = display.vector(r.naive_overflow)
+    stable = display.vector(r.stable_overflow, "{:.4f}")
     console.print(
-        f"Unscaled, the largest score takes {largest_share(r['unscaled'], 4)} of the "
-        f"attention; scaled, the largest share is {largest_share(r['scaled'], 1)}."
-    )
-    zeros = underflow_sentence(r["unscaled"], r["underflow_threshold"], r["subnormals"], r["dtype"])
-    if zeros:
-        console.print(zeros)
-    console.print(
-        f"Entropy (nats; 0 = one-hot, {r['entropy_max']:.4f} = ln {n} = uniform): "
-        f"unscaled {nats(r['entropy_unscaled'])}, scaled {nats(r['entropy_scaled'])}.\n"
-    )
-
-
-def overflow_section(r: dict, console) -> None:
-    logits, exps = display.vector(r["overflow_logits"]), display.vector(r["overflow_exp"])
-    naive, stable = (
-        display.vector(r["naive_overflow"]),
-        display.vector(r["stable_overflow"], "{:.4f}"),
-    )
-    console.print(
-        f"[bold]Overflow[/]: logits {logits} in {r['dtype']}. exp gives {exps}, so "
+        f"Logits {logits} in {r.dtype}. exp gives {exps}, so "
         f"exp(x) / Σ exp(x) gives {naive}"
-        + (" (inf / inf is NaN)." if r["naive_overflow_is_nan"] else ".")
+        + (" (inf / inf is NaN)." if r.naive_overflow_is_nan else ".")
     )
     console.print(
         f"Subtracting the maximum first gives {stable}, the right answer: softmax "
@@ -378,68 +476,135 @@ def overflow_section(r: dict, console) -> None:
     )
 
 
-def report(r: dict, console) -> None:
-    softmax_section(r, console)
-    jacobian_section(r, console)
-    console.print(
-        f"The formula matches jax.jacobian of the softmax to within "
-        f"{r['autodiff_max_error']:.1e} (largest entry difference, {r['dtype']}).\n"
-    )
-    sweep_section(r, console)
-    overflow_section(r, console)
+# ----------------------------------------------------------------------------
+# The lesson.
 
 
-def collapse_bullet(r: dict) -> str:
+def build(args) -> list[sections.Section]:
+    S, seed = sections.Section, args.seed
+    widths = len(SWEEP_DIMS)
+    return [
+        S(
+            "softmax",
+            partial(compute_softmax, seed=seed, dim=args.dim, tokens=args.tokens),
+            say_softmax,
+            title="1. Softmax of large scores",
+            doing=f"compiling the scores of {display.count(args.tokens, 'key')} and their softmax",
+        ),
+        S(
+            "jacobian",
+            partial(compute_jacobian, seed=seed),
+            say_jacobian,
+            title="2. The gradient's road back",
+        ),
+        S(
+            "sweep",
+            partial(compute_sweep, seed=seed, tokens=args.tokens),
+            say_sweep,
+            title="3. The collapse by width",
+            doing=f"the sweep: {widths} widths × {SWEEP_DRAWS} draws in one program",
+        ),
+        S("overflow", compute_overflow, say_overflow, title="4. Overflow"),
+    ]
+
+
+def results(done: dict) -> dict:
+    """The --json results: the flat keys of the lesson's contract."""
+    s, j, w, o = (done[n] for n in ("softmax", "jacobian", "sweep", "overflow"))
+    return {
+        "dim": s.dim,
+        "dtype": s.dtype,
+        "top_gap": j.top_gap,
+        "jacobian_unscaled": j.jacobian_unscaled,
+        "jacobian_scaled": j.jacobian_scaled,
+        "sweep_tokens": w.tokens,
+        "sweep": w.rows,
+        "scale": s.scale,
+        "raw_scores": s.raw_scores,
+        "unscaled": s.unscaled,
+        "scaled": s.scaled,
+        "jacobian_unscaled_max": j.jacobian_unscaled_max,
+        "jacobian_unscaled_l1": j.jacobian_unscaled_l1,
+        "jacobian_scaled_max": j.jacobian_scaled_max,
+        "jacobian_scaled_l1": j.jacobian_scaled_l1,
+        "l1_ratio": j.l1_ratio,
+        "entropy_unscaled": s.entropy_unscaled,
+        "entropy_scaled": s.entropy_scaled,
+        "entropy_max": s.entropy_max,
+        "underflow_threshold": s.underflow_threshold,
+        "subnormals": s.subnormals,
+        "autodiff_max_error": j.autodiff_max_error,
+        "overflow_logits": o.overflow_logits,
+        "overflow_exp": o.overflow_exp,
+        "naive_overflow": o.naive_overflow,
+        "naive_overflow_is_nan": o.naive_overflow_is_nan,
+        "stable_overflow": o.stable_overflow,
+    }
+
+
+def collapse_bullet(s: Softmax) -> str:
     """How much of the attention the largest score took, unscaled and scaled."""
-    if len(r["raw_scores"]) == 1:
+    if len(s.raw_scores) == 1:
         return "With a single key the softmax is always [1]: there is nothing to collapse onto."
-    root = 1 / r["scale"]
+    root = 1 / s.scale
     return (
-        f"Unscaled (std √{r['dim']} = {root:g}), the largest score took "
-        f"{display.share(max(r['unscaled']), 4)} of the attention; divided by {root:g}, "
-        f"the largest share was {display.share(max(r['scaled']), 1)}."
+        f"Unscaled (std √{s.dim} = {root:g}), the largest score took "
+        f"{display.share(max(s.unscaled), 4)} of the attention; divided by {root:g}, "
+        f"the largest share was {display.share(max(s.scaled), 1)}."
     )
 
 
-def gradient_bullet(r: dict) -> str:
+def gradient_bullet(j: Jacobian, rows: list[SweepRow]) -> str:
     """How much more gradient the scaled softmax passes back, in this draw and typically."""
-    ratio, n = r["l1_ratio"], len(r["raw_scores"])
-    if n == 1:
+    ratio = j.l1_ratio
+    if j.tokens == 1:
         return "Its Jacobian is zero, scaled or not: one key leaves nothing to choose between."
     if ratio is None:
         return (
-            f"Unscaled, the softmax's Jacobian was exactly zero in {r['dtype']}: no gradient "
+            f"Unscaled, the softmax's Jacobian was exactly zero in {j.dtype}: no gradient "
             "reached the scores, the queries or the keys."
         )
-    if r["dim"] == 1:
+    if j.dim == 1:
         return "At D = 1 the scale is 1: scaled and unscaled have the same Jacobian."
     head = f"Scaling made the Jacobian, the gradient's road back to the scores, {ratio:.3g}× larger"
-    rows = r["sweep"]
     if ratio >= 2:
         return f"{head}: unscaled, only {display.share(1 / ratio, 1)} of it got through."
     if not rows:
         return head + "."
     return (
         f"{head}: this draw's top scores were close; the sweep's median is "
-        f"{rows[-1]['ratio_median']:.3g}× at D = {rows[-1]['dim']}."
+        f"{rows[-1].ratio_median:.3g}× at D = {rows[-1].dim}."
     )
 
 
-def overflow_bullet(r: dict) -> str:
+def overflow_bullet(o: Overflow) -> str:
     """What exp did to large logits, and what the shift by the maximum fixed."""
-    logits, naive = display.vector(r["overflow_logits"]), display.vector(r["naive_overflow"])
-    stable = display.vector(r["stable_overflow"], "{:.4f}")
+    logits, naive = display.vector(o.overflow_logits), display.vector(o.naive_overflow)
+    stable = display.vector(o.stable_overflow, "{:.4f}")
     fixed = f"subtracting the maximum first gave {stable}"
-    if r["naive_overflow_is_nan"]:
-        return (
-            f"exp of {logits} overflows {r['dtype']}, so exp(x) / Σ exp(x) gave {naive}; {fixed}."
-        )
-    return f"exp(x) / Σ exp(x) of {logits} gave {naive} in {r['dtype']}; {fixed}."
+    if o.naive_overflow_is_nan:
+        return f"exp of {logits} overflows {o.dtype}, so exp(x) / Σ exp(x) gave {naive}; {fixed}."
+    return f"exp(x) / Σ exp(x) of {logits} gave {naive} in {o.dtype}; {fixed}."
 
 
-def summary(r: dict) -> list[str]:
+def summary(done: dict) -> list[str]:
     """The three bullets of "What you saw", from the results."""
-    return [collapse_bullet(r), gradient_bullet(r), overflow_bullet(r)]
+    return [
+        collapse_bullet(done["softmax"]),
+        gradient_bullet(done["jacobian"], done["sweep"].rows),
+        overflow_bullet(done["overflow"]),
+    ]
+
+
+KERNELS = (
+    attention_scores,
+    attention.softmax,
+    attention.softmax_jacobian,
+    attention.entropy,
+    softmax_facts,
+    collapse_sweep,
+    naive_softmax,
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -460,22 +625,8 @@ def main(argv: list[str] | None = None) -> None:
     cli.require_memory(
         parser, bytes_needed(args.dim, args.tokens), f"--dim {args.dim:,} --tokens {args.tokens:,}"
     )
-    cli.finish(
-        args,
-        __file__,
-        run(args.dim, args.tokens, args.seed),
-        report,
-        kernels=(
-            attention_scores,
-            softmax,
-            softmax_jacobian,
-            entropy,
-            softmax_facts,
-            collapse_sweep,
-            naive_softmax,
-        ),
-        title=__doc__,
-        summary=summary,
+    sections.run(
+        args, __file__, __doc__, build(args), summary=summary, results=results, kernels=KERNELS
     )
 
 

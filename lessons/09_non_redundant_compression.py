@@ -22,19 +22,15 @@ from __future__ import annotations
 import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
 
 # isort: split
+from dataclasses import dataclass
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+from rich.console import Console
 
-from trinity_foundations import cli, display
-from trinity_foundations.lowrank import (
-    eckart_young_error,
-    frobenius_error,
-    mse,
-    rank_tolerance,
-    singular_value_shares,
-    truncate,
-)
+from trinity_foundations import cli, display, lowrank, sections
 
 SIZE, RANK, HIGH = 4, 1, 10.0  # a SIZE × SIZE matrix uniform on [0, HIGH)
 MAX_SIZE = 2_000  # the SVD costs O(n³): about a minute on two CPU cores at this size
@@ -45,43 +41,119 @@ DELTA_B = [[0.9], [0.1], [-0.4], [0.6]]  # (D, r) = (4, 1), the paper's shape
 DELTA_A = [[1.0, 2.0, 1.0, 0.5]]  # (r, D) = (1, 4)
 
 
-def run(seed: int, size: int, rank: int) -> dict:
-    w = jax.random.uniform(jax.random.key(seed), (size, size), maxval=HIGH)  # (n, n)
-    s = jnp.linalg.svd(w, compute_uv=False)  # (n,) largest first
-    w_r = truncate(w, rank)  # (n, n) of rank `rank`
-    _, energy = singular_value_shares(s)  # (n,)
-    tol = rank_tolerance(s, w.shape)
-    centred = w - HIGH / 2  # (n, n): the all-fives rank-1 pattern taken away
-    s_c = jnp.linalg.svd(centred, compute_uv=False)  # (n,)
-    _, energy_c = singular_value_shares(s_c)  # (n,)
+def draw(seed: int, size: int, high: float) -> jax.Array:
+    """The lesson's random matrix, (size, size), uniform on [0, high)."""
+    return jax.random.uniform(jax.random.key(seed), (size, size), maxval=high)
 
-    b, a = jnp.array(DELTA_B), jnp.array(DELTA_A)  # (D, 1), (1, D)
-    delta = b @ a  # (D, D) rank 1
-    s_delta = jnp.linalg.svd(delta, compute_uv=False)  # (D,)
-    return {
-        "dtype": str(w.dtype),
-        "size": size,
-        "rank": rank,
-        "matrix": w.tolist(),
-        "singular_values": s.tolist(),
-        "rank_tolerance": tol,
-        "numerical_rank": int(np.sum(np.asarray(s) > tol)),
-        "reconstruction": w_r.tolist(),
-        "mse": float(mse(w, w_r)),
-        "frobenius_error": float(frobenius_error(w, w_r)),
-        "eckart_young_error": float(eckart_young_error(s, rank)),
-        "energy_kept": float(np.sum(np.asarray(energy)[:rank])),
-        "fives_s1": HIGH / 2 * size,  # the all-fives matrix's one singular value, 5·n
-        "centred": centred.tolist() if size <= MAX_TABLE else None,
-        "centred_singular_values": s_c.tolist(),
-        "centred_energy_kept": float(np.sum(np.asarray(energy_c)[:rank])),
-        "stored_numbers": rank * 2 * size,  # r columns of U·s and r rows of Vᵀ
-        "delta": delta.tolist(),
-        "delta_singular_values": s_delta.tolist(),
-        "delta_tolerance": rank_tolerance(s_delta, delta.shape),
-        "delta_rank": int(np.sum(np.asarray(s_delta) > rank_tolerance(s_delta, delta.shape))),
-        "expected_s1": float(np.linalg.norm(DELTA_B) * np.linalg.norm(DELTA_A)),  # ‖B‖·‖A‖
-    }
+
+def show_matrix(console: Console, title: str, m, n: int, limit: int) -> None:
+    """The n×n matrix as a table, or a line saying it is too wide (n > limit)."""
+    if n <= limit and m is not None:
+        console.print(display.matrix_table(title, m))
+    else:
+        console.print(f"({title} is {n}×{n}, too wide to print here; --json has every entry.)")
+
+
+def singular_value_chart(values: list[float], title: str, bars: int):
+    """The first `bars` values charted, the rest counted."""
+    labels = [f"s{i + 1}" for i in range(min(len(values), bars))]
+    chart = display.bar_chart(labels, values[:bars], title=title, width=30)
+    if len(values) > bars:
+        chart.add_row("…", f"{len(values) - bars:,} more", "")
+    return chart
+
+
+def numerical_rank(s: jax.Array, shape: tuple[int, ...]) -> tuple[float, int]:
+    """(the tolerance s₁ · n · ε, how many singular values lie above it)."""
+    tol = lowrank.rank_tolerance(s, shape)
+    return tol, int(np.sum(np.asarray(s) > tol))
+
+
+# ----------------------------------------------------------------------------
+# 1. A random matrix.
+
+
+@dataclass(frozen=True)
+class Random:
+    size: int
+    high: float  # entries uniform on [0, high)
+    dtype: str
+    matrix: list  # (n, n)
+    singular_values: list[float]  # (n,) largest first
+    rank_tolerance: float  # s₁ · n · ε: below it a singular value is numerically zero
+    numerical_rank: int
+    table_limit: int  # matrices wider than this are named, not drawn
+    bars: int  # singular values charted
+
+
+def compute_random(done: dict, *, seed: int, size: int) -> Random:
+    w = draw(seed, size, HIGH)  # (n, n)
+    s = jnp.linalg.svd(w, compute_uv=False)  # (n,) largest first
+    tol, rank = numerical_rank(s, w.shape)
+    return Random(size, HIGH, str(w.dtype), w.tolist(), s.tolist(), tol, rank, MAX_TABLE, MAX_BARS)
+
+
+def rank_sentence(n: int, rank: int) -> str:
+    """Whether every direction of the n×n matrix carries something."""
+    if rank == n:
+        return f"all of them, rank {n}. No direction is redundant, so dropping any costs something."
+    return (
+        f"only {rank}, rank {rank}. This draw happens to have redundant directions, "
+        "which cost nothing to drop."
+    )
+
+
+def say_random(r: Random, console: Console) -> None:
+    n = r.size
+    console.print(f"Uniform on [0, {r.high:g}):")
+    show_matrix(console, "W", r.matrix, n, r.table_limit)
+    console.print(singular_value_chart(r.singular_values, "singular values of W", r.bars))
+    console.print(
+        f"Non-zero (above s₁ · {n} · ε_{r.dtype} = {r.rank_tolerance:.3g}): "
+        + rank_sentence(n, r.numerical_rank)
+    )
+
+
+# ----------------------------------------------------------------------------
+# 2. Keep the largest singular values.
+
+
+@dataclass(frozen=True)
+class Truncation:
+    size: int
+    rank: int  # k, the singular values kept
+    dtype: str
+    reconstruction: list  # (n, n) W_k, of rank k
+    mse: float  # per entry, of W − W_k
+    frobenius_error: float  # ‖W − W_k‖_F, measured
+    eckart_young_error: float  # sqrt(s_{k+1}² + … + s_n²), predicted
+    dropped: list[float]  # s_{k+1} … s_n
+    energy_kept: float  # (s₁² + … + s_k²) / Σ s²
+    stored_numbers: int  # k columns of U·s and k rows of Vᵀ
+    table_limit: int
+    terms: int  # dropped values written out in the sum
+
+
+def compute_truncation(done: dict, *, seed: int, rank: int) -> Truncation:
+    w_random = done["random"]
+    w = draw(seed, w_random.size, w_random.high)  # (n, n)
+    s = jnp.array(w_random.singular_values, w.dtype)  # (n,)
+    w_k = lowrank.truncate(w, rank)  # (n, n) of rank k
+    _, energy = lowrank.singular_value_shares(s)  # (n,)
+    return Truncation(
+        size=w_random.size,
+        rank=rank,
+        dtype=w_random.dtype,
+        reconstruction=w_k.tolist(),
+        mse=float(lowrank.mse(w, w_k)),
+        frobenius_error=float(lowrank.frobenius_error(w, w_k)),
+        eckart_young_error=float(lowrank.eckart_young_error(s, rank)),
+        dropped=w_random.singular_values[rank:],
+        energy_kept=float(np.sum(np.asarray(energy)[:rank])),
+        stored_numbers=rank * 2 * w_random.size,
+        table_limit=MAX_TABLE,
+        terms=MAX_TERMS,
+    )
 
 
 def terms(values: list[float], limit: int = MAX_TERMS) -> str:
@@ -101,62 +173,68 @@ def storage(n: int, stored: int) -> str:
     )
 
 
-def report_matrix(r: dict, console, title: str, m) -> None:
-    n = r["size"]
-    if n <= MAX_TABLE and m is not None:
-        console.print(display.matrix_table(title, m))
-    else:
-        console.print(f"({title} is {n}×{n}, too wide to print here; --json has every entry.)")
-
-
-def singular_value_chart(values: list[float], title: str):
-    labels = [f"s{i + 1}" for i in range(min(len(values), MAX_BARS))]
-    chart = display.bar_chart(labels, values[:MAX_BARS], title=title, width=30)
-    if len(values) > MAX_BARS:
-        chart.add_row("…", f"{len(values) - MAX_BARS:,} more", "")
-    return chart
-
-
-def report_random(r: dict, console) -> None:
-    n, s = r["size"], r["singular_values"]
-    console.print(f"[bold]1. A random {n}×{n} matrix[/], uniform on [0, {HIGH:g})")
-    report_matrix(r, console, "W", r["matrix"])
-    console.print(singular_value_chart(s, "singular values of W"))
-    full = r["numerical_rank"] == n
+def say_truncation(r: Truncation, console: Console) -> None:
+    n, k = r.size, r.rank
     console.print(
-        f"Non-zero (above s₁ · {n} · ε_{r['dtype']} = {r['rank_tolerance']:.3g}): "
-        f"{'all of them' if full else 'only ' + str(r['numerical_rank'])}, "
-        f"rank {r['numerical_rank']}. "
-        + (
-            "No direction is redundant, so dropping any costs something."
-            if full
-            else "This draw happens to have redundant directions, which cost nothing to drop."
-        )
+        f"Keep the largest {display.count(k, 'singular value')} (rank-{k} reconstruction):"
+    )
+    show_matrix(console, f"W_{k}", r.reconstruction, n, r.table_limit)
+    console.print(
+        f"{storage(n, r.stored_numbers)} and keeps {display.share(r.energy_kept, 2)} of "
+        f"the energy Σ s². Error: MSE {r.mse:.6f} per entry, "
+        f"Frobenius ‖W − W_{k}‖ = {r.frobenius_error:.6f}."
+    )
+    gap = abs(r.frobenius_error - r.eckart_young_error)
+    console.print(
+        f"Eckart–Young: sqrt({terms(r.dropped, r.terms)}) = {r.eckart_young_error:.6f}; "
+        f"measured and predicted differ by {gap:.2g} ({r.dtype}). No rank-{k} matrix can "
+        "come closer."
     )
 
 
-def report_truncation(r: dict, console) -> None:
-    n, k, s = r["size"], r["rank"], r["singular_values"]
-    console.print(
-        f"\n[bold]2. Keep the largest {display.count(k, 'singular value')}[/] "
-        f"(rank-{k} reconstruction)"
-    )
-    report_matrix(r, console, f"W_{k}", r["reconstruction"] if n <= MAX_TABLE else None)
-    console.print(
-        f"{storage(n, r['stored_numbers'])} and keeps {display.share(r['energy_kept'], 2)} of "
-        f"the energy Σ s². Error: MSE {r['mse']:.6f} per entry, "
-        f"Frobenius ‖W − W_{k}‖ = {r['frobenius_error']:.6f}."
-    )
-    gap = abs(r["frobenius_error"] - r["eckart_young_error"])
-    console.print(
-        f"Eckart–Young: sqrt({terms(s[k:])}) = {r['eckart_young_error']:.6f}; measured and "
-        f"predicted differ by {gap:.2g} ({r['dtype']}). No rank-{k} matrix can come closer."
+# ----------------------------------------------------------------------------
+# 3. The pattern every entry shares.
+
+
+@dataclass(frozen=True)
+class Centred:
+    size: int
+    rank: int
+    level: float  # the mean every entry shares, high / 2
+    level_s1: float  # the all-level matrix's one singular value, level · n
+    s1: float  # W's largest singular value
+    energy_kept: float  # W's, at rank k (section 2)
+    centred: list | None  # (n, n) W − level, None when too wide to print
+    singular_values: list[float]  # (n,) of W − level
+    centred_energy_kept: float  # at rank k
+    table_limit: int
+    bars: int
+
+
+def compute_centred(done: dict, *, seed: int) -> Centred:
+    w_random, kept = done["random"], done["truncation"]
+    n, level = w_random.size, w_random.high / 2
+    centred = draw(seed, n, w_random.high) - level  # (n, n): the rank-1 level taken away
+    s_c = jnp.linalg.svd(centred, compute_uv=False)  # (n,)
+    _, energy_c = lowrank.singular_value_shares(s_c)  # (n,)
+    return Centred(
+        size=n,
+        rank=kept.rank,
+        level=level,
+        level_s1=level * n,
+        s1=w_random.singular_values[0],
+        energy_kept=kept.energy_kept,
+        centred=centred.tolist() if n <= MAX_TABLE else None,
+        singular_values=s_c.tolist(),
+        centred_energy_kept=float(np.sum(np.asarray(energy_c)[: kept.rank])),
+        table_limit=MAX_TABLE,
+        bars=MAX_BARS,
     )
 
 
-def level_share(r: dict) -> float:
-    """(5·n / s₁)²: the share of s₁² the all-fives matrix alone accounts for."""
-    return min(1.0, (r["fives_s1"] / r["singular_values"][0]) ** 2)
+def level_share(level_s1: float, s1: float) -> float:
+    """(level · n / s₁)²: the share of s₁² the all-level matrix alone accounts for."""
+    return min(1.0, (level_s1 / s1) ** 2)
 
 
 def level_words(share: float) -> str:
@@ -164,92 +242,188 @@ def level_words(share: float) -> str:
     return "most of" if share >= 0.5 else "only part of"
 
 
-def report_centred(r: dict, console) -> None:
-    n, k = r["size"], r["rank"]
-    share = level_share(r)
-    console.print(f"\n[bold]3. The pattern every entry shares: its mean {HIGH / 2:g}[/]")
+def say_centred(r: Centred, console: Console) -> None:
+    share = level_share(r.level_s1, r.s1)
+    lv = f"{r.level:g}"
     console.print(
-        f"Uniform entries on [0, {HIGH:g}) average {HIGH / 2:g}, so W is the all-{HIGH / 2:g}s "
-        f"matrix plus noise. That matrix is rank 1 with s₁ = {HIGH / 2:g}·{n} = "
-        f"{r['fives_s1']:g}, against W's s₁ = {r['singular_values'][0]:.4f}: "
-        f"({r['fives_s1']:g} / {r['singular_values'][0]:.4f})² = {display.share(share, 1)}, "
-        f"{level_words(share)} s₁², is that shared level, which is why rank {k} keeps "
-        f"{display.share(r['energy_kept'], 2)} of W's energy."
+        f"Uniform entries on [0, {2 * r.level:g}) average {lv}, so W is the all-{lv}s "
+        f"matrix plus noise. That matrix is rank 1 with s₁ = {lv}·{r.size} = "
+        f"{r.level_s1:g}, against W's s₁ = {r.s1:.4f}: "
+        f"({r.level_s1:g} / {r.s1:.4f})² = {display.share(share, 1)}, "
+        f"{level_words(share)} s₁², is that shared level, which is why rank {r.rank} keeps "
+        f"{display.share(r.energy_kept, 2)} of W's energy."
     )
-    report_matrix(r, console, f"W − {HIGH / 2:g}", r["centred"])
+    show_matrix(console, f"W − {lv}", r.centred, r.size, r.table_limit)
+    console.print(singular_value_chart(r.singular_values, f"singular values of W − {lv}", r.bars))
     console.print(
-        singular_value_chart(r["centred_singular_values"], f"singular values of W − {HIGH / 2:g}")
-    )
-    console.print(
-        f"Centred, the same rank {k} keeps only {display.share(r['centred_energy_kept'], 2)} "
+        f"Centred, the same rank {r.rank} keeps only {display.share(r.centred_energy_kept, 2)} "
         "of the energy: without the shared level, no direction dominates."
     )
 
 
-def report_appendix(r: dict, console) -> None:
-    console.print("\n[bold]Appendix: a LoRA update is low-rank by construction[/]")
-    console.print(
-        f"A pretrained weight matrix is full rank, like W above: fine-tuning it in full "
-        f"changes all {r['size'] ** 2:,} numbers of a matrix this size. LoRA's hypothesis is "
-        "that the update ΔW a task needs is low rank, so it trains only the thin factors. "
-        f"ΔW = B·A with B = {display.vector([row[0] for row in DELTA_B], '{:g}')}ᵀ (D×1, the "
-        f"paper's shape) and A = {display.vector(DELTA_A[0], '{:g}')} (1×D)."
+# ----------------------------------------------------------------------------
+# Appendix: a LoRA update is low-rank by construction.
+
+
+@dataclass(frozen=True)
+class Appendix:
+    size: int  # of W above
+    dtype: str
+    b: list[float]  # B, (D, 1) written as its one column
+    a: list[float]  # A, (1, D) written as its one row
+    delta: list  # (D, D) ΔW = B·A
+    singular_values: list[float]  # (D,) of ΔW
+    tolerance: float  # s₁ · D · ε
+    rank: int  # singular values above the tolerance
+    expected_s1: float  # ‖B‖·‖A‖
+
+
+def compute_appendix(done: dict) -> Appendix:
+    b, a = jnp.array(DELTA_B), jnp.array(DELTA_A)  # (D, 1), (1, D)
+    delta = b @ a  # (D, D) rank 1
+    s = jnp.linalg.svd(delta, compute_uv=False)  # (D,)
+    tol, rank = numerical_rank(s, delta.shape)
+    return Appendix(
+        size=done["random"].size,
+        dtype=done["random"].dtype,
+        b=[row[0] for row in DELTA_B],
+        a=DELTA_A[0],
+        delta=delta.tolist(),
+        singular_values=s.tolist(),
+        tolerance=tol,
+        rank=rank,
+        expected_s1=float(np.linalg.norm(DELTA_B) * np.linalg.norm(DELTA_A)),
     )
-    console.print(display.matrix_table("ΔW = B·A", r["delta"]))
-    rest = len(r["delta_singular_values"]) - r["delta_rank"]
+
+
+def say_appendix(r: Appendix, console: Console) -> None:
     console.print(
-        f"Its singular values: {display.vector(r['delta_singular_values'], '{:.4g}')}; "
-        f"{r['delta_rank']} above the tolerance s₁ · D · ε_{r['dtype']} = "
-        f"{r['delta_tolerance']:.2g}, the other {rest} numerically zero. The one non-zero "
-        f"value equals ‖B‖·‖A‖ = {r['expected_s1']:.4f}: every row of ΔW is a multiple of A, "
+        "A LoRA update is low-rank by construction. "
+        f"A pretrained weight matrix is full rank, like W above: fine-tuning it in full "
+        f"changes all {r.size**2:,} numbers of a matrix this size. LoRA's hypothesis is "
+        "that the update ΔW a task needs is low rank, so it trains only the thin factors. "
+        f"ΔW = B·A with B = {display.vector(r.b, '{:g}')}ᵀ (D×1, the "
+        f"paper's shape) and A = {display.vector(r.a, '{:g}')} (1×D)."
+    )
+    console.print(display.matrix_table("ΔW = B·A", r.delta))
+    rest = len(r.singular_values) - r.rank
+    console.print(
+        f"Its singular values: {display.vector(r.singular_values, '{:.4g}')}; "
+        f"{r.rank} above the tolerance s₁ · D · ε_{r.dtype} = "
+        f"{r.tolerance:.2g}, the other {rest} numerically zero. The one non-zero "
+        f"value equals ‖B‖·‖A‖ = {r.expected_s1:.4f}: every row of ΔW is a multiple of A, "
         "so one direction holds it all."
     )
 
 
-def report(r: dict, console) -> None:
-    report_random(r, console)
-    report_truncation(r, console)
-    report_centred(r, console)
-    report_appendix(r, console)
+# ----------------------------------------------------------------------------
+# The lesson.
 
 
-def rank_bullet(r: dict) -> str:
+def build(args) -> list[sections.Section]:
+    S, n = sections.Section, args.size
+    svd = f"the SVD of a {n}×{n} matrix"
+    return [
+        S(
+            "random",
+            partial(compute_random, seed=args.seed, size=n),
+            say_random,
+            title=f"1. A random {n}×{n} matrix",
+            doing=svd,
+        ),
+        S(
+            "truncation",
+            partial(compute_truncation, seed=args.seed, rank=args.rank),
+            say_truncation,
+            title=f"2. A rank-{args.rank} reconstruction",
+            doing=svd,
+        ),
+        S(
+            "centred",
+            partial(compute_centred, seed=args.seed),
+            say_centred,
+            title="3. What every entry shares",
+            doing=svd,
+        ),
+        S("appendix", compute_appendix, say_appendix, title="Appendix: LoRA's low-rank update"),
+    ]
+
+
+def results(done: dict) -> dict:
+    """The --json results: the flat keys of the lesson's contract."""
+    w, t, c, d = (done[n] for n in ("random", "truncation", "centred", "appendix"))
+    return {
+        "dtype": w.dtype,
+        "size": w.size,
+        "rank": t.rank,
+        "matrix": w.matrix,
+        "singular_values": w.singular_values,
+        "rank_tolerance": w.rank_tolerance,
+        "numerical_rank": w.numerical_rank,
+        "reconstruction": t.reconstruction,
+        "mse": t.mse,
+        "frobenius_error": t.frobenius_error,
+        "eckart_young_error": t.eckart_young_error,
+        "energy_kept": t.energy_kept,
+        "fives_s1": c.level_s1,
+        "centred": c.centred,
+        "centred_singular_values": c.singular_values,
+        "centred_energy_kept": c.centred_energy_kept,
+        "stored_numbers": t.stored_numbers,
+        "delta": d.delta,
+        "delta_singular_values": d.singular_values,
+        "delta_tolerance": d.tolerance,
+        "delta_rank": d.rank,
+        "expected_s1": d.expected_s1,
+    }
+
+
+def rank_bullet(w: Random, t: Truncation) -> str:
     """Whether the random matrix is full rank, and what keeping k values then costs."""
-    n, k, rank = r["size"], r["rank"], r["numerical_rank"]
+    n, k, rank = w.size, t.rank, w.numerical_rank
     which = f"all {n}" if rank == n else f"only {rank} of {n}"
     head = f"The random {n}×{n} matrix has {which} singular values non-zero"
     if n == 1:
         head = f"The random 1×1 matrix has {'a non-zero' if rank else 'a zero'} singular value"
     if k >= n:
-        return f"{head}; keeping all {n} reproduces it, error {r['frobenius_error']:.6f}."
+        return f"{head}; keeping all {n} reproduces it, error {t.frobenius_error:.6f}."
     return (
-        f"{head}; keeping {k} leaves a Frobenius error of {r['frobenius_error']:.6f}, "
+        f"{head}; keeping {k} leaves a Frobenius error of {t.frobenius_error:.6f}, "
         f"the least a rank-{k} matrix can."
     )
 
 
-def level_bullet(r: dict) -> str:
+def level_bullet(c: Centred) -> str:
     """How much of the kept energy is the level every entry shares, against the centred matrix."""
-    level, k = r["fives_s1"] / r["size"], r["rank"]
-    share = level_share(r)
-    kept, centred = r["energy_kept"], r["centred_energy_kept"]
+    share, lv = level_share(c.level_s1, c.s1), f"{c.level:g}"
+    kept, centred = c.energy_kept, c.centred_energy_kept
     head = (
-        f"The mean {level:g} every entry shares (a rank-1 matrix) is {level_words(share)} "
-        f"s₁²: rank {k} kept {display.share(kept, 2)} of W's energy"
+        f"The mean {lv} every entry shares (a rank-1 matrix) is {level_words(share)} "
+        f"s₁²: rank {c.rank} kept {display.share(kept, 2)} of W's energy"
     )
     if centred < kept:
-        return f"{head}, only {display.share(centred, 2)} of W − {level:g}'s."
-    return f"{head}, and {display.share(centred, 2)} of W − {level:g}'s."
+        return f"{head}, only {display.share(centred, 2)} of W − {lv}'s."
+    return f"{head}, and {display.share(centred, 2)} of W − {lv}'s."
 
 
-def summary(r: dict) -> list[str]:
+def summary(done: dict) -> list[str]:
     """The three bullets of "What you saw", from the results."""
+    d = done["appendix"]
     return [
-        rank_bullet(r),
-        level_bullet(r),
-        f"A LoRA update ΔW = B·A has rank {r['delta_rank']} by construction: its one non-zero "
-        f"singular value is ‖B‖·‖A‖ = {r['expected_s1']:.4f}.",
+        rank_bullet(done["random"], done["truncation"]),
+        level_bullet(done["centred"]),
+        f"A LoRA update ΔW = B·A has rank {d.rank} by construction: its one non-zero "
+        f"singular value is ‖B‖·‖A‖ = {d.expected_s1:.4f}.",
     ]
+
+
+KERNELS = (
+    lowrank.truncate,
+    lowrank.mse,
+    lowrank.frobenius_error,
+    lowrank.eckart_young_error,
+    lowrank.singular_value_shares,
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -273,14 +447,8 @@ def main(argv: list[str] | None = None) -> None:
     cli.require_memory(  # W, W − 5, W_r, U, Vᵀ and the SVD's workspace: about 8 n² numbers
         parser, 8 * args.size**2 * itemsize, f"--size {args.size} (eight {args.size}² arrays)"
     )
-    cli.finish(
-        args,
-        __file__,
-        run(args.seed, args.size, args.rank),
-        report,
-        kernels=(truncate, mse, frobenius_error, eckart_young_error, singular_value_shares),
-        title=__doc__,
-        summary=summary,
+    sections.run(
+        args, __file__, __doc__, build(args), summary=summary, results=results, kernels=KERNELS
     )
 
 

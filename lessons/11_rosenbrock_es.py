@@ -26,35 +26,21 @@ import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads
 
 # isort: split
 import argparse
+from dataclasses import dataclass
+from functools import partial
 
 import jax
 import numpy as np
+from rich.console import Console
 from rich.table import Table
 from scipy.optimize import minimize, rosen_der
 from scipy.optimize import rosen as rosen_np
 
-from trinity_foundations import cli, display
-from trinity_foundations.evolution import (
-    ESConfig,
-    es_init,
-    es_step,
-    rosenbrock,
-    run_until,
-)
-from trinity_foundations.sep_cma import (
-    SepCMAConfig,
-    adapt_step_size,
-    adapt_variances,
-    default_population,
-    move_scale_into_sigma,
-    sep_cma_constants,
-    sep_cma_init,
-    sep_cma_step,
-)
+from trinity_foundations import cli, display, evolution, sections, sep_cma
 
 START = [-1.0, 2.0]
 SIGMA0 = 0.5  # the initial step size of both methods
-ES_CONFIG = ESConfig(population=40, mu=8, decay=0.98, decay_after=50)
+ES_CONFIG = evolution.ESConfig(population=40, mu=8, decay=0.98, decay_after=50)
 MAX_DIM = 1_000
 MAX_GENERATIONS = 100_000  # per method: a cap on run time (seconds to a minute at MAX_DIM)
 MAX_THRESHOLD = 1e9  # above every loss near the start at MAX_DIM: stops after one generation
@@ -67,7 +53,17 @@ def start_point(dim: int) -> list[float]:
     return (START * dim)[:dim]
 
 
-def local_minimum(dim: int) -> dict | None:
+# ----------------------------------------------------------------------------
+# One run until the threshold, and where its mean ended.
+
+
+@dataclass(frozen=True)
+class Minimum:
+    point: list[float]  # (D,)
+    loss: float
+
+
+def local_minimum(dim: int) -> Minimum | None:
     """Rosenbrock's other minimum near [-1, 1, ..., 1] (D ≥ 4), by BFGS in float64.
 
     None where BFGS from [-1, 1, ..., 1] slides to the global minimum [1, ..., 1]
@@ -77,14 +73,14 @@ def local_minimum(dim: int) -> dict | None:
     found = minimize(rosen_np, x0, jac=rosen_der, method="BFGS", options={"gtol": 1e-10})
     if np.linalg.norm(found.x - 1) < 0.5:
         return None
-    return {"point": found.x.tolist(), "loss": float(found.fun)}
+    return Minimum(found.x.tolist(), float(found.fun))
 
 
-def basin(mean: np.ndarray, local: dict | None) -> str | None:
+def basin(mean: np.ndarray, local: Minimum | None) -> str | None:
     """'global' or 'local': the minimum the mean is near (NEAR × their distance), else None."""
     minima = {"global": np.ones_like(mean)}
     if local is not None:
-        minima["local"] = np.asarray(local["point"])
+        minima["local"] = np.asarray(local.point)
     radius = NEAR * np.linalg.norm(minima.get("local", -minima["global"]) - minima["global"])
     for name, point in minima.items():
         if np.linalg.norm(mean - point) < radius:
@@ -92,72 +88,78 @@ def basin(mean: np.ndarray, local: dict | None) -> str | None:
     return None
 
 
-def summary(final, history, population: int, threshold: float, local: dict | None) -> dict:
+@dataclass(frozen=True)
+class Run:
+    converged: bool
+    generation: int
+    population: int  # λ
+    evaluations: int
+    final_mean: list[float]  # (D,)
+    final_sigma: float
+    best_loss: float  # best sample of the last generation
+    mean_loss: float  # f at the final mean, in float64
+    distance: float  # from the minimum [1, ..., 1]
+    basin: str | None  # 'global', 'local' or None: the minimum the mean ended near
+    history: list[float]  # best loss per generation, (G,)
+    lowest_loss: float  # neither method keeps its best point: an earlier one may be lower
+    sigma_history: list[float]  # (G,)
+    distance_history: list[float]  # (G,)
+    mean_history: list[list[float]] | None  # (G, 2) in 2-D only
+
+
+def run_result(final, history, population: int, threshold: float, local: Minimum | None) -> Run:
     """Plain results of one run-until-threshold, with its σ and mean trajectories."""
     generations = int(final.generation)
     # to NumPy before slicing: slicing a jax array compiles a slice for every length
     means = np.asarray(history.mean, np.float64)[:generations]  # (G, D)
     mean = np.asarray(final.mean, np.float64)  # (D,)
     losses = np.asarray(history.best_loss)[:generations]  # (G,)
-    return {
-        "converged": bool(final.best_loss < threshold),
-        "generation": generations,
-        "population": population,
-        "evaluations": generations * population,
-        "final_mean": mean.tolist(),
-        "final_sigma": float(final.sigma),
-        "best_loss": float(final.best_loss),  # best sample of the last generation
-        "mean_loss": float(rosen_np(mean)),  # f at the final mean, in float64
-        "distance": float(np.linalg.norm(mean - 1)),  # from the minimum [1, ..., 1]
-        "basin": basin(mean, local),
-        "history": losses.tolist(),  # best loss per generation
-        # neither method keeps its best point, so an earlier generation may have done better
-        "lowest_loss": float(np.min(losses)),
-        "sigma_history": np.asarray(history.sigma)[:generations].tolist(),
-        "distance_history": np.linalg.norm(means - 1, axis=1).tolist(),
-        "mean_history": means.tolist() if mean.size == 2 else None,  # (G, 2) in 2-D only
-    }
+    return Run(
+        converged=bool(final.best_loss < threshold),
+        generation=generations,
+        population=population,
+        evaluations=generations * population,
+        final_mean=mean.tolist(),
+        final_sigma=float(final.sigma),
+        best_loss=float(final.best_loss),
+        mean_loss=float(rosen_np(mean)),
+        distance=float(np.linalg.norm(mean - 1)),
+        basin=basin(mean, local),
+        history=losses.tolist(),
+        lowest_loss=float(np.min(losses)),
+        sigma_history=np.asarray(history.sigma)[:generations].tolist(),
+        distance_history=np.linalg.norm(means - 1, axis=1).tolist(),
+        mean_history=means.tolist() if mean.size == 2 else None,
+    )
 
 
-def run_method(step, config, key, dim: int, threshold: float, budget: int, local):
-    init = es_init if step is es_step else sep_cma_init
-    final, history = run_until(
+def run_method(step, config, key, dim: int, threshold: float, budget: int, local) -> Run:
+    init = evolution.es_init if step is evolution.es_step else sep_cma.sep_cma_init
+    final, history = evolution.run_until(
         init(start_point(dim), SIGMA0),
         key,
         threshold,
         step=step,
-        objective=rosenbrock,
+        objective=evolution.rosenbrock,
         config=config,
         max_generations=budget,
     )
-    return summary(final, history, config.population, threshold, local)
+    return run_result(final, history, config.population, threshold, local)
 
 
-def run(
-    seed: int, dim: int, max_generations: int, cma_max_generations: int, threshold: float
-) -> dict:
-    k_es, k_cma, k_es_nd, k_cma_nd = jax.random.split(jax.random.key(seed), 4)
-    local = local_minimum(dim)
-    cma_2d, cma_nd = SepCMAConfig(default_population(2)), SepCMAConfig(default_population(dim))
-    es = run_method(es_step, ES_CONFIG, k_es, 2, threshold, max_generations, None)
-    return {
-        **es,
-        "dtype": str(es_init(START, SIGMA0).mean.dtype),
-        "threshold": threshold,
-        "dim": dim,
-        "local_minimum": local,
-        "cma_weights": list(sep_cma_constants(dim, cma_nd.population).weights),
-        "sep_cma": run_method(sep_cma_step, cma_2d, k_cma, 2, threshold, cma_max_generations, None),
-        "es_nd": run_method(es_step, ES_CONFIG, k_es_nd, dim, threshold, max_generations, local),
-        "sep_cma_nd": run_method(
-            sep_cma_step, cma_nd, k_cma_nd, dim, threshold, cma_max_generations, local
-        ),
-    }
+def run_keys(seed: int) -> list[jax.Array]:
+    """The four runs' keys: simple ES and sep-CMA-ES in 2-D, then in n-D."""
+    return list(jax.random.split(jax.random.key(seed), 4))
 
 
-def _verdict(es: dict, cma: dict, where: str) -> str:
-    if es["converged"] and cma["converged"]:
-        a, b = es["evaluations"], cma["evaluations"]
+# ----------------------------------------------------------------------------
+# What both sections say: the race table, its verdict, the charts.
+
+
+def verdict(es: Run, cma: Run, where: str) -> str:
+    """Who reached the threshold, and with how many evaluations."""
+    if es.converged and cma.converged:
+        a, b = es.evaluations, cma.evaluations
         if a == b:
             return f"{where}: both reached it with {a} evaluations."
         fewer = "the simple ES" if a < b else "sep-CMA-ES"
@@ -165,57 +167,38 @@ def _verdict(es: dict, cma: dict, where: str) -> str:
             f"{where}: both reached it; {fewer} used fewer evaluations "
             f"({min(a, b):,} against {max(a, b):,})."
         )
-    if es["converged"] or cma["converged"]:
+    if es.converged or cma.converged:
         winner, loser, run = (
             ("the simple ES", "sep-CMA-ES", cma)
-            if es["converged"]
+            if es.converged
             else ("sep-CMA-ES", "the simple ES", es)
         )
         return (
             f"{where}: only {winner} reached it; {loser} stopped after "
-            f"{run['evaluations']:,} evaluations, {_best(run)}."
+            f"{run.evaluations:,} evaluations, {best(run.best_loss, run.lowest_loss)}."
         )
-    return f"{where}: neither reached it (simple ES: {_best(es)}; sep-CMA-ES: {_best(cma)})."
+    return (
+        f"{where}: neither reached it (simple ES: {best(es.best_loss, es.lowest_loss)}; "
+        f"sep-CMA-ES: {best(cma.best_loss, cma.lowest_loss)})."
+    )
 
 
-def _best(run: dict) -> str:
+def best(best_loss: float, lowest_loss: float) -> str:
     """'best loss 0.12 in the last generation, lowest seen 0.03' of a run that stopped."""
-    text = f"best loss {run['best_loss']:.3g} in the last generation"
-    if f"{run['lowest_loss']:.3g}" != f"{run['best_loss']:.3g}":
-        text += f", lowest seen {run['lowest_loss']:.3g}"
+    text = f"best loss {best_loss:.3g} in the last generation"
+    if f"{lowest_loss:.3g}" != f"{best_loss:.3g}":
+        text += f", lowest seen {lowest_loss:.3g}"
     return text
 
 
-def closer_mean(es: dict, cma: dict) -> str:
-    """Which method's mean ends closer to the optimum in f: 'es', 'sep_cma' or 'tie'."""
-    a, b = es["mean_loss"], cma["mean_loss"]
-    return "tie" if f"{a:.3g}" == f"{b:.3g}" else ("es" if a < b else "sep_cma")
-
-
-def stuck_runs(r: dict) -> list[str]:
-    """Names of the n-D runs whose mean ended near Rosenbrock's local minimum."""
-    runs = (("the simple ES", r["es_nd"]), ("sep-CMA-ES", r["sep_cma_nd"]))
-    return [name for name, run in runs if run["basin"] == "local"]
-
-
-def _vec(v, limit: int = 4) -> str:
+def vec(v, limit: int = 4) -> str:
     shown = ", ".join(f"{x:.3f}" for x in v[:limit])
     more = f", … {len(v) - limit} more" if len(v) > limit else ""
     return f"[{shown}{more}]"
 
 
-def report_table(r: dict, console) -> None:
-    runs = [
-        ("simple ES", 2, r),
-        ("sep-CMA-ES", 2, r["sep_cma"]),
-        ("simple ES", r["dim"], r["es_nd"]),
-        ("sep-CMA-ES", r["dim"], r["sep_cma_nd"]),
-    ]
-    table = Table(
-        title=f"Rosenbrock: generations and evaluations until best loss < {r['threshold']:g}",
-        caption="D: dimension, λ: population, best sample: lowest f of the last "
-        "generation (what the stop tests), f(mean): at the mean the run ended with",
-    )
+def race_table(title: str, runs: list[tuple[str, int, Run]], caption: str | None) -> Table:
+    table = Table(title=title, caption=caption)
     cols = ("method", "D", "λ", "generations", "evaluations", "best sample", "f(mean)", "reached")
     for col in cols:
         table.add_column(col, justify="left" if col == "method" else "right", no_wrap=True)
@@ -223,33 +206,131 @@ def report_table(r: dict, console) -> None:
         table.add_row(
             name,
             str(dim),
-            str(run["population"]),
-            f"{run['generation']:,}",
-            f"{run['evaluations']:,}",
-            f"{run['best_loss']:.2e}",
-            f"{run['mean_loss']:.2e}",
-            "yes" if run["converged"] else "[red]no[/]",
+            str(run.population),
+            f"{run.generation:,}",
+            f"{run.evaluations:,}",
+            f"{run.best_loss:.2e}",
+            f"{run.mean_loss:.2e}",
+            "yes" if run.converged else "[red]no[/]",
         )
-    console.print(table)
+    return table
 
 
-def report_2d(r: dict, console) -> None:
-    es, cma = r, r["sep_cma"]
-    where = (
-        f"its mean was then {_vec(es['final_mean'])}, where f = {es['mean_loss']:.3g}, "
-        f"{es['distance']:.3g} from the minimum [1, 1]"
+def padded(runs: dict[str, Run], field: str, per: str) -> dict:
+    """Each run's `field` series, one value per generation (per='generation') or per
+    evaluation, padded with NaN to the longest so the charts share one x axis."""
+    series = {
+        name: np.repeat(getattr(run, field), run.population if per == "evaluation" else 1)
+        for name, run in runs.items()
+    }
+    n = max(v.size for v in series.values())
+    return {k: np.pad(v, (0, n - v.size), constant_values=np.nan) for k, v in series.items()}
+
+
+def say_charts(es: Run, cma: Run, label: str, console: Console) -> None:
+    runs = {"simple ES": es, "sep-CMA-ES": cma}
+    console.print(f"\nStep size σ per generation, {label}:")
+    console.print(
+        display.line_chart(
+            padded(runs, "sigma_history", "generation"),
+            log_y=True,
+            x_label="generation",
+            y_label="σ",
+        )
     )
-    if es["converged"]:
+    console.print(f"\nBest loss per generation against evaluations, {label}:")
+    console.print(
+        display.line_chart(
+            padded(runs, "history", "evaluation"),
+            log_y=True,
+            x_label="evaluations",
+            y_label="best loss",
+        )
+    )
+
+
+# ----------------------------------------------------------------------------
+# 1. The 2-D valley: the simple ES against sep-CMA-ES, mean against mean.
+
+
+@dataclass(frozen=True)
+class Waypoint:
+    method: str
+    generation: int
+    mean: list[float]  # (2,)
+    mean_loss: float  # f at the mean
+    sigma: float
+
+
+@dataclass(frozen=True)
+class TwoD:
+    dtype: str
+    threshold: float
+    es: Run
+    sep_cma: Run
+    waypoints: list[Waypoint]  # the means on their way, a few per method
+
+
+def mean_rows(run: Run, rows: int = MEAN_ROWS) -> list[int]:
+    """Up to `rows` generations, evenly spread from the first to the last."""
+    g = run.generation
+    return sorted({round(x) for x in np.linspace(1, g, min(rows, g))})
+
+
+def compute_two_d(
+    done: dict, *, seed: int, max_generations: int, cma_max_generations: int, threshold: float
+) -> TwoD:
+    k_es, k_cma, _, _ = run_keys(seed)
+    cma = sep_cma.SepCMAConfig(sep_cma.default_population(2))
+    es = run_method(evolution.es_step, ES_CONFIG, k_es, 2, threshold, max_generations, None)
+    cma = run_method(sep_cma.sep_cma_step, cma, k_cma, 2, threshold, cma_max_generations, None)
+    waypoints = [
+        Waypoint(
+            name,
+            g,
+            run.mean_history[g - 1],
+            float(rosen_np(np.asarray(run.mean_history[g - 1]))),
+            run.sigma_history[g - 1],
+        )
+        for name, run in (("simple ES", es), ("sep-CMA-ES", cma))
+        for g in mean_rows(run)
+    ]
+    dtype = str(evolution.es_init(START, SIGMA0).mean.dtype)
+    return TwoD(dtype, threshold, es, cma, waypoints)
+
+
+def closer_mean(es_mean_loss: float, cma_mean_loss: float) -> str:
+    """Which method's mean ends closer to the optimum in f: 'es', 'sep_cma' or 'tie'."""
+    a, b = es_mean_loss, cma_mean_loss
+    return "tie" if f"{a:.3g}" == f"{b:.3g}" else ("es" if a < b else "sep_cma")
+
+
+def say_two_d(r: TwoD, console: Console) -> None:
+    es, cma = r.es, r.sep_cma
+    console.print(
+        race_table(
+            f"Rosenbrock: generations and evaluations until best loss < {r.threshold:g}",
+            [("simple ES", 2, es), ("sep-CMA-ES", 2, cma)],
+            caption="D: dimension, λ: population, best sample: lowest f of the last "
+            "generation (what the stop tests), f(mean): at the mean the run ended with",
+        )
+    )
+    where = (
+        f"its mean was then {vec(es.final_mean)}, where f = {es.mean_loss:.3g}, "
+        f"{es.distance:.3g} from the minimum [1, 1]"
+    )
+    if es.converged:
         console.print(
-            f"\nThe simple ES stopped at generation {es['generation']}, when its best sample "
-            f"reached f = {es['best_loss']:.3g}; {where}."
+            f"\nThe simple ES stopped at generation {es.generation}, when its best sample "
+            f"reached f = {es.best_loss:.3g}; {where}."
         )
     else:
         console.print(
-            f"\nThe simple ES did not reach {r['threshold']:g} in "
-            f"{display.count(es['generation'], 'generation')} ({_best(es)}); {where}."
+            f"\nThe simple ES did not reach {r.threshold:g} in "
+            f"{display.count(es.generation, 'generation')} "
+            f"({best(es.best_loss, es.lowest_loss)}); {where}."
         )
-    winner = closer_mean(es, cma)
+    winner = closer_mean(es.mean_loss, cma.mean_loss)
     same = (
         "the two means are equally good"
         if winner == "tie"
@@ -257,151 +338,211 @@ def report_2d(r: dict, console) -> None:
     )
     console.print(
         f"Like with like, mean against mean: sep-CMA-ES ended with its mean at f = "
-        f"{cma['mean_loss']:.3g} ({cma['distance']:.3g} from [1, 1]), so {same}. A stop on "
-        "the best sample favours the wider population: 40 samples around a mean far up the "
-        "valley can include one lucky point near the floor."
+        f"{cma.mean_loss:.3g} ({cma.distance:.3g} from [1, 1]), so {same}. A stop on "
+        f"the best sample favours the wider population: {es.population} samples around a "
+        "mean far up the valley can include one lucky point near the floor."
     )
-    console.print(_verdict(es, cma, "In 2-D"))
+    console.print(verdict(es, cma, "In 2-D"))
+
+    table = Table(title="The 2-D means on their way (f at the mean)", box=None)
+    table.add_column("method")
+    for col in ("generation", "mean", "f(mean)", "σ"):
+        table.add_column(col, justify="right")
+    for w in r.waypoints:
+        table.add_row(
+            w.method, f"{w.generation:,}", vec(w.mean), f"{w.mean_loss:.3g}", f"{w.sigma:.3g}"
+        )
+    console.print()
+    console.print(table)
+    say_charts(es, cma, "2-D", console)
 
 
-def report_nd(r: dict, console) -> None:
-    again = " again, with other keys" if r["dim"] == 2 else ""
-    console.print(_verdict(r["es_nd"], r["sep_cma_nd"], f"In {r['dim']}-D{again}"))
-    local = r["local_minimum"]
-    for name in stuck_runs(r):
-        run = r["es_nd"] if name == "the simple ES" else r["sep_cma_nd"]
+# ----------------------------------------------------------------------------
+# 2. n dimensions: the schedule that ignores progress, and the wrong valley.
+
+
+@dataclass(frozen=True)
+class ND:
+    dim: int
+    dtype: str
+    threshold: float
+    es: Run
+    sep_cma: Run
+    local_minimum: Minimum | None  # (D ≥ 4)
+    cma_weights: list[float]  # sep-CMA-ES's, eq. (49)
+    sigma0: float  # the simple ES's schedule: σ₀ for decay_after generations, then × decay
+    es_decay_after: int
+    es_decay: float
+    es_mu: int
+
+
+def compute_nd(
+    done: dict,
+    *,
+    seed: int,
+    dim: int,
+    max_generations: int,
+    cma_max_generations: int,
+    threshold: float,
+) -> ND:
+    _, _, k_es, k_cma = run_keys(seed)
+    local = local_minimum(dim)
+    cma = sep_cma.SepCMAConfig(sep_cma.default_population(dim))
+    es_run = run_method(evolution.es_step, ES_CONFIG, k_es, dim, threshold, max_generations, local)
+    cma_run = run_method(
+        sep_cma.sep_cma_step, cma, k_cma, dim, threshold, cma_max_generations, local
+    )
+    return ND(
+        dim=dim,
+        dtype=str(evolution.es_init(START, SIGMA0).mean.dtype),
+        threshold=threshold,
+        es=es_run,
+        sep_cma=cma_run,
+        local_minimum=local,
+        cma_weights=list(sep_cma.sep_cma_constants(dim, cma.population).weights),
+        sigma0=SIGMA0,
+        es_decay_after=ES_CONFIG.decay_after,
+        es_decay=ES_CONFIG.decay,
+        es_mu=ES_CONFIG.mu,
+    )
+
+
+def stuck_runs(es_basin: str | None, cma_basin: str | None) -> list[str]:
+    """Names of the n-D runs whose mean ended near Rosenbrock's local minimum."""
+    runs = (("the simple ES", es_basin), ("sep-CMA-ES", cma_basin))
+    return [name for name, where in runs if where == "local"]
+
+
+def again(dim: int) -> str:
+    """What the n-D section adds to its label when D = 2 (the same valley, other keys)."""
+    return " again, with other keys" if dim == 2 else ""
+
+
+def say_nd(r: ND, console: Console) -> None:
+    es, cma = r.es, r.sep_cma
+    console.print(
+        race_table(
+            f"Rosenbrock: generations and evaluations until best loss < {r.threshold:g}",
+            [("simple ES", r.dim, es), ("sep-CMA-ES", r.dim, cma)],
+            caption=None,
+        )
+    )
+    console.print(verdict(es, cma, f"In {r.dim}-D{again(r.dim)}"))
+    local = r.local_minimum
+    for name in stuck_runs(es.basin, cma.basin):
+        run = es if name == "the simple ES" else cma
         console.print(
-            f"[bold]{name} ended in the wrong valley[/]: its mean {_vec(run['final_mean'])} "
-            f"(f = {run['mean_loss']:.3g}) is near Rosenbrock's local minimum "
-            f"{_vec(local['point'])}, f = {local['loss']:.4g} (found by BFGS in float64), "
+            f"[bold]{name} ended in the wrong valley[/]: its mean {vec(run.final_mean)} "
+            f"(f = {run.mean_loss:.3g}) is near Rosenbrock's local minimum "
+            f"{vec(local.point)}, f = {local.loss:.4g} (found by BFGS in float64), "
             f"not the global one at [1, …, 1]. Every small step from there goes uphill, "
-            f"and σ had shrunk to {run['final_sigma']:.3g}: a different seed, or a restart "
+            f"and σ had shrunk to {run.final_sigma:.3g}: a different seed, or a restart "
             "with a larger σ, may land elsewhere."
         )
     console.print(
-        f"\nThe simple ES shrinks σ on a schedule that ignores progress: {SIGMA0} for "
-        f"{ES_CONFIG.decay_after} generations, then × {ES_CONFIG.decay} each; it ended at σ "
-        f"{r['es_nd']['final_sigma']:.3g} in {r['dim']}-D. sep-CMA-ES sets σ from its own "
-        f"progress (it ended at {r['sep_cma_nd']['final_sigma']:.3g} in {r['dim']}-D, with "
+        f"\nThe simple ES shrinks σ on a schedule that ignores progress: {r.sigma0} for "
+        f"{r.es_decay_after} generations, then × {r.es_decay} each; it ended at σ "
+        f"{es.final_sigma:.3g} in {r.dim}-D. sep-CMA-ES sets σ from its own "
+        f"progress (it ended at {cma.final_sigma:.3g} in {r.dim}-D, with "
         "the learned variances averaging 1). Its covariance is diagonal, "
         "so it cannot align with the valley's bend (x_{i+1} ≈ x_i² couples neighbouring "
         "coordinates): it has to follow the curve in many small steps."
     )
-    weights = ", ".join(f"{w:.3f}" for w in r["cma_weights"])
+    weights = ", ".join(f"{w:.3f}" for w in r.cma_weights)
     console.print(
         f"Its weights follow Hansen's tutorial, eq. (49): w_i ∝ ln((λ + 1)/2) − ln i for the "
-        f"⌊λ/2⌋ best ({weights} in {r['dim']}-D); the simple ES keeps the original's "
-        f"ln(μ + ½) − ln i with μ = {ES_CONFIG.mu} of λ = {ES_CONFIG.population}. "
-        f"Arithmetic in {r['dtype']}."
+        f"⌊λ/2⌋ best ({weights} in {r.dim}-D); the simple ES keeps the original's "
+        f"ln(μ + ½) − ln i with μ = {r.es_mu} of λ = {es.population}. "
+        f"Arithmetic in {r.dtype}."
     )
+    say_charts(es, cma, f"{r.dim}-D{again(r.dim)}", console)
 
 
-def _padded(runs: dict, key: str, per: str) -> dict:
-    """Each run's `key` series, one value per generation (per='generation') or per
-    evaluation, padded with NaN to the longest so the charts share one x axis."""
-    series = {
-        name: np.repeat(run[key], run["population"] if per == "evaluation" else 1)
-        for name, run in runs.items()
-    }
-    n = max(v.size for v in series.values())
-    return {k: np.pad(v, (0, n - v.size), constant_values=np.nan) for k, v in series.items()}
+# ----------------------------------------------------------------------------
+# The lesson.
 
 
-def mean_rows(run: dict, rows: int = MEAN_ROWS) -> list[int]:
-    """Up to `rows` generations, evenly spread from the first to the last."""
-    g = run["generation"]
-    return sorted({round(x) for x in np.linspace(1, g, min(rows, g))})
-
-
-def report_trajectories(r: dict, console) -> None:
-    table = Table(title="The 2-D means on their way (f at the mean)", box=None)
-    table.add_column("method")
-    table.add_column("generation", justify="right")
-    table.add_column("mean", justify="right")
-    table.add_column("f(mean)", justify="right")
-    table.add_column("σ", justify="right")
-    for name, run in (("simple ES", r), ("sep-CMA-ES", r["sep_cma"])):
-        for g in mean_rows(run):
-            m = run["mean_history"][g - 1]
-            table.add_row(
-                name,
-                f"{g:,}",
-                _vec(m),
-                f"{rosen_np(np.asarray(m)):.3g}",
-                f"{run['sigma_history'][g - 1]:.3g}",
-            )
-    console.print()
-    console.print(table)
-    again = " again, with other keys" if r["dim"] == 2 else ""
-    for label, es, cma in (
-        ("2-D", r, r["sep_cma"]),
-        (f"{r['dim']}-D{again}", r["es_nd"], r["sep_cma_nd"]),
-    ):
-        runs = {"simple ES": es, "sep-CMA-ES": cma}
-        console.print(f"\nStep size σ per generation, {label}:")
-        console.print(
-            display.line_chart(
-                _padded(runs, "sigma_history", "generation"),
-                log_y=True,
-                x_label="generation",
-                y_label="σ",
-            )
-        )
-        console.print(f"\nBest loss per generation against evaluations, {label}:")
-        console.print(
-            display.line_chart(
-                _padded(runs, "history", "evaluation"),
-                log_y=True,
-                x_label="evaluations",
-                y_label="best loss",
-            )
-        )
-
-
-def report(r: dict, console) -> None:
-    report_table(r, console)
-    report_2d(r, console)
-    report_nd(r, console)
-    report_trajectories(r, console)
-
-
-def race_bullet(es: dict, cma: dict, where: str) -> str:
+def race_bullet(es: Run, cma: Run, where: str) -> str:
     """Which method reached the threshold, and at what cost: the report's verdict, with
     the reason a wide population can win on evaluations."""
     lucky = (
-        es["converged"]
-        and cma["converged"]
-        and es["evaluations"] < cma["evaluations"]
-        and es["population"] > cma["population"]
+        es.converged
+        and cma.converged
+        and es.evaluations < cma.evaluations
+        and es.population > cma.population
     )
     if lucky:  # a wide population's best sample can reach the floor before its mean
-        return f"{_verdict(es, cma, where)[:-1]}: its stop tests the best of {es['population']}."
-    return _verdict(es, cma, where)
+        return f"{verdict(es, cma, where)[:-1]}: its stop tests the best of {es.population}."
+    return verdict(es, cma, where)
 
 
-def step_size_bullet(r: dict) -> str:
+def step_size_bullet(r: ND) -> str:
     """What the n-D runs show: a run caught in the local minimum, or σ set by progress."""
-    stuck, dim = stuck_runs(r), r["dim"]
+    stuck = stuck_runs(r.es.basin, r.sep_cma.basin)
     if stuck:
         return (
-            f"In {dim}-D, {' and '.join(stuck)} ended near Rosenbrock's local minimum "
-            f"(f = {r['local_minimum']['loss']:.4g}), not the global one: a shrunken σ "
+            f"In {r.dim}-D, {' and '.join(stuck)} ended near Rosenbrock's local minimum "
+            f"(f = {r.local_minimum.loss:.4g}), not the global one: a shrunken σ "
             "cannot climb out."
         )
     return (
         f"sep-CMA-ES sets σ from its own progress (it ended at "
-        f"{r['sep_cma_nd']['final_sigma']:.3g} in {dim}-D); the simple ES shrinks σ on a "
-        f"fixed schedule (it ended at {r['es_nd']['final_sigma']:.3g})."
+        f"{r.sep_cma.final_sigma:.3g} in {r.dim}-D); the simple ES shrinks σ on a "
+        f"fixed schedule (it ended at {r.es.final_sigma:.3g})."
     )
 
 
-def what_you_saw(r: dict) -> list[str]:
-    """The three bullets of "What you saw", from the results (`summary` above is a run's)."""
-    again = " again, with other keys" if r["dim"] == 2 else ""
+def summary(done: dict) -> list[str]:
+    """The three bullets of "What you saw", from the results."""
+    two, nd = done["two_d"], done["nd"]
     return [
-        race_bullet(r, r["sep_cma"], f"To best loss < {r['threshold']:g} in 2-D"),
-        race_bullet(r["es_nd"], r["sep_cma_nd"], f"In {r['dim']}-D{again}"),
-        step_size_bullet(r),
+        race_bullet(two.es, two.sep_cma, f"To best loss < {two.threshold:g} in 2-D"),
+        race_bullet(nd.es, nd.sep_cma, f"In {nd.dim}-D{again(nd.dim)}"),
+        step_size_bullet(nd),
+    ]
+
+
+def results(done: dict) -> dict:
+    """The --json results of the lesson's contract: the 2-D simple ES's run at the top
+    level, then the other three runs under their names."""
+    two, nd = done["two_d"], done["nd"]
+    return {
+        **vars(two.es),
+        "dtype": two.dtype,
+        "threshold": two.threshold,
+        "dim": nd.dim,
+        "local_minimum": nd.local_minimum,
+        "cma_weights": nd.cma_weights,
+        "sep_cma": two.sep_cma,
+        "es_nd": nd.es,
+        "sep_cma_nd": nd.sep_cma,
+    }
+
+
+def build(args) -> list[sections.Section]:
+    budgets = dict(
+        seed=args.seed,
+        max_generations=args.max_generations,
+        cma_max_generations=args.cma_max_generations,
+        threshold=args.threshold,
+    )
+    S = sections.Section
+    return [
+        S(
+            "two_d",
+            partial(compute_two_d, **budgets),
+            say_two_d,
+            title="The 2-D valley",
+            doing="compiling and running the simple ES and sep-CMA-ES in 2-D",
+        ),
+        S(
+            "nd",
+            partial(compute_nd, dim=args.dim, **budgets),
+            say_nd,
+            title="The n-dimensional valley",
+            doing=f"running both in {args.dim}-D, sep-CMA-ES for up to "
+            f"{display.count(args.cma_max_generations, 'generation')}",
+        ),
     ]
 
 
@@ -453,32 +594,18 @@ def main(argv: list[str] | None = None) -> None:
         help="stop once the best loss is below this (default: %(default)s)",
     )
     args = parser.parse_args(argv)
-    itemsize = es_init(START, SIGMA0).mean.dtype.itemsize
+    itemsize = evolution.es_init(START, SIGMA0).mean.dtype.itemsize
     cli.require_memory(
         parser,
         history_bytes(args.dim, args.max_generations, args.cma_max_generations, itemsize),
         f"--dim {args.dim} with --max-generations {args.max_generations} and "
         f"--cma-max-generations {args.cma_max_generations} (every generation's state)",
     )
-    results = run(
-        args.seed, args.dim, args.max_generations, args.cma_max_generations, args.threshold
-    )
-    cli.finish(
-        args,
-        __file__,
-        results,
-        report,
-        kernels=(
-            rosenbrock,
-            es_step,
-            sep_cma_step,
-            adapt_step_size,
-            adapt_variances,
-            move_scale_into_sigma,
-            run_until,
-        ),
-        title=__doc__,
-        summary=what_you_saw,
+    kernels = (evolution.rosenbrock, evolution.es_step, sep_cma.sep_cma_step)
+    kernels += (sep_cma.adapt_step_size, sep_cma.adapt_variances, sep_cma.move_scale_into_sigma)
+    kernels += (evolution.run_until,)
+    sections.run(
+        args, __file__, __doc__, build(args), summary=summary, results=results, kernels=kernels
     )
 
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
 
 # isort: split
+from dataclasses import dataclass
+
 import jax.numpy as jnp
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from trinity_foundations import cli, display
-from trinity_foundations.moe import aux_loss
+from trinity_foundations import cli, display, moe, sections
 
 SCENARIOS = {
     "balanced": [0.25, 0.25, 0.25, 0.25],
@@ -31,23 +33,35 @@ SCENARIOS = {
 BAR_WIDTH = 30
 
 
-def run() -> dict:
+# ----------------------------------------------------------------------------
+# The penalty of each scenario, and heavy against two idle.
+
+
+@dataclass(frozen=True)
+class Scenario:
+    label: str
+    f: tuple[float, ...]  # the share of tokens each expert receives, (E,)
+    p: tuple[float, ...]  # the mean router probabilities, (E,): here equal to f
+    aux_loss: float
+    toward_collapse: float  # 0 balanced … 1 collapsed
+
+
+@dataclass(frozen=True)
+class Penalties:
+    experts: int  # E
+    scenarios: tuple[Scenario, ...]
+    bar_width: int  # characters of each penalty's bar
+
+
+def compute_scenarios(done: dict) -> Penalties:
     loads = jnp.array(list(SCENARIOS.values()))  # (S, E)
     experts = loads.shape[1]
-    losses = aux_loss(loads, loads).tolist()  # (S,) f = P in every scenario
-    return {
-        "experts": experts,
-        "scenarios": [
-            {
-                "label": label,
-                "f": f,
-                "p": f,
-                "aux_loss": loss,
-                "toward_collapse": (loss - 1) / (experts - 1),  # 0 balanced … 1 collapsed
-            }
-            for (label, f), loss in zip(SCENARIOS.items(), losses)
-        ],
-    }
+    losses = moe.aux_loss(loads, loads).tolist()  # (S,) f = P in every scenario
+    scenarios = tuple(
+        Scenario(label, tuple(f), tuple(f), loss, (loss - 1) / (experts - 1))
+        for (label, f), loss in zip(SCENARIOS.items(), losses, strict=True)
+    )
+    return Penalties(experts, scenarios, BAR_WIDTH)
 
 
 def concentration_beats_idleness(heavy: float, idle: float) -> bool:
@@ -55,29 +69,37 @@ def concentration_beats_idleness(heavy: float, idle: float) -> bool:
     return heavy > idle
 
 
-def report(r: dict, console) -> None:
-    E = r["experts"]
+def by_loss(r: Penalties) -> list[Scenario]:
+    """The scenarios from the smallest penalty to the largest."""
+    return sorted(r.scenarios, key=lambda s: s.aux_loss)
+
+
+def named(r: Penalties) -> dict[str, float]:
+    """Each scenario's penalty by its label."""
+    return {s.label: s.aux_loss for s in r.scenarios}
+
+
+def say_scenarios(r: Penalties, console: Console) -> None:
+    E = r.experts
     table = Table(title=f"L_aux = E · Σ f_i P_i with f = P, E = {E}")
     table.add_column("scenario")
     table.add_column("f = P")
     table.add_column("L_aux", justify="right")
     table.add_column(f"penalty, 1 to {E}")
-    for s in r["scenarios"]:
-        shares = " ".join(f"{v:.2f}" for v in s["f"])
-        bar = display.bar(s["aux_loss"], lo=1, hi=E, width=BAR_WIDTH)  # clamped to [1, E]
-        table.add_row(s["label"], shares, f"{s['aux_loss']:.4f}", bar)
+    for s in r.scenarios:
+        shares = " ".join(f"{v:.2f}" for v in s.f)
+        bar = display.bar(s.aux_loss, lo=1, hi=E, width=r.bar_width)  # clamped to [1, E]
+        table.add_row(s.label, shares, f"{s.aux_loss:.4f}", bar)
     console.print(table)
 
-    by_loss = sorted(r["scenarios"], key=lambda s: s["aux_loss"])
-    lo, hi = by_loss[0], by_loss[-1]
+    lo, *_, hi = by_loss(r)
     console.print(
-        f"The penalty runs from {lo['aux_loss']:.4f} ({lo['label']}) to "
-        f"{hi['aux_loss']:.4f} ({hi['label']}). With f = P it is E · Σ P_i², never "
+        f"The penalty runs from {lo.aux_loss:.4f} ({lo.label}) to "
+        f"{hi.aux_loss:.4f} ({hi.label}). With f = P it is E · Σ P_i², never "
         f"below 1 (Cauchy–Schwarz: Σ P_i² ≥ 1/E) nor above {E}. In a real router f and "
         "P differ and L_aux can dip below 1 (never above E); the bar clamps it at its edge."
     )
-    named = {s["label"]: s["aux_loss"] for s in r["scenarios"]}
-    heavy, idle = named["heavy"], named["two idle"]
+    heavy, idle = named(r)["heavy"], named(r)["two idle"]
     if concentration_beats_idleness(heavy, idle):
         console.print(
             f"The heavy scenario leaves no expert idle yet costs more ({heavy:.4f}) than "
@@ -86,9 +108,13 @@ def report(r: dict, console) -> None:
         )
 
 
-def idle_bullet(named: dict) -> str:
+# ----------------------------------------------------------------------------
+# The lesson.
+
+
+def idle_bullet(losses: dict[str, float]) -> str:
     """Heavy against two idle: does the penalty count idle experts or concentration?"""
-    heavy, idle = named.get("heavy"), named.get("two idle")
+    heavy, idle = losses.get("heavy"), losses.get("two idle")
     if heavy is None or idle is None:
         return "The penalty measures how concentrated the load is."
     if concentration_beats_idleness(heavy, idle):
@@ -102,31 +128,36 @@ def idle_bullet(named: dict) -> str:
     )
 
 
-def summary(r: dict) -> list[str]:
+def summary(done: dict) -> list[str]:
     """The three bullets of "What you saw", from the results."""
-    E = r["experts"]
-    by_loss = sorted(r["scenarios"], key=lambda s: s["aux_loss"])
-    lo, hi = by_loss[0], by_loss[-1]
-    order = " < ".join(f"{escape(s['label'])} {s['aux_loss']:.4f}" for s in by_loss[1:-1])
+    r = done["scenarios"]
+    lo, *middle, hi = by_loss(r)
+    order = " < ".join(f"{escape(s.label)} {s.aux_loss:.4f}" for s in middle)
     return [
-        f"With f = P the penalty is E · Σ P_i² (E = {E} experts): {lo['aux_loss']:.4f} for "
-        f"the {escape(lo['label'])} load, {hi['aux_loss']:.4f} for the {escape(hi['label'])} one.",
+        f"With f = P the penalty is E · Σ P_i² (E = {r.experts} experts): {lo.aux_loss:.4f} for "
+        f"the {escape(lo.label)} load, {hi.aux_loss:.4f} for the {escape(hi.label)} one.",
         f"In between it rises with how concentrated the load is: {order}.",
-        idle_bullet({s["label"]: s["aux_loss"] for s in r["scenarios"]}),
+        idle_bullet(named(r)),
     ]
+
+
+def results(done: dict) -> dict:
+    """The --json results of the lesson's contract."""
+    r = done["scenarios"]
+    return {"experts": r.experts, "scenarios": r.scenarios}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=None)
     args = parser.parse_args(argv)
-    cli.finish(
+    sections.run(
         args,
         __file__,
-        run(),
-        report,
-        kernels=(aux_loss,),
-        title=__doc__,
+        __doc__,
+        [sections.Section("scenarios", compute_scenarios, say_scenarios)],
         summary=summary,
+        results=results,
+        kernels=(moe.aux_loss,),
     )
 
 

@@ -22,23 +22,18 @@ from __future__ import annotations
 import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
 
 # isort: split
+import functools
 import math
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from rich import box
+from rich.console import Console
 from rich.table import Table
 
-from trinity_foundations import cli, display, timing
-from trinity_foundations.geometry import (
-    dim_key,
-    exact_tail,
-    hoeffding_bound,
-    numbers_drawn,
-    random_pair_dots,
-    sample_bytes,
-)
+from trinity_foundations import cli, display, geometry, sections, timing
 
 DIMS = [3, 64, 512, 4096, 8192]
 PAIRS = 10_000
@@ -47,29 +42,17 @@ MAX_DIM = 2**24  # one vector of 2**24 float32 is 64 MiB; past 2**32 keys overfl
 MAX_PAIRS = 10**7
 MAX_DIMS = 20  # rows of the table
 MAX_NUMBERS = 4 * 10**9  # Gaussian numbers in all: about a minute or two on a CPU
+NORMAL_COUNT = 5  # expected pairs on each side of ε for standard errors to mean something
 
 
-def sample(seed: int, dims: list[int], pairs: int) -> tuple[list, list]:
-    """Each D's (pairs,) dots, float64 on the host, and how long they took:
-    one kernel per D, compiled apart and run once."""
-    samples, timings = [], []
-    for dim in dims:
-        key = dim_key(seed, dim)
-        compile_ms, run_ms, dots = timing.compile_and_run(
-            random_pair_dots, key, dim=dim, pairs=pairs
-        )
-        samples.append(np.asarray(dots, np.float64))  # (pairs,) summed in float64
-        drawn = numbers_drawn(dim, pairs)
-        timings.append(
-            {
-                "dim": dim,
-                "compile_ms": compile_ms,
-                "run_ms": run_ms,
-                "numbers_drawn": drawn,
-                "dtype": str(dots.dtype),  # float32, or float64 under JAX_ENABLE_X64
-            }
-        )
-    return samples, timings
+# ----------------------------------------------------------------------------
+# 1. The bound, and from which D on it says something.
+
+
+@dataclass(frozen=True)
+class Bound:
+    epsilon: float
+    first_useful_dim: float  # the smallest D with 2·exp(-D·ε²/2) < 1 (inf past float64)
 
 
 def first_useful_dim(epsilon: float) -> float:
@@ -80,46 +63,114 @@ def first_useful_dim(epsilon: float) -> float:
     return math.floor(2 * math.log(2) / epsilon**2) + 1
 
 
-def run(seed: int, dims: list[int], pairs: int, epsilon: float) -> dict:
-    samples, timings = sample(seed, dims, pairs)
-    counts = [int(np.sum(np.abs(dots) > epsilon)) for dots in samples]
+def compute_bound(done: dict, *, epsilon: float) -> Bound:
+    return Bound(epsilon, first_useful_dim(epsilon))
 
+
+def useful_from(edge: float) -> str:
+    """Where the bound drops below 1, or that it never does for a D float64 can count."""
+    if math.isfinite(edge):
+        return f"below 1 (useful) from D = {edge:,} on"
+    return "above 1 (vacuous) for every D float64 can count"
+
+
+def say_bound(r: Bound, console: Console) -> None:
+    console.print(
+        "[bold]The bound[/]: P(|u·v| > ε) ≤ 2·exp(−D·ε²/2), for u and v independent "
+        "and uniform on the unit sphere in D dimensions (ε: the threshold). It assumes "
+        "that law: u = v would give |u·v| = 1 > ε always."
+    )
+    console.print(
+        f"At ε = {r.epsilon:g} it is {useful_from(r.first_useful_dim)}: "
+        "2·exp(−D·ε²/2) < 1 exactly when D > 2·ln 2/ε².\n"
+    )
+
+
+# ----------------------------------------------------------------------------
+# 2. Measured, exact and bound, dimension by dimension.
+
+
+@dataclass(frozen=True)
+class Row:
+    """P(|u·v| > ε) at one D, three ways, and how they compare."""
+
+    dim: int
+    count: int  # sampled pairs with |u·v| > ε
+    empirical_pct: float
+    exact_pct: float
+    bound_pct: float
+    satisfied: bool  # measured ≤ bound
+    vacuous: bool  # bound ≥ 100 %
+    gap_pct: float  # bound − measured, in percentage points
+    looseness: float | None  # bound / exact (None: the exact tail underflowed)
+    looseness_estimate: float  # ε·√(2πD), the factor the bound drops
+    z: float | None  # (measured − exact) in binomial standard errors
+    expected_count: float  # pairs the exact tail predicts beyond ε
+
+
+@dataclass(frozen=True)
+class Draw:
+    """How one dimension's sample was drawn: one kernel, compiled apart and run once."""
+
+    dim: int
+    compile_ms: float
+    run_ms: float
+    numbers_drawn: int
+    dtype: str  # float32, or float64 under JAX_ENABLE_X64
+
+
+@dataclass(frozen=True)
+class Dims:
+    pairs: int
+    rows: list[Row]
+    draws: list[Draw]
+    epsilon: float
+    normal_count: int  # expected pairs each side of ε below which z is not said
+
+
+def make_row(dim: int, count: int, pairs: int, bound: float, exact: float, epsilon: float) -> Row:
+    """One D's row from its count beyond ε and the bound and exact tail (as fractions)."""
+    empirical = count / pairs
+    exact = min(1.0, max(0.0, exact))  # betainc's rounding can leave [0, 1] by an ulp
+    std_error = math.sqrt(exact * (1 - exact) / pairs)  # of the measured share
+    return Row(
+        dim=dim,
+        count=count,
+        empirical_pct=100 * count / pairs,
+        exact_pct=100 * exact,
+        bound_pct=100 * bound,
+        satisfied=empirical <= bound,
+        vacuous=bound >= 1,
+        gap_pct=100 * (bound - empirical),
+        looseness=bound / exact if exact > 0 else None,
+        # the Gaussian tail's leading term: exact ≈ 2·exp(-Dε²/2)/(ε·√(2πD))
+        looseness_estimate=epsilon * math.sqrt(2 * math.pi * dim),
+        z=(empirical - exact) / std_error if std_error > 0 else None,
+        expected_count=exact * pairs,
+    )
+
+
+def compute_dims(done: dict, *, seed: int, dims: list[int], pairs: int, epsilon: float) -> Dims:
+    counts, draws = [], []
+    for dim in dims:
+        compile_ms, run_ms, dots = timing.compile_and_run(
+            geometry.random_pair_dots, geometry.dim_key(seed, dim), dim=dim, pairs=pairs
+        )  # (pairs,)
+        draws.append(
+            Draw(dim, compile_ms, run_ms, geometry.numbers_drawn(dim, pairs), str(dots.dtype))
+        )
+        counts.append(int(np.sum(np.abs(np.asarray(dots, np.float64)) > epsilon)))
     # The theory in float64: in float32 the exact tail is off by ~0.7 % at
     # D = 8192 and underflows to 0 below ~1e-38 (see exact_tail's docstring).
     with jax.enable_x64(True):
         d, eps = jnp.asarray(dims, jnp.float64), jnp.float64(epsilon)  # (n,), ()
-        bounds = np.asarray(hoeffding_bound(d, eps))  # (n,)
-        exacts = np.asarray(exact_tail(d, eps))  # (n,)
-
-    rows = []
-    for dim, count, bound, exact in zip(dims, counts, bounds.tolist(), exacts.tolist()):
-        empirical = count / pairs
-        exact = min(1.0, max(0.0, exact))  # betainc's rounding can leave [0, 1] by an ulp
-        std_error = math.sqrt(exact * (1 - exact) / pairs)  # of the measured share
-        rows.append(
-            {
-                "dim": dim,
-                "count": count,
-                "empirical_pct": 100 * count / pairs,
-                "exact_pct": 100 * exact,
-                "bound_pct": 100 * bound,
-                "satisfied": empirical <= bound,
-                "vacuous": bound >= 1,
-                "gap_pct": 100 * (bound - empirical),
-                "looseness": bound / exact if exact > 0 else None,
-                # the Gaussian tail's leading term: exact ≈ 2·exp(-Dε²/2)/(ε·√(2πD))
-                "looseness_estimate": epsilon * math.sqrt(2 * math.pi * dim),
-                "z": (empirical - exact) / std_error if std_error > 0 else None,
-                "expected_count": exact * pairs,
-            }
-        )
-    return {
-        "pairs": pairs,
-        "epsilon": epsilon,
-        "dims": rows,
-        "first_useful_dim": first_useful_dim(epsilon),
-        "timing": timings,
-    }
+        bounds = np.asarray(geometry.hoeffding_bound(d, eps)).tolist()  # (n,)
+        exacts = np.asarray(geometry.exact_tail(d, eps)).tolist()  # (n,)
+    rows = [
+        make_row(dim, count, pairs, bound, exact, epsilon)
+        for dim, count, bound, exact in zip(dims, counts, bounds, exacts, strict=True)
+    ]
+    return Dims(pairs, rows, draws, epsilon, NORMAL_COUNT)
 
 
 def pct(x: float, *, underflow: bool = False) -> str:
@@ -132,34 +183,22 @@ def pct(x: float, *, underflow: bool = False) -> str:
     return display.share(x / 100, 2 if x >= 10 else 4)
 
 
-def _dims(rows: list[dict]) -> str:
-    return ", ".join(str(row["dim"]) for row in rows)
+def _dims(rows: list[Row]) -> str:
+    return ", ".join(str(row.dim) for row in rows)
 
 
-def formula_section(r: dict, console) -> None:
-    edge = r["first_useful_dim"]
-    useful = (
-        f"below 1 (useful) from D = {edge:,} on"
-        if math.isfinite(edge)
-        else "above 1 (vacuous) for every D float64 can count"
-    )
-    console.print(
-        "[bold]The bound[/]: P(|u·v| > ε) ≤ 2·exp(−D·ε²/2), for u and v independent "
-        "and uniform on the unit sphere in D dimensions (ε: the threshold). It assumes "
-        "that law: u = v would give |u·v| = 1 > ε always."
-    )
-    console.print(
-        f"At ε = {r['epsilon']:g} it is {useful}: 2·exp(−D·ε²/2) < 1 exactly when D > 2·ln 2/ε².\n"
-    )
+def holds(row: Row) -> str:
+    """The table's verdict on one D: 'NO' (measured above the bound), 'vacuous', 'yes'."""
+    return "NO" if not row.satisfied else "vacuous" if row.vacuous else "yes"
 
 
-def looseness_sentence(useful: list[dict]) -> str:
+def looseness_sentence(useful: list[Row]) -> str:
     """How far above the exact tail the useful bound sits, and why."""
-    ratios = [row["looseness"] for row in useful if row["looseness"] is not None]
+    ratios = [row.looseness for row in useful if row.looseness is not None]
     head = f"At D = {_dims(useful)} the bound is a real guarantee"
     if not ratios:
         return head + "."
-    estimates = [row["looseness_estimate"] for row in useful if row["looseness"] is not None]
+    estimates = [row.looseness_estimate for row in useful if row.looseness is not None]
     return (
         f"{head}, yet {display.span(ratios)} times the exact tail. The exact tail is about "
         "2·exp(−D·ε²/2)/(ε·√(2πD)) (a Gaussian tail); the bound keeps its exponential "
@@ -167,34 +206,7 @@ def looseness_sentence(useful: list[dict]) -> str:
     )
 
 
-def holds(row: dict) -> str:
-    """The table's verdict on one D: 'NO' (measured above the bound), 'vacuous', 'yes'."""
-    return "NO" if not row["satisfied"] else "vacuous" if row["vacuous"] else "yes"
-
-
-def table_section(r: dict, console) -> None:
-    table = Table(
-        title=f"P(|u·v| > {r['epsilon']:g}) for random unit vectors (pairs per D: {r['pairs']:,})",
-        box=box.SIMPLE_HEAD,
-    )
-    for col in ("D", "measured", "exact", "bound", "gap", "holds", "bound/exact"):
-        table.add_column(col, justify="right", no_wrap=True)
-    for row in r["dims"]:
-        ratio = f"{row['looseness']:.1f}×" if row["looseness"] is not None else "—"
-        table.add_row(
-            str(row["dim"]),
-            pct(row["empirical_pct"]),
-            pct(row["exact_pct"], underflow=True),
-            pct(row["bound_pct"], underflow=True),
-            f"{row['gap_pct']:.2f} pp",
-            holds(row),
-            ratio,
-        )
-    console.print(display.fit(table, console))
-    console.print("[dim]gap: bound minus measured, in percentage points[/]\n")
-
-
-def held_sentence(failed: list[dict], pairs: int) -> str:
+def held_sentence(failed: list[Row], pairs: int) -> str:
     if not failed:
         return "The bound held at every D."
     return (
@@ -217,10 +229,39 @@ def noise_sentence(zs: list[float]) -> str:
     )
 
 
-def verdicts_section(r: dict, console) -> None:
-    rows = r["dims"]
-    vacuous = [row for row in rows if row["vacuous"]]
-    useful = [row for row in rows if not row["vacuous"]]
+def rare_sentence(row: Row, pairs: int) -> str | None:
+    """Where the exact tail predicts under one pair beyond ε: what this run saw."""
+    if not 0 < row.expected_count < 1:
+        return None
+    return (
+        f"At D = {row.dim} the exact tail predicts {row.expected_count:.2g} "
+        f"pairs beyond ε in a sample of {pairs:,}; this run saw {row.count}. "
+        f"One pair in about {100 / row.exact_pct:,.0f} lands there."
+    )
+
+
+def say_dims(r: Dims, console: Console) -> None:
+    table = Table(
+        title=f"P(|u·v| > {r.epsilon:g}) for random unit vectors (pairs per D: {r.pairs:,})",
+        box=box.SIMPLE_HEAD,
+    )
+    for col in ("D", "measured", "exact", "bound", "gap", "holds", "bound/exact"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for row in r.rows:
+        table.add_row(
+            str(row.dim),
+            pct(row.empirical_pct),
+            pct(row.exact_pct, underflow=True),
+            pct(row.bound_pct, underflow=True),
+            f"{row.gap_pct:.2f} pp",
+            holds(row),
+            f"{row.looseness:.1f}×" if row.looseness is not None else "—",
+        )
+    console.print(display.fit(table, console))
+    console.print("[dim]gap: bound minus measured, in percentage points[/]\n")
+
+    vacuous = [row for row in r.rows if row.vacuous]
+    useful = [row for row in r.rows if not row.vacuous]
     if vacuous:
         console.print(
             f"At D = {_dims(vacuous)} the bound is 100 % or more: true, since no probability "
@@ -228,40 +269,62 @@ def verdicts_section(r: dict, console) -> None:
         )
     if useful:
         console.print(looseness_sentence(useful))
-    console.print(held_sentence([row for row in rows if not row["satisfied"]], r["pairs"]))
+    console.print(held_sentence([row for row in r.rows if not row.satisfied], r.pairs))
     # Standard errors mean something where the binomial is near normal:
-    # at least 5 expected on each side of ε.
-    zs = [abs(row["z"]) for row in rows if 5 <= row["expected_count"] <= r["pairs"] - 5]
+    # at least a few expected on each side of ε.
+    lo, hi = r.normal_count, r.pairs - r.normal_count
+    zs = [abs(row.z) for row in r.rows if lo <= row.expected_count <= hi]
     if zs:
         console.print(noise_sentence(zs))
-    for row in rows:
-        if 0 < row["expected_count"] < 1:
-            console.print(
-                f"At D = {row['dim']} the exact tail predicts {row['expected_count']:.2g} "
-                f"pairs beyond ε in a sample of {r['pairs']:,}; this run saw {row['count']}. "
-                f"One pair in about {100 / row['exact_pct']:,.0f} lands there."
-            )
+    for row in r.rows:
+        if rare := rare_sentence(row, r.pairs):
+            console.print(rare)
 
-
-def sampling_section(r: dict, console) -> None:
-    compile_ms = sum(t["compile_ms"] for t in r["timing"])
-    run_ms = sum(t["run_ms"] for t in r["timing"])
+    compile_ms = sum(d.compile_ms for d in r.draws)
+    run_ms = sum(d.run_ms for d in r.draws)
     console.print(
         f"\nSampling: compile {display.duration(compile_ms)}, run {display.duration(run_ms)} "
         "(one compiled kernel per D, one timed run each)."
     )
 
 
-def report(r: dict, console) -> None:
-    formula_section(r, console)
-    table_section(r, console)
-    verdicts_section(r, console)
-    sampling_section(r, console)
+# ----------------------------------------------------------------------------
+# The lesson.
 
 
-def held_bullet(rows: list[dict]) -> str:
+def build(args) -> list[sections.Section]:
+    dims = display.count(len(args.dims), "dimension")
+    sample = functools.partial(
+        compute_dims, seed=args.seed, dims=args.dims, pairs=args.pairs, epsilon=args.epsilon
+    )
+    return [
+        sections.Section(
+            "bound", functools.partial(compute_bound, epsilon=args.epsilon), say_bound
+        ),
+        sections.Section(
+            "dims",
+            sample,
+            say_dims,
+            doing=f"sampling {args.pairs:,} random pairs in {dims}, one compiled kernel each",
+        ),
+    ]
+
+
+def results(done: dict) -> dict:
+    """The --json results: the keys of the lesson's contract."""
+    dims = done["dims"]
+    return {
+        "pairs": dims.pairs,
+        "epsilon": dims.epsilon,
+        "dims": dims.rows,
+        "first_useful_dim": done["bound"].first_useful_dim,
+        "timing": dims.draws,
+    }
+
+
+def held_bullet(rows: list[Row]) -> str:
     """Whether the measured share stayed under the bound at every D."""
-    failed = [row for row in rows if not row["satisfied"]]
+    failed = [row for row in rows if not row.satisfied]
     if not failed:
         return (
             f"The bound 2·exp(−D·ε²/2) held at every D sampled ({_dims(rows)}): no "
@@ -273,11 +336,11 @@ def held_bullet(rows: list[dict]) -> str:
     )
 
 
-def vacuous_bullet(rows: list[dict], edge: float, epsilon: float) -> str:
+def vacuous_bullet(rows: list[Row], edge: float, epsilon: float) -> str:
     """Where the bound says nothing (100 % or more) at this ε."""
     if not math.isfinite(edge):
         return f"At ε = {epsilon:g} the bound is 100 % or more for every D float64 can count."
-    vacuous = [row for row in rows if row["vacuous"]]
+    vacuous = [row for row in rows if row.vacuous]
     where = f"here D = {_dims(vacuous)}" if vacuous else "none of the D sampled here"
     return (
         f"At ε = {epsilon:g} the bound is 100 % or more (true but empty) for every D "
@@ -285,13 +348,13 @@ def vacuous_bullet(rows: list[dict], edge: float, epsilon: float) -> str:
     )
 
 
-def looseness_bullet(rows: list[dict], edge: float) -> str:
+def looseness_bullet(rows: list[Row], edge: float) -> str:
     """How far above the exact tail the useful bound sits."""
-    useful = [row for row in rows if not row["vacuous"]]
+    useful = [row for row in rows if not row.vacuous]
     if not useful:
         where = f"D = {edge:,} or more" if math.isfinite(edge) else "a D float64 cannot count"
         return f"None of these D is large enough for a useful bound: that takes {where}."
-    ratios = [row["looseness"] for row in useful if row["looseness"] is not None]
+    ratios = [row.looseness for row in useful if row.looseness is not None]
     if not ratios:
         return (
             f"At D = {_dims(useful)} the bound is a real guarantee; the exact tail there is "
@@ -303,13 +366,13 @@ def looseness_bullet(rows: list[dict], edge: float) -> str:
     )
 
 
-def summary(r: dict) -> list[str]:
+def summary(done: dict) -> list[str]:
     """The three bullets of "What you saw", from the results."""
-    rows, edge = r["dims"], r["first_useful_dim"]
+    rows, bound = done["dims"].rows, done["bound"]
     return [
         held_bullet(rows),
-        vacuous_bullet(rows, edge, r["epsilon"]),
-        looseness_bullet(rows, edge),
+        vacuous_bullet(rows, bound.first_useful_dim, bound.epsilon),
+        looseness_bullet(rows, bound.first_useful_dim),
     ]
 
 
@@ -317,13 +380,15 @@ def check_sizes(parser, dims: list[int], pairs: int) -> None:
     """Usage errors for a sample too long to draw or too large to hold."""
     if len(dims) > MAX_DIMS:
         parser.error(f"argument --dims: at most {MAX_DIMS} dimensions, got {len(dims)}")
-    total = sum(numbers_drawn(dim, pairs) for dim in dims)
+    total = sum(geometry.numbers_drawn(dim, pairs) for dim in dims)
     if total > MAX_NUMBERS:
         parser.error(
             f"--dims and --pairs: {total:.3g} Gaussian numbers to draw, more than the "
             f"{MAX_NUMBERS:.0e} this lesson allows (about a minute or two on a CPU)"
         )
-    cli.require_memory(parser, sample_bytes(dims, pairs), f"--pairs {pairs:,} over these --dims")
+    cli.require_memory(
+        parser, geometry.sample_bytes(dims, pairs), f"--pairs {pairs:,} over these --dims"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -349,15 +414,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     check_sizes(parser, args.dims, args.pairs)
-    results = run(args.seed, args.dims, args.pairs, args.epsilon)
-    cli.finish(
+    sections.run(
         args,
         __file__,
-        results,
-        report,
-        kernels=(random_pair_dots, hoeffding_bound, exact_tail),
-        title=__doc__,
+        __doc__,
+        build(args),
         summary=summary,
+        results=results,
+        kernels=(geometry.random_pair_dots, geometry.hoeffding_bound, geometry.exact_tail),
     )
 
 

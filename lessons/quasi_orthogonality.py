@@ -17,20 +17,15 @@ from __future__ import annotations
 import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads ends in one line)
 
 # isort: split
+import functools
 import math
+from dataclasses import dataclass
 
 import numpy as np
+from rich.console import Console
 from rich.table import Table
 
-from trinity_foundations import cli, display, timing
-from trinity_foundations.geometry import (
-    dim_key,
-    normalize,
-    numbers_drawn,
-    random_pair_dots,
-    random_unit_vectors,
-    sample_bytes,
-)
+from trinity_foundations import cli, display, geometry, sections, timing
 
 DIMS = [3, 64, 512, 4096, 8192]
 PAIRS = 10_000
@@ -39,48 +34,59 @@ MAX_DIM = 2**24  # one vector of 2**24 float32 is 64 MiB; past 2**32 keys overfl
 MAX_PAIRS = 10**7
 MAX_DIMS = 20  # rows of the table and the chart
 MAX_NUMBERS = 4 * 10**9  # Gaussian numbers in all: about a minute or two on a CPU
+BAR_WIDTH = 41  # characters of a dispersion bar over [-1, 1], at most
 
 
-def sample(seed: int, dims: list[int], pairs: int) -> tuple[list, list]:
-    """Each D's (pairs,) dots, float64 on the host, and how long they took:
-    one kernel per D, compiled apart and run once."""
-    samples, timings = [], []
+@dataclass(frozen=True)
+class Row:
+    """What one dimension's sample of u·v says."""
+
+    dim: int
+    mean: float
+    std: float
+    theory_std: float  # 1/√D, exact for uniform unit vectors
+    pct_not_orthogonal: float  # share of pairs with |u·v| > ε, in percent
+    count_not_orthogonal: int
+
+
+@dataclass(frozen=True)
+class Draw:
+    """How one dimension's sample was drawn: one kernel, compiled apart and run once."""
+
+    dim: int
+    compile_ms: float
+    run_ms: float
+    numbers_drawn: int
+    dtype: str  # float32, or float64 under JAX_ENABLE_X64
+
+
+# ----------------------------------------------------------------------------
+# The dot products of random pairs, dimension by dimension.
+
+
+@dataclass(frozen=True)
+class Dims:
+    pairs: int
+    epsilon: float
+    rows: list[Row]
+    draws: list[Draw]
+    bar_width: int  # the widest dispersion bar drawn
+
+
+def compute_dims(done: dict, *, seed: int, dims: list[int], pairs: int, epsilon: float) -> Dims:
+    rows, draws = [], []
     for dim in dims:
-        key = dim_key(seed, dim)
         compile_ms, run_ms, dots = timing.compile_and_run(
-            random_pair_dots, key, dim=dim, pairs=pairs
+            geometry.random_pair_dots, geometry.dim_key(seed, dim), dim=dim, pairs=pairs
+        )  # (pairs,)
+        draws.append(
+            Draw(dim, compile_ms, run_ms, geometry.numbers_drawn(dim, pairs), str(dots.dtype))
         )
-        samples.append(np.asarray(dots, np.float64))  # (pairs,) summed in float64
-        drawn = numbers_drawn(dim, pairs)
-        timings.append(
-            {
-                "dim": dim,
-                "compile_ms": compile_ms,
-                "run_ms": run_ms,
-                "numbers_drawn": drawn,
-                "dtype": str(dots.dtype),  # float32, or float64 under JAX_ENABLE_X64
-            }
-        )
-    return samples, timings
-
-
-def run(seed: int, dims: list[int], pairs: int, epsilon: float) -> dict:
-    samples, timings = sample(seed, dims, pairs)
-    rows = []
-    for dim, dots in zip(dims, samples):
-        mean, std = float(dots.mean()), float(dots.std())
+        dots = np.asarray(dots, np.float64)  # (pairs,) summed in float64
         count = int(np.sum(np.abs(dots) > epsilon))
-        rows.append(
-            {
-                "dim": dim,
-                "mean": mean,
-                "std": std,
-                "theory_std": 1 / math.sqrt(dim),
-                "pct_not_orthogonal": 100 * count / pairs,
-                "count_not_orthogonal": count,
-            }
-        )
-    return {"pairs": pairs, "epsilon": epsilon, "dims": rows, "timing": timings}
+        mean, std = float(dots.mean()), float(dots.std())
+        rows.append(Row(dim, mean, std, 1 / math.sqrt(dim), 100 * count / pairs, count))
+    return Dims(pairs, epsilon, rows, draws, BAR_WIDTH)
 
 
 def share(pct: float, digits: int = 2) -> str:
@@ -88,50 +94,25 @@ def share(pct: float, digits: int = 2) -> str:
     return display.share(pct / 100, digits)
 
 
-def reading(row: dict, pairs: int, epsilon: float) -> str:
+def reading(row: Row, pairs: int, epsilon: float) -> str:
     """One line on what a row's numbers say, picked by the share beyond ε."""
-    pct, count = row["pct_not_orthogonal"], row["count_not_orthogonal"]
+    pct, count = row.pct_not_orthogonal, row.count_not_orthogonal
     if pct == 100:
         return "every pair misses perpendicular by more than ε"
     if pct > 50:
         return f"most pairs ({share(pct, 1)}) miss perpendicular by more than ε"
     if pct >= 1:
-        return f"{share(pct, 1)} still miss by more than ε; the std ({row['std']:.4f}) nears ε"
+        return f"{share(pct, 1)} still miss by more than ε; the std ({row.std:.4f}) nears ε"
     if count > 0:
         verb = "misses" if count == 1 else "miss"
         return f"only {count} of {pairs:,} pairs {verb} perpendicular by more than ε"
-    out = f", {epsilon / row['std']:.1f} std out" if row["std"] > 0 else ""
+    out = f", {epsilon / row.std:.1f} std out" if row.std > 0 else ""
     return f"none of the {pairs:,} pairs misses by more than ε{out}"
 
 
 def _signed(x: float, digits: int = 4) -> str:
     """+0.0000 rather than -0.0000 for tiny negatives."""
     return f"{round(x, digits) + 0.0:+.{digits}f}"
-
-
-def table_section(r: dict, console) -> None:
-    table = Table(title=f"u·v for {r['pairs']:,} random pairs of unit vectors")
-    for col in ("D", "mean", "std", "1/√D", f"|u·v| > {r['epsilon']:g}"):
-        table.add_column(col, justify="right")
-    for row in r["dims"]:
-        table.add_row(
-            str(row["dim"]),
-            _signed(row["mean"]),
-            f"{row['std']:.4f}",
-            f"{row['theory_std']:.4f}",
-            share(row["pct_not_orthogonal"]),
-        )
-    console.print(display.fit(table, console))
-
-
-def bars_section(r: dict, console) -> None:
-    width = max(11, min(41, console.width - 12))  # the console's width, odd: 0 in the middle
-    width -= 1 - width % 2
-    console.print(f"\nWhere u·v falls: mean ± 2 std filled, {display.MARK} at the mean")
-    console.print(f"{'':>10}-1{'0':^{width - 3}}+1")
-    for row in r["dims"]:
-        bar = display.dispersion_bar(row["mean"], row["std"], width=width)
-        console.print(f"D = {row['dim']:>5} {bar}")
 
 
 def law_sentence(ratios: list[float]) -> str:
@@ -157,100 +138,142 @@ def mean_sentence(zs: list[float]) -> str:
     )
 
 
-def trend_sentence(lo: dict, hi: dict) -> str | None:
+def trend_sentence(lo: Row, hi: Row) -> str | None:
     """The std from the smallest D to the largest, against √(D_hi/D_lo)."""
-    if hi["dim"] <= lo["dim"]:
+    if hi.dim <= lo.dim:
         return None
-    theory = f"√({hi['dim']}/{lo['dim']}) = {math.sqrt(hi['dim'] / lo['dim']):.1f}"
-    if 0 < hi["std"] < lo["std"]:
+    theory = f"√({hi.dim}/{lo.dim}) = {math.sqrt(hi.dim / lo.dim):.1f}"
+    if 0 < hi.std < lo.std:
         return (
-            f"From D = {lo['dim']} to D = {hi['dim']} the std fell from {lo['std']:.4f} "
-            f"to {hi['std']:.4f}, {lo['std'] / hi['std']:.1f} times, against {theory}."
+            f"From D = {lo.dim} to D = {hi.dim} the std fell from {lo.std:.4f} "
+            f"to {hi.std:.4f}, {lo.std / hi.std:.1f} times, against {theory}."
         )
     return (
-        f"From D = {lo['dim']} to D = {hi['dim']} the std went from {lo['std']:.4f} "
-        f"to {hi['std']:.4f} instead of falling {theory} times: too few --pairs "
+        f"From D = {lo.dim} to D = {hi.dim} the std went from {lo.std:.4f} "
+        f"to {hi.std:.4f} instead of falling {theory} times: too few --pairs "
         "to show the trend."
     )
 
 
-def readings_section(r: dict, console) -> None:
-    console.print(f"\nWhat each dimension says (ε = {r['epsilon']:g}):")
-    for row in r["dims"]:
-        console.print(f"  D = {row['dim']:>5}: {reading(row, r['pairs'], r['epsilon'])}.")
-    console.print("\n" + law_sentence([row["std"] / row["theory_std"] for row in r["dims"]]))
-    # How far each mean is from 0, in standard errors (std / √pairs).
-    zs = [
-        abs(row["mean"]) / row["std"] * math.sqrt(r["pairs"]) for row in r["dims"] if row["std"] > 0
-    ]
-    if zs:
-        console.print(mean_sentence(zs))
-    by_dim = sorted(r["dims"], key=lambda row: row["dim"])
-    trend = trend_sentence(by_dim[0], by_dim[-1])
-    if trend:
-        console.print(trend)
-
-
-def sampling_section(r: dict, console) -> None:
-    compile_ms = sum(t["compile_ms"] for t in r["timing"])
-    run_ms = sum(t["run_ms"] for t in r["timing"])
-    numbers = sum(t["numbers_drawn"] for t in r["timing"])
-    console.print(
-        f"\nSampling: {numbers:,} Gaussian numbers, drawn, normalised and dotted by one "
+def sampling_sentence(draws: list[Draw]) -> str:
+    """How many numbers were drawn, and how long compiling and running took."""
+    compile_ms = sum(d.compile_ms for d in draws)
+    run_ms = sum(d.run_ms for d in draws)
+    numbers = sum(d.numbers_drawn for d in draws)
+    return (
+        f"Sampling: {numbers:,} Gaussian numbers, drawn, normalised and dotted by one "
         f"compiled kernel per D: compile {display.duration(compile_ms)}, "
         f"run {display.duration(run_ms)} "
-        f"(one timed run each, {r['timing'][0]['dtype']}, "
+        f"(one timed run each, {draws[0].dtype}, "
         f"{numbers / run_ms / 1e3:.3g} million numbers/s)."
     )
 
 
-def report(r: dict, console) -> None:
-    table_section(r, console)
-    bars_section(r, console)
-    readings_section(r, console)
-    sampling_section(r, console)
+def by_dim(rows: list[Row]) -> tuple[Row, Row]:
+    """The rows of the smallest and the largest D."""
+    ordered = sorted(rows, key=lambda row: row.dim)
+    return ordered[0], ordered[-1]
 
 
-def spread_bullet(lo: dict, hi: dict) -> str:
-    """How the spread of u·v changed from the smallest D to the largest."""
-    if hi["dim"] <= lo["dim"]:
-        return (
-            f"At D = {hi['dim']} the std of u·v was {hi['std']:.4f}, against "
-            f"1/√D = {hi['theory_std']:.4f}: the spread shrinks like 1/√D."
+def say_dims(r: Dims, console: Console) -> None:
+    table = Table(title=f"u·v for {r.pairs:,} random pairs of unit vectors")
+    for col in ("D", "mean", "std", "1/√D", f"|u·v| > {r.epsilon:g}"):
+        table.add_column(col, justify="right")
+    for row in r.rows:
+        table.add_row(
+            str(row.dim),
+            _signed(row.mean),
+            f"{row.std:.4f}",
+            f"{row.theory_std:.4f}",
+            share(row.pct_not_orthogonal),
         )
-    verb = "fell" if 0 < hi["std"] < lo["std"] else "went"
+    console.print(display.fit(table, console))
+
+    width = max(11, min(r.bar_width, console.width - 12))  # odd: 0 in the middle
+    width -= 1 - width % 2
+    console.print(f"\nWhere u·v falls: mean ± 2 std filled, {display.MARK} at the mean")
+    console.print(f"{'':>10}-1{'0':^{width - 3}}+1")
+    for row in r.rows:
+        bar = display.dispersion_bar(row.mean, row.std, width=width)
+        console.print(f"D = {row.dim:>5} {bar}")
+
+    console.print(f"\nWhat each dimension says (ε = {r.epsilon:g}):")
+    for row in r.rows:
+        console.print(f"  D = {row.dim:>5}: {reading(row, r.pairs, r.epsilon)}.")
+    console.print("\n" + law_sentence([row.std / row.theory_std for row in r.rows]))
+    # How far each mean is from 0, in standard errors (std / √pairs).
+    zs = [abs(row.mean) / row.std * math.sqrt(r.pairs) for row in r.rows if row.std > 0]
+    if zs:
+        console.print(mean_sentence(zs))
+    trend = trend_sentence(*by_dim(r.rows))
+    if trend:
+        console.print(trend)
+    console.print("\n" + sampling_sentence(r.draws))
+
+
+# ----------------------------------------------------------------------------
+# The lesson.
+
+
+def build(args) -> list[sections.Section]:
+    dims = display.count(len(args.dims), "dimension")
+    return [
+        sections.Section(
+            "dims",
+            functools.partial(
+                compute_dims, seed=args.seed, dims=args.dims, pairs=args.pairs, epsilon=args.epsilon
+            ),
+            say_dims,
+            doing=f"sampling {args.pairs:,} random pairs in {dims}, one compiled kernel each",
+        ),
+    ]
+
+
+def results(done: dict) -> dict:
+    """The --json results: the keys of the lesson's contract."""
+    r = done["dims"]
+    return {"pairs": r.pairs, "epsilon": r.epsilon, "dims": r.rows, "timing": r.draws}
+
+
+def spread_bullet(lo: Row, hi: Row) -> str:
+    """How the spread of u·v changed from the smallest D to the largest."""
+    if hi.dim <= lo.dim:
+        return (
+            f"At D = {hi.dim} the std of u·v was {hi.std:.4f}, against "
+            f"1/√D = {hi.theory_std:.4f}: the spread shrinks like 1/√D."
+        )
+    verb = "fell" if 0 < hi.std < lo.std else "went"
     return (
-        f"From D = {lo['dim']} to D = {hi['dim']} the std of u·v {verb} from "
-        f"{lo['std']:.4f} to {hi['std']:.4f}, against 1/√D = {lo['theory_std']:.4f} "
-        f"to {hi['theory_std']:.4f}."
+        f"From D = {lo.dim} to D = {hi.dim} the std of u·v {verb} from "
+        f"{lo.std:.4f} to {hi.std:.4f}, against 1/√D = {lo.theory_std:.4f} "
+        f"to {hi.theory_std:.4f}."
     )
 
 
-def room_bullet(hi: dict, epsilon: float) -> str:
+def room_bullet(hi: Row, epsilon: float) -> str:
     """Whether the largest D leaves room for many nearly perpendicular directions."""
-    if hi["pct_not_orthogonal"] < 1:
+    if hi.pct_not_orthogonal < 1:
         return (
-            f"So D = {hi['dim']} has room for far more directions perpendicular to within "
+            f"So D = {hi.dim} has room for far more directions perpendicular to within "
             f"{epsilon:g} than it has axes: how embeddings hold many features at once."
         )
     return (
-        f"At D = {hi['dim']} pairs are not yet perpendicular to within {epsilon:g}: "
+        f"At D = {hi.dim} pairs are not yet perpendicular to within {epsilon:g}: "
         "try a larger D in --dims, or a larger --epsilon."
     )
 
 
-def summary(r: dict) -> list[str]:
+def summary(done: dict) -> list[str]:
     """The three bullets of "What you saw", from the results."""
-    by_dim = sorted(r["dims"], key=lambda row: row["dim"])
-    lo, hi = by_dim[0], by_dim[-1]
-    shares = f"{share(hi['pct_not_orthogonal'])} at D = {hi['dim']}"
-    if hi["dim"] > lo["dim"]:
-        shares = f"{share(lo['pct_not_orthogonal'])} at D = {lo['dim']}, {shares}"
+    r = done["dims"]
+    lo, hi = by_dim(r.rows)
+    shares = f"{share(hi.pct_not_orthogonal)} at D = {hi.dim}"
+    if hi.dim > lo.dim:
+        shares = f"{share(lo.pct_not_orthogonal)} at D = {lo.dim}, {shares}"
     return [
         spread_bullet(lo, hi),
-        f"Of {r['pairs']:,} random pairs, the share with |u·v| > ε = {r['epsilon']:g} "
-        f"was {shares}.",
-        room_bullet(hi, r["epsilon"]),
+        f"Of {r.pairs:,} random pairs, the share with |u·v| > ε = {r.epsilon:g} was {shares}.",
+        room_bullet(hi, r.epsilon),
     ]
 
 
@@ -258,13 +281,15 @@ def check_sizes(parser, dims: list[int], pairs: int) -> None:
     """Usage errors for a sample too long to draw or too large to hold."""
     if len(dims) > MAX_DIMS:
         parser.error(f"argument --dims: at most {MAX_DIMS} dimensions, got {len(dims)}")
-    total = sum(numbers_drawn(dim, pairs) for dim in dims)
+    total = sum(geometry.numbers_drawn(dim, pairs) for dim in dims)
     if total > MAX_NUMBERS:
         parser.error(
             f"--dims and --pairs: {total:.3g} Gaussian numbers to draw, more than the "
             f"{MAX_NUMBERS:.0e} this lesson allows (about a minute or two on a CPU)"
         )
-    cli.require_memory(parser, sample_bytes(dims, pairs), f"--pairs {pairs:,} over these --dims")
+    cli.require_memory(
+        parser, geometry.sample_bytes(dims, pairs), f"--pairs {pairs:,} over these --dims"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -290,15 +315,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     check_sizes(parser, args.dims, args.pairs)
-    results = run(args.seed, args.dims, args.pairs, args.epsilon)
-    cli.finish(
+    sections.run(
         args,
         __file__,
-        results,
-        report,
-        kernels=(random_pair_dots, random_unit_vectors, normalize),
-        title=__doc__,
+        __doc__,
+        build(args),
         summary=summary,
+        results=results,
+        kernels=(geometry.random_pair_dots, geometry.random_unit_vectors, geometry.normalize),
     )
 
 

@@ -29,3 +29,30 @@ def test_dot_product_report_reads_from_results(capsys):
 
 def test_dot_product_rejects_unknown_flag(usage_error):
     assert "unrecognized arguments: --size" in usage_error("04_dot_product", "--size", "3")
+
+
+def test_dot_product_judges():
+    from conftest import load_lesson
+
+    lesson = load_lesson("04_dot_product")
+    assert lesson.zero_bullet(0.0).startswith("The zero vector scored 0.0, not NaN")
+    assert lesson.zero_bullet(math.nan).startswith("The zero vector scored NaN")
+    assert [lesson.match_word(m) for m in (True, False)] == ["matches", "does NOT match"]
+    assert [lesson.match_word(m, past=True) for m in (True, False)] == [
+        "matched",
+        "did NOT match",
+    ]
+
+
+def test_dot_product_json_keeps_the_contract_keys(run_json):
+    r = run_json("04_dot_product")["results"]
+    assert list(r) == [
+        "up_right",
+        "up_diagonal",
+        "up_up",
+        "angles_deg",
+        "zero_vector_similarity",
+        "zero_vector_normalized",
+        "batched",
+        "batched_matches",
+    ]

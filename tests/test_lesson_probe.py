@@ -122,7 +122,9 @@ def test_a_finite_failed_run_is_detected(run_json):
     r = run_json(LESSON, "--lr", "1000")["results"]  # finite, but the probe flips
     assert r["diverged_at"] is None and r["failure"] == "loss rose"
     assert r["loss_history"][-1] > r["loss_history"][0] and r["val_accuracy"] < 50
-    text = load_lesson(LESSON).failure_sentence(r)
+    text = load_lesson(LESSON).failure_sentence(
+        r["failure"], r["loss_history"], r["val_accuracy"], r["lr"]
+    )
     first, last = r["loss_history"][0], r["loss_history"][-1]
     assert f"Training failed:[/] the loss rose from {first:.4g} to {last:.4g}" in text
 
@@ -147,16 +149,20 @@ def test_training_failure(losses, accuracy, diverged, failure):
     assert load_lesson(LESSON).training_failure(losses, accuracy, diverged) == failure
 
 
-def sentences_input(**extra) -> dict:
-    return {
-        "wilson_ci": [97.96, 99.69],
-        "val_accuracy": 99.2,
+def sentences_input(**extra):
+    fields = {
+        "val_correct": 496,
         "val_size": 500,
+        "val_accuracy": 99.2,
         "wilson_z": 1.96,
-        "population_accuracy": 99.70,
+        "wilson_ci": [97.96, 99.69],
         "wilson_miss_pct": 6.54,
-        **extra,
+        "population_accuracy": 99.70,
+        "bayes_accuracy": 99.77,
+        "centre_distance": 2.83,
+        "diverged": False,
     }
+    return load_lesson(LESSON).Validation(**{**fields, **extra})
 
 
 def test_interval_sentence_shows_both_sides():
@@ -173,7 +179,7 @@ def test_coverage_sentence_uses_the_computed_miss_rate():
     assert "less than the nominal 5 %" in inside and "contains it" in inside
 
 
-def test_report(run_report, run_json):
+def test_report(run_report):
     out = run_report(LESSON, "--show-code", columns=40)
     body = out.splitlines()[1:]  # the title rule may shorten the title
     assert out.splitlines()[1].count("Lesson 2.1") == 1
@@ -181,13 +187,8 @@ def test_report(run_report, run_json):
     text = " ".join(out.split())
     assert "def train_step" in text  # --show-code
     assert text.endswith("Next: make run LESSON=06")
-    # the report's first line: "Hyper-parameters: {hyper_parameters(r)}."
-    r = run_json(LESSON)["results"]
-    assert (
-        load_lesson(LESSON)
-        .hyper_parameters(r)
-        .startswith("lr = 0.1, λ = 0.001, 100 epochs, 1,000 training points")
-    )
+    # the first line of section 1: "Hyper-parameters: {hyper_parameters(training)}."
+    assert "Hyper-parameters: lr = 0.1, λ = 0.001, 100 epochs, 1,000 training points" in text
 
 
 @pytest.mark.parametrize(

@@ -128,6 +128,13 @@ def test_self_attention_verdict_matches_the_losses(capsys, monkeypatch, lr, verd
     assert ("overshot" in out) == (verdict.startswith("NOT"))
 
 
+def test_self_attention_step_verdict():
+    verdict = load_lesson("06_self_attention").step_verdict
+    assert verdict(0.5, 0.4, "float32").startswith("lower: the step went downhill")
+    assert verdict(0.5, 0.5, "float64").startswith("unchanged in float64")
+    assert verdict(0.5, 0.6, "float32").startswith("NOT lower: the step overshot")
+
+
 # ---------------------------------------------------------- 07_softmax_collapse
 
 

@@ -1,5 +1,6 @@
 """Lessons 10 and 11: results against closed forms, the report's decisions, bounds, x64."""
 
+import dataclasses
 import math
 
 import jax
@@ -83,18 +84,43 @@ def test_evolution_strategy_results(run_json):
 
 def test_plateau_is_blamed_on_what_the_noise_free_run_shows():
     lesson = es_lesson()
-    assert lesson.plateau_cause({"noisy_median": 0.093, "clean_median": 0.069}) == "sigma"
-    assert lesson.plateau_cause({"noisy_median": 0.093, "clean_median": 0.01}) == "noise"
+    assert lesson.plateau_cause(lesson.Plateau((11, 30), 0.093, 0.069)) == "sigma"
+    assert lesson.plateau_cause(lesson.Plateau((11, 30), 0.093, 0.01)) == "noise"
     assert lesson.plateau(np.ones(10), np.ones(10)) is None  # no generation past the 10th
+    assert lesson.plateau(np.arange(40.0), np.zeros(40)) == lesson.Plateau((11, 30), 19.5, 0.0)
+
+
+def test_what_held_the_es_back_and_how_much_closer_descent_ended():
+    lesson = es_lesson()
+    assert lesson.how_much_closer(0.176, 1.25e-7) == "1.4e+06 times closer"
+    assert lesson.how_much_closer(0.176, 0.0) == "at the optimum itself"
+    assert lesson.how_much_closer(0.1, 0.1) is None and lesson.how_much_closer(0.0, 0.0) is None
+    s = lesson.Search(
+        evaluations=1600,
+        distance=0.176,
+        final_true_loss=3.1e-2,
+        final_sigma=0.146,
+        noise_std=0.141,
+        sigma0=2.0,
+        plateau=None,
+        clean_final_true_loss=3.7e-3,
+        decayed=True,
+        gd_evaluations=80,
+        gd_distance=1.25e-7,
+        gd_final_loss=-0.278,
+        gd_final_true_loss=1.6e-14,
+    )
+    assert lesson.noise_holds_back(s)
+    assert not lesson.noise_holds_back(dataclasses.replace(s, decayed=False))  # σ still σ₀
+    assert not lesson.noise_holds_back(dataclasses.replace(s, clean_final_true_loss=0.05))
 
 
 def test_schedule_and_table_truncation():
     lesson = es_lesson()
-    r = {"sigma0": 2.0, "decay": 0.95, "decay_after": 30, "es_sigma": [2.0] * 30 + [1.9, 1.805]}
-    assert lesson.schedule(r) == (
+    assert lesson.schedule(2.0, 0.95, 30, [2.0] * 30 + [1.9, 1.805]) == (
         "σ₀ = 2 for generations 1–30, then × 0.95 each: 1.8 in generation 32"
     )
-    assert lesson.schedule({**r, "es_sigma": [2.0] * 5}) == "σ₀ = 2 for generations 1–5"
+    assert lesson.schedule(2.0, 0.95, 30, [2.0] * 5) == "σ₀ = 2 for generations 1–5"
     rows, hidden = lesson.table_rows(list(range(100)), limit=20)
     assert rows == [*range(19), 99] and hidden == 80
     assert lesson.table_rows([1, 2], limit=20) == ([1, 2], 0)
@@ -105,7 +131,8 @@ def test_evolution_strategy_report(run_report, run_json):
     assert "ES without noise" in out and "nan" not in out.lower()
     # the schedule it prints is this run's, from lesson.schedule (tested above)
     env = run_json("10_evolution_strategy", *ES_SMALL)
-    schedule = load_lesson("10_evolution_strategy").schedule(env["results"])
+    r = env["results"]
+    schedule = es_lesson().schedule(r["sigma0"], r["decay"], r["decay_after"], r["es_sigma"])
     assert schedule.startswith("σ₀ = 2 for generations 1–30, then × 0.95 each")
     assert env["results"]["lr"] == 0.1  # "Gradient descent: lr = 0.1"
 
@@ -168,28 +195,49 @@ def test_rosenbrock_es_results(run_json):
     raw = np.log(3.5) - np.log([1, 2, 3])  # ln((λ + 1)/2) − ln i, λ = 6
     np.testing.assert_allclose(r["cma_weights"], raw / raw.sum(), rtol=1e-9)
     assert r["local_minimum"] is None  # D = 2 has none
-    assert rosen_lesson().default_population(3) == 7  # odd: see test_evolution
+    assert rosen_lesson().sep_cma.default_population(3) == 7  # odd: see test_evolution
 
 
 def test_local_minimum_is_found_and_a_mean_there_is_flagged():
     lesson = rosen_lesson()
     local = lesson.local_minimum(10)
-    assert local["loss"] == pytest.approx(3.98658, abs=1e-4)  # near [-1, 1, ..., 1]
-    assert local["point"][0] == pytest.approx(-0.9933, abs=1e-3)
+    assert local.loss == pytest.approx(3.98658, abs=1e-4)  # near [-1, 1, ..., 1]
+    assert local.point[0] == pytest.approx(-0.9933, abs=1e-3)
     assert lesson.local_minimum(3) is None
-    stuck = np.asarray(local["point"]) + 0.01
+    stuck = np.asarray(local.point) + 0.01
     assert lesson.basin(stuck, local) == "local"
     assert lesson.basin(np.ones(10) - 0.01, local) == "global"
     assert lesson.basin(np.zeros(10), local) is None
-    r = {"es_nd": {"basin": None}, "sep_cma_nd": {"basin": "local"}}
-    assert lesson.stuck_runs(r) == ["sep-CMA-ES"]
+    assert lesson.stuck_runs(None, "local") == ["sep-CMA-ES"]
+    assert lesson.stuck_runs("local", "global") == ["the simple ES"]
+
+
+def test_verdicts_on_who_reached_the_threshold():
+    lesson = rosen_lesson()
+
+    def run(converged, evaluations, best=0.5, lowest=0.5):
+        return lesson.Run(
+            converged, evaluations // 10, 10, evaluations, [1.0, 1.0], 0.01, best, best, 0.0,
+            None, [best], lowest, [0.01], [0.0], None,
+        )  # fmt: skip
+
+    assert lesson.verdict(run(True, 100), run(True, 100), "In 2-D") == (
+        "In 2-D: both reached it with 100 evaluations."
+    )
+    only = lesson.verdict(run(False, 800, 7.02, 6.9), run(True, 2000), "In 10-D")
+    assert only.startswith("In 10-D: only sep-CMA-ES reached it; the simple ES stopped after 800")
+    assert "lowest seen 6.9" in only
+    assert "neither" in lesson.verdict(run(False, 80), run(False, 90), "In 2-D")
+    assert lesson.again(2) == " again, with other keys" and lesson.again(10) == ""
+    assert lesson.mean_rows(run(True, 20)) == [1, 2]  # 2 generations: both shown
+    assert lesson.mean_rows(run(True, 6760), rows=3) == [1, 338, 676]
 
 
 def test_closer_mean_compares_means():
     lesson = rosen_lesson()
-    assert lesson.closer_mean({"mean_loss": 0.545}, {"mean_loss": 0.0099}) == "sep_cma"
-    assert lesson.closer_mean({"mean_loss": 0.001}, {"mean_loss": 0.0099}) == "es"
-    assert lesson.closer_mean({"mean_loss": 0.01}, {"mean_loss": 0.01}) == "tie"
+    assert lesson.closer_mean(0.545, 0.0099) == "sep_cma"
+    assert lesson.closer_mean(0.001, 0.0099) == "es"
+    assert lesson.closer_mean(0.01, 0.01) == "tie"
 
 
 def test_rosenbrock_es_report(run_report):
@@ -202,7 +250,8 @@ def test_rosenbrock_es_stopped_runs_say_last_and_lowest(run_json):
     r = run_json("11_rosenbrock_es", *ROSEN_SMALL, "--threshold", "1e-6")["results"]
     for run in (r, r["sep_cma"], r["es_nd"], r["sep_cma_nd"]):
         assert run["lowest_loss"] == min(run["history"]) <= run["best_loss"]
-    assert "lowest seen" in rosen_lesson()._best({"best_loss": 0.12, "lowest_loss": 0.03})
+    assert "lowest seen" in rosen_lesson().best(0.12, 0.03)
+    assert "lowest seen" not in rosen_lesson().best(0.12, 0.1201)
 
 
 def test_rosenbrock_es_runs_in_float64_under_x64(run_json):

@@ -89,14 +89,14 @@ def test_quasi_orthogonality_report(run_report):
 def test_quasi_orthogonality_readings_follow_the_share(run_json):
     lesson = load_lesson("quasi_orthogonality")
     d3, _ = run_json("quasi_orthogonality", *SMALL)["results"]["dims"]
-    assert lesson.reading(d3, PAIRS, 0.05).startswith("most pairs (95.")  # 95 %: most
-    row = {"pct_not_orthogonal": 5.0, "count_not_orthogonal": 200, "std": 0.04}
+    assert lesson.reading(lesson.Row(**d3), PAIRS, 0.05).startswith("most pairs (95.")  # 95 %
+    row = quasi_row(64, 0.04, 200, PAIRS)  # 5 %
     assert lesson.reading(row, PAIRS, 0.05).startswith("5.0% still miss")
-    none = {"pct_not_orthogonal": 0.0, "count_not_orthogonal": 0, "std": 0.01}
+    none = quasi_row(4096, 0.01, 0, PAIRS)
     assert lesson.reading(none, PAIRS, 0.05) == (
         "none of the 4,000 pairs misses by more than ε, 5.0 std out"
     )
-    every = {"pct_not_orthogonal": 100.0, "count_not_orthogonal": PAIRS, "std": 0.5}
+    every = quasi_row(3, 0.5, PAIRS, PAIRS)
     assert lesson.reading(every, PAIRS, 0.05).startswith("every pair misses")
 
 
@@ -133,16 +133,34 @@ def test_hoeffding_tiny_epsilon_runs(run_json):
     assert row["z"] is None
 
 
+def hoeffding_row(dim: int, **kw):
+    row = {
+        "dim": dim,
+        "count": 0,
+        "empirical_pct": 0.0,
+        "exact_pct": 0.0,
+        "bound_pct": 0.0,
+        "satisfied": True,
+        "vacuous": False,
+        "gap_pct": 0.0,
+        "looseness": None,
+        "looseness_estimate": 1.0,
+        "z": None,
+        "expected_count": 0.0,
+    }
+    return load_lesson("hoeffding_bound").Row(**{**row, **kw})
+
+
 def test_hoeffding_looseness_names_the_dropped_factor():
     rows = [
-        {"dim": 4096, "looseness": 8.7, "looseness_estimate": 8.02},
-        {"dim": 8192, "looseness": 12.0, "looseness_estimate": 11.34},
+        hoeffding_row(4096, looseness=8.7, looseness_estimate=8.02),
+        hoeffding_row(8192, looseness=12.0, looseness_estimate=11.34),
     ]
     text = load_lesson("hoeffding_bound").looseness_sentence(rows)
     assert "8.7 to 12.0 times the exact tail" in text and "ε·√(2πD) = 8.0 to 11.3" in text
     assert (
         load_lesson("hoeffding_bound")
-        .looseness_sentence([{"dim": 9, "looseness": None, "looseness_estimate": 1.0}])
+        .looseness_sentence([hoeffding_row(9, looseness=None, looseness_estimate=1.0)])
         .endswith("a real guarantee.")
     )
 
@@ -162,10 +180,11 @@ def test_hoeffding_verdicts_when_a_small_sample_lands_above_the_bound(run_json):
     assert row["satisfied"] is False and row["vacuous"] is False
     assert row["empirical_pct"] == 100.0 and row["exact_pct"] < row["bound_pct"]
     lesson = load_lesson("hoeffding_bound")
+    row = lesson.Row(**row)
     assert lesson.holds(row) == "NO"
     held = lesson.held_sentence([row], 1)
     assert held.startswith("The measured share exceeded the bound at D = 2000.")
-    assert row["expected_count"] < 5  # one pair: no normal approximation, no standard errors
+    assert row.expected_count < 5  # one pair: no normal approximation, no standard errors
 
 
 @pytest.mark.parametrize("lesson", ["quasi_orthogonality", "hoeffding_bound"])
@@ -190,15 +209,15 @@ def test_one_pair_has_no_spread(usage_error):
     assert "at least 2 pairs" in usage_error("quasi_orthogonality", "--pairs", "1")
 
 
-def quasi_row(dim: int, std: float, count: int, pairs: int) -> dict:
-    return {
-        "dim": dim,
-        "mean": 0.0,
-        "std": std,
-        "theory_std": 1 / math.sqrt(dim),
-        "pct_not_orthogonal": 100 * count / pairs,
-        "count_not_orthogonal": count,
-    }
+def quasi_row(dim: int, std: float, count: int, pairs: int):
+    return load_lesson("quasi_orthogonality").Row(
+        dim=dim,
+        mean=0.0,
+        std=std,
+        theory_std=1 / math.sqrt(dim),
+        pct_not_orthogonal=100 * count / pairs,
+        count_not_orthogonal=count,
+    )
 
 
 @pytest.mark.parametrize(
@@ -215,28 +234,17 @@ def test_quasi_orthogonality_share_never_rounds_to_0_or_100(pct, text):
     assert load_lesson("quasi_orthogonality").share(pct) == text
 
 
-def test_quasi_orthogonality_report_reads_its_own_numbers(capsys):
+def test_quasi_orthogonality_report_reads_its_own_numbers():
     pairs = 100_000
     # A sampled std that rose with D (possible with few pairs) must not read "fell".
     rows = [quasi_row(3, 0.28, 99_998, pairs), quasi_row(64, 0.41, 1, pairs)]
-    timing = [
-        {
-            "dim": r["dim"],
-            "compile_ms": 1.0,
-            "run_ms": 1.0,
-            "numbers_drawn": 1000,
-            "dtype": "float32",
-        }
-        for r in rows
-    ]
     lesson = load_lesson("quasi_orthogonality")
+    draws = [lesson.Draw(r.dim, 1.0, 1.0, 1000, "float32") for r in rows]
     trend = lesson.trend_sentence(*rows)
     assert "fell" not in trend and "instead of falling √(64/3) = 4.6 times" in trend
-    assert [lesson.share(r["pct_not_orthogonal"]) for r in rows] == ["99.998%", "0.001%"]
+    assert [lesson.share(r.pct_not_orthogonal) for r in rows] == ["99.998%", "0.001%"]
     assert lesson.reading(rows[1], pairs, 0.05).startswith("only 1 of 100,000 pairs misses")
-    r = {"pairs": pairs, "epsilon": 0.05, "dims": rows, "timing": timing}
-    lesson.sampling_section(r, display.console())
-    out = " ".join(capsys.readouterr().out.split())
+    out = lesson.sampling_sentence(draws)
     assert "Sampling: 2,000 Gaussian numbers" in out
     assert "compile 2 ms, run 2 ms" in out and "0.00 s" not in out  # two 1 ms runs
 
@@ -274,20 +282,32 @@ def test_quasi_law_mean_and_trend_sentences():
     assert "try more --pairs" in lesson.law_sentence([0.5, 1.0])
     assert lesson.mean_sentence([0.4, 2.1]).startswith("Every mean is within 2.1 standard")
     assert "check the sampler" in lesson.mean_sentence([3.5])
-    lo, hi = {"dim": 3, "std": 0.577}, {"dim": 8192, "std": 0.0108}
+    lo, hi = quasi_row(3, 0.577, 0, PAIRS), quasi_row(8192, 0.0108, 0, PAIRS)
     assert "fell from 0.5770 to 0.0108, 53.4 times, against √(8192/3) = 52.3" in (
         lesson.trend_sentence(lo, hi)
     )
     assert lesson.trend_sentence(lo, lo) is None
-    assert "too few --pairs" in lesson.trend_sentence(lo, {"dim": 64, "std": 0.6})
+    assert "too few --pairs" in lesson.trend_sentence(lo, quasi_row(64, 0.6, 0, PAIRS))
 
 
 def test_hoeffding_verdict_sentences():
     lesson = load_lesson("hoeffding_bound")
     assert lesson.held_sentence([], 100) == "The bound held at every D."
-    assert "exceeded the bound at D = 2000" in lesson.held_sentence([{"dim": 2000}], 1)
+    assert "exceeded the bound at D = 2000" in lesson.held_sentence([hoeffding_row(2000)], 1)
     assert lesson.noise_sentence([0.3, 2.1]).endswith("what sampling noise allows.")
     assert lesson.noise_sentence([3.2]).endswith("more than sampling noise usually allows.")
-    row = {"satisfied": True, "vacuous": True}
-    assert [lesson.holds(row), lesson.holds({**row, "vacuous": False})] == ["vacuous", "yes"]
-    assert lesson.holds({"satisfied": False, "vacuous": False}) == "NO"
+    row = hoeffding_row(3, satisfied=True, vacuous=True)
+    vacuous, useful = lesson.holds(row), lesson.holds(hoeffding_row(3, vacuous=False))
+    assert [vacuous, useful] == ["vacuous", "yes"]
+    assert lesson.holds(hoeffding_row(3, satisfied=False)) == "NO"
+
+
+def test_hoeffding_useful_from_and_rare_sentences():
+    lesson = load_lesson("hoeffding_bound")
+    assert lesson.useful_from(555) == "below 1 (useful) from D = 555 on"
+    assert lesson.useful_from(math.inf) == "above 1 (vacuous) for every D float64 can count"
+    rare = hoeffding_row(8192, count=0, exact_pct=5.96e-4, expected_count=0.0596)
+    said = lesson.rare_sentence(rare, 10_000)
+    assert "predicts 0.06 pairs" in said and "saw 0" in said and "about 167,785" in said
+    assert lesson.rare_sentence(hoeffding_row(64, expected_count=2769.8), 4000) is None
+    assert lesson.rare_sentence(hoeffding_row(10**7, expected_count=0.0), 10) is None

@@ -120,17 +120,41 @@ def test_lora_reports_the_trained_adapters_and_rounding(run_json):
 
 def test_rounding_verdict():
     lesson = load_lesson("08_lora_and_svd")
-    r = {"truncation_error_float64": 2.0205656, "eps": 1.19e-7, "dtype": "float32"}
-    close = lesson.rounding_verdict(
-        {**r, "truncation_frobenius_error": 2.020565, "truncation_eckart_young_error": 2.020566}
-    )
+
+    def verdict(measured, predicted):
+        return lesson.rounding_verdict(
+            lesson.Truncation(
+                dtype="float32",
+                eps=1.19e-7,
+                truncation_rank=2,
+                truncated=[],
+                dropped=[],
+                truncation_frobenius_error=measured,
+                truncation_eckart_young_error=predicted,
+                truncation_error_float64=2.0205656,
+                truncation_mse=0.0,
+                ulps=16,
+            )
+        )
+
+    close = verdict(2.020565, 2.020566)
     assert close.startswith("the two differ by 1e-06, float32 rounding")
-    far = lesson.rounding_verdict(
-        {**r, "truncation_frobenius_error": 2.0, "truncation_eckart_young_error": 2.020566}
-    )
-    assert "more than float32 rounding" in far
-    same = {**r, "truncation_frobenius_error": 2.0, "truncation_eckart_young_error": 2.0}
-    assert lesson.rounding_verdict(same) == "the two are equal"
+    assert "more than float32 rounding" in verdict(2.0, 2.020566)
+    assert verdict(2.0, 2.0) == "the two are equal"
+
+
+def test_long_run_sentences():
+    lesson = load_lesson("08_lora_and_svd")
+
+    def run(first, final, repeats=True):
+        return lesson.LongRun(10, [], 1.0, first, final, [], [], repeats)
+
+    assert lesson.reached(run(7, True), 1e-3) == "first within 0.1% of the floor at step 7"
+    assert lesson.reached(run(None, True), 1e-3).endswith("only after the last update")
+    assert lesson.reached(run(None, False), 1e-3) == "not yet within 0.1% of the floor"
+    assert lesson.repeated(run(7, True), 5) == "reproduce the 5 epoch losses above, "
+    assert lesson.repeated(run(7, True, False), 5).startswith("do NOT reproduce")
+    assert lesson.repeated(run(7, True, None), 5) == ""
 
 
 def test_lora_and_svd_report(run_report, run_json):
@@ -164,6 +188,16 @@ def test_long_run_reaching_the_floor_on_its_last_update(run_json):
     k = int(np.argmax(losses <= floor * 1.001))  # updates needed to get within 0.1 %
     run = run_json("08_lora_and_svd", "--steps", str(k))["results"]["long_run"]
     assert run["first_step_at_floor"] is None and run["final_at_floor"] is True
+
+
+def test_what_the_original_called_variance_explained_waits_for_the_flag(run_report, run_json):
+    plain = run_report("08_lora_and_svd", "--steps", "0")
+    assert "variance explained" not in plain and "--original adds" in plain
+    shown = run_report("08_lora_and_svd", "--steps", "0", "--original")
+    r = run_json("08_lora_and_svd", "--steps", "0", "--original")
+    share = f"{r['results']['cumulative_share_of_sum'][1]:.2%}"
+    assert f'"variance explained": {share} for the first 2 values' in shown
+    assert "--original adds" not in shown and "original" not in r["params"]
 
 
 @pytest.mark.parametrize(
@@ -233,9 +267,10 @@ def test_compression_centred_matrix_and_tolerances(run_json):
 
 def test_compression_decisions():
     lesson = load_lesson("09_non_redundant_compression")
-    assert lesson.level_share({"fives_s1": 20.0, "singular_values": [22.4439]}) == pytest.approx(
-        (20 / 22.4439) ** 2
-    )
+    assert lesson.level_share(20.0, 22.4439) == pytest.approx((20 / 22.4439) ** 2)
+    assert lesson.level_share(20.0, 19.0) == 1.0  # never more than all of s₁²
+    assert lesson.rank_sentence(4, 4).startswith("all of them, rank 4. No direction")
+    assert lesson.rank_sentence(4, 3).startswith("only 3, rank 3. This draw happens")
     assert lesson.level_words(0.79) == "most of" and lesson.level_words(0.3) == "only part of"
     assert lesson.terms([1.0, 2.0], limit=6) == "1.0000² + 2.0000²"
     assert lesson.terms([1.0] * 10, limit=2) == "1.0000² + 1.0000² + … 8 more"

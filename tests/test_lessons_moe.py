@@ -44,7 +44,7 @@ def test_moe_gating_results(run_json):
 def test_moe_gating_too_few_steps_is_reported_honestly(run_json):
     rb = run_json("12_moe_gating", "--steps", "3")["results"]["rebalance"]
     assert rb["final_f"] == [1.0, 0.0, 0.0] and rb["spread_from_step"] is None
-    assert load_lesson("12_moe_gating").outcome(rb) == "stuck"
+    assert load_lesson("12_moe_gating").outcome(rb["spread_from_step"], rb["final_f"]) == "stuck"
 
 
 def test_moe_gating_decisions():
@@ -52,18 +52,21 @@ def test_moe_gating_decisions():
     assert lesson.collapse_share(3.0, 3) == 1 and lesson.collapse_share(1.0, 3) == 0
     assert lesson.pushed([[1, 2], [-1, -2], [1, -1]]) == ([0], [1])
     assert lesson.rises([3, 2, 2.5, 1, 1.2]) == 2 and lesson.rises([1]) == 0
-    even = {"spread_from_step": 13, "final_f": [1 / 3] * 3}
-    assert lesson.outcome(even) == "even"
-    assert lesson.outcome({**even, "final_f": [0.5, 0.25, 0.25]}) == "spread"
+    assert lesson.outcome(13, [1 / 3] * 3) == "even"
+    assert lesson.outcome(13, [0.5, 0.25, 0.25]) == "spread"
     assert lesson.step_rows(20) == (list(range(20)), 0)
     assert lesson.step_rows(200_000, limit=25) == ([*range(24), 199_999], 199_975)
+    leaky = lesson.Gradient([[1.0]], 1.0, True, f_jacobian_max_abs=0.5, p_only_max_diff=0.25)
+    said = lesson.gradient_bullet(leaky)
+    assert "by up to 0.25" in said and "reached 0.5" in said
+    assert "exactly 0" in lesson.gradient_bullet(lesson.compute_gradient({}))
 
 
 def test_moe_gating_report(run_report, run_json):
     assert run_report("12_moe_gating")  # renders; what it says comes from these choices:
     lesson, r = load_lesson("12_moe_gating"), run_json("12_moe_gating")["results"]
     assert r["rebalance"]["spread_from_step"] == 13  # "From step 13 on every expert ..."
-    assert lesson.outcome(r["rebalance"]) == "even"
+    assert lesson.outcome(r["rebalance"]["spread_from_step"], r["rebalance"]["final_f"]) == "even"
     # "A descent step lowers every weight of expert(s) [0] and raises ... [1, 2]"
     assert lesson.pushed(r["gradient"]["grad"]) == ([0], [1, 2])
 
@@ -122,6 +125,18 @@ def test_loss_curve_report(run_report):
     assert run_report("13_loss_curve")  # renders; its 2.0800 is the heavy scenario's loss above
 
 
+def test_loss_curve_orders_and_names_the_scenarios():
+    lesson = load_lesson("13_loss_curve")
+    r = lesson.compute_scenarios({})
+    assert r.experts == 4 and r.bar_width == 30
+    order = [s.label for s in lesson.by_loss(r)]
+    assert order == ["balanced", "mild", "two idle", "heavy", "collapsed"]
+    assert lesson.named(r)["heavy"] == pytest.approx(2.08)
+    assert "concentration, not idleness" in lesson.idle_bullet({"heavy": 2.08, "two idle": 2.0})
+    assert lesson.idle_bullet({"heavy": 1.9, "two idle": 2.0}).startswith("Two idle experts")
+    assert lesson.idle_bullet({}) == "The penalty measures how concentrated the load is."
+
+
 # ----------------------------------------------------------------------------
 # 14_mini_trinity
 
@@ -143,6 +158,15 @@ def test_mini_trinity_cases(run_json):
         for t in c["turns"]:
             assert sum(t["probabilities"]) == pytest.approx(1.0, rel=1e-6)
             assert t["expert"] == int(np.argmax(t["probabilities"]))
+
+
+def test_mini_trinity_names_experts_tried_twice():
+    lesson = load_lesson("14_mini_trinity")
+    cases = lesson.compute_cases({}, inputs=lesson.CASES).cases
+    assert [lesson.repeated_experts(c) for c in cases] == [[], [], [1]]  # wordy math: 1 → 2 → 1
+    experts = lesson.compute_experts({})
+    assert experts.names == ["solver", "writer", "cheap"] and experts.costs == [0.05, 0.08, 0.01]
+    assert experts.timeout == 2 and experts.max_turns == 3 and experts.reset == [-0.5, 2.0]
 
 
 def test_mini_trinity_report(run_report):

@@ -67,9 +67,9 @@ def test_list_math_names_its_summation_and_the_correctly_rounded_sum(run_json):
     assert r["sum_matches"] and abs(r["sum_error"]) / r["expected_sum"] < 1e-12
 
 
-def list_sums(summation: str, error: int, left_error: int) -> dict:
+def list_sums(summation: str, error: int, left_error: int, **kw):
     expected = 333_333_833_333_500_000  # N = 10**6
-    return {
+    sums = {
         "size": 10**6,
         "python": "3.x",
         "summation": summation,
@@ -79,7 +79,10 @@ def list_sums(summation: str, error: int, left_error: int) -> dict:
         "left_to_right_error": left_error,
         "sum_fsum": float(expected),
         "fsum_error": 32,
+        "matches": True,
+        "rel_tol": 1e-9,
     }
+    return load_lesson("01_list_math").Sum(**{**sums, **kw})
 
 
 @pytest.mark.parametrize(
@@ -99,9 +102,29 @@ def test_list_math_rounding_story_names_the_summation(summation, error, names, b
 
 def test_list_math_rounding_story_below_2_pow_53():
     story = load_lesson("01_list_math").rounding_story(
-        {"expected_sum": 333_833_500, "float64_spacing": 1.0, "sum_error": 0}
+        list_sums("left to right", 0, 0, expected_sum=333_833_500, float64_spacing=1.0)
     )
     assert "below 2^53" in story and "the error is 0" in story
+
+
+def test_list_math_judges():
+    lesson = load_lesson("01_list_math")
+    assert [lesson.milliseconds(ms) for ms in (270.421, 1.0, 0.000701)] == [
+        "270.42",
+        "1.00",
+        "0.000701",
+    ]
+    assert lesson.off_by(0, 10) == "exact" and lesson.off_by(-5, 10**6) == (
+        "off by -5 (relative 5.0e-06)"
+    )
+    assert lesson.closed_form_verdict(list_sums("compensated", 32, 0)).endswith(
+        "it matches N(N+1)(2N+1)/6."
+    )
+    assert "does NOT match" in lesson.closed_form_verdict(
+        list_sums("compensated", 32, 0, matches=False)
+    )
+    assert lesson.rounding_bullet(list_sums("compensated", 0, 0, fsum_error=0)).endswith("exactly.")
+    assert "off by 7" in lesson.rounding_bullet(list_sums("compensated", 7, 0))
 
 
 def test_list_math_report(run_report, run_json):
@@ -206,6 +229,14 @@ def test_tensor_math_agreement_and_rounding_note():
     assert lesson.rounding_note(1000, 1e6, "float32") is None  # 1000² is exact
     note = lesson.rounding_note(4097, 16_785_408.0, "float32")
     assert note.startswith("float32 keeps 24 significant bits") and "16,785,409" in note
+
+
+def test_tensor_math_list_sentence():
+    lesson = load_lesson("02_tensor_math")
+    assert lesson.list_sentence(None, 1.0, 1.0) == "(The list timing was skipped: --skip-list.)"
+    said = lesson.list_sentence(50.0, 1.0, 2.0)
+    assert "the Python list took 50 ms" in said and "50× faster than the list" in said
+    assert "NumPy 25× faster than the list" in said
 
 
 def test_tensor_math_report(run_report):

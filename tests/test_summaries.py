@@ -8,6 +8,7 @@ not the wording.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import math
 
 import pytest
@@ -46,8 +47,8 @@ def test_every_lesson_passes_its_summary_to_finish(stem):
         for node in ast.walk(tree)
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
-        and node.func.attr == "finish"
-        and getattr(node.func.value, "id", "") == "cli"
+        and (node.func.attr, getattr(node.func.value, "id", ""))
+        in {("finish", "cli"), ("run", "sections")}
     ]
     assert len(calls) == 1, stem
     keywords = {k.arg: k.value for k in calls[0].keywords}
@@ -71,16 +72,17 @@ def test_every_lesson_ends_by_naming_its_exercises():
 # 01: exact sums, or sums that rounded
 
 
+def _r01(size, list_ms, expected, error, fsum_error, list_bytes):
+    lesson = load_lesson("01_list_math")
+    multiply = lesson.Multiply(size, list_ms, 7, 1.0, size**2, expected + error, 0.0, 0.0, 8, 24)
+    sums = lesson.Sum(size, "3.x", "compensated", expected, error, 0, 0.0, fsum_error, 1.0,
+                      True, 1e-9)  # fmt: skip
+    memory = lesson.Memory(list_bytes - 24, 24, list_bytes, 4, 8)
+    return {"multiply": multiply, "sum": sums, "memory": memory}
+
+
 def test_01_rounded_sum_names_both_errors():
-    r = {
-        "size": 1_000_000,
-        "list_ms": 70.0,
-        "expected_sum": 333_333_833_333_500_000,
-        "sum_error": -372_448,
-        "fsum_error": 32,
-        "bytes_per_element_list": 32.45,
-        "bytes_per_element_f32": 4,
-    }
+    r = _r01(1_000_000, 70.0, 333_333_833_333_500_000, -372_448, 32, 32.45)
     first, rounding, memory = three(load_lesson("01_list_math").summary(r))
     assert "70.00 ms" in first and "70.0 ns" in first
     assert "-372,448" in rounding and "off by 32" in rounding
@@ -88,15 +90,7 @@ def test_01_rounded_sum_names_both_errors():
 
 
 def test_01_exact_sum():
-    r = {
-        "size": 10,
-        "list_ms": 0.0005,
-        "expected_sum": 385,
-        "sum_error": 0,
-        "fsum_error": 0,
-        "bytes_per_element_list": 32.0,
-        "bytes_per_element_f32": 4,
-    }
+    r = _r01(10, 0.0005, 385, 0, 0, 32.0)
     _, rounding, _ = three(load_lesson("01_list_math").summary(r))
     assert "exactly" in rounding and "385" in rounding and "off by" not in rounding
 
@@ -105,15 +99,16 @@ def test_01_exact_sum():
 # 02: the async trap, large or not; with and without the list
 
 
+def _r02(numpy_ms, unsynced_ms, list_ms):
+    lesson = load_lesson("02_tensor_math")
+    steps = lesson.Steps(1000, "float32", 51, numpy_ms, 0.1, True, 0.5, 20.0, 1.0, unsynced_ms,
+                         list_ms, None if list_ms is None else 7, {}, 1)  # fmt: skip
+    return {"steps": steps, "products": lesson.Products(1000, "float32", 0.0, 1e6)}
+
+
 @pytest.mark.parametrize("unsynced, trapped", [(0.01, True), (0.9, False)])
 def test_02_trap_branch(unsynced, trapped):
-    r = {
-        "jit_first_ms": 20.0,
-        "jit_cached_ms": 1.0,
-        "numpy_ms": 0.8,
-        "unsynced_ms": unsynced,
-        "list_ms": None,
-    }
+    r = _r02(numpy_ms=0.8, unsynced_ms=unsynced, list_ms=None)
     compiled, trap, speed = three(load_lesson("02_tensor_math").summary(r))
     assert "20.0 ms" in compiled and "20×" in compiled
     assert ("100× less" in trap) is trapped
@@ -122,13 +117,7 @@ def test_02_trap_branch(unsynced, trapped):
 
 
 def test_02_list_comparison():
-    r = {
-        "jit_first_ms": 20.0,
-        "jit_cached_ms": 1.0,
-        "numpy_ms": 1.0,
-        "unsynced_ms": 0.9,
-        "list_ms": 50.0,
-    }
+    r = _r02(numpy_ms=1.0, unsynced_ms=0.9, list_ms=50.0)
     *_, speed = three(load_lesson("02_tensor_math").summary(r))
     assert "50× faster than the Python list" in speed
 
@@ -138,20 +127,22 @@ def test_02_list_comparison():
 
 
 def _r03(**kw):
+    lesson = load_lesson("03_compiler")
     r = {
         "jaxpr_ops": ["integer_pow", "add"],
         "fusion_count": 1,
         "fused_ops": ["multiply", "add"],
         "jit_cached_ms": 0.1,
-        "eager_ms": 0.3,
-        "jit_first_ms": 80.0,
+        "lower_ms": 15.0,
         "compile_ms": 60.0,
+        "first_run_ms": 5.0,  # the first call: 80 ms in all
         "size": 1000,
         "eager_mismatches": 0,
         "eager_max_ulps": 0,
         "jit_rounded_once": False,
     }
-    return {**r, **kw}
+    compiled = lesson.Compile(dtype="float32", repeats=51, jaxpr="", head=[], **{**r, **kw})
+    return {"compile": compiled, "speed": lesson.Speed(51, 50.0, 7, 0.3, 0.1)}
 
 
 def test_03_one_fusion_and_exact_agreement():
@@ -174,16 +165,14 @@ def test_03_two_kernels_and_rounding_changed():
 
 @pytest.mark.parametrize("zero, nan", [(0.0, False), (math.nan, True)])
 def test_04_zero_vector(zero, nan):
+    lesson = load_lesson("04_dot_product")
+    cos = {"up_right": 0.0, "up_diagonal": 0.7071, "up_up": 1.0}
     r = {
-        "up_right": 0.0,
-        "up_diagonal": 0.7071,
-        "up_up": 1.0,
-        "angles_deg": {"up_diagonal": 45.0},
-        "zero_vector_similarity": zero,
-        "batched": [0.0, 0.7071, 1.0],
-        "batched_matches": not nan,
+        "pairs": lesson.Pairs(labels={}, cos=cos, angles_deg={"up_diagonal": 45.0}),
+        "zero": lesson.Zero(similarity=zero, normalized=[0.0, 0.0], clamp=1e-10),
+        "batched": lesson.Batched(values=[0.0, 0.7071, 1.0], matches=not nan),
     }
-    angle, clamp, batched = three(load_lesson("04_dot_product").summary(r))
+    angle, clamp, batched = three(lesson.summary(r))
     assert "45°" in angle and "0.7071" in angle
     assert ("scored NaN" in clamp) is nan
     assert ("did NOT match" in batched) is nan and "all 3 pairs" in batched
@@ -194,11 +183,15 @@ def test_04_zero_vector(zero, nan):
 
 
 def _row(dim, std, pct):
-    return {"dim": dim, "std": std, "theory_std": dim**-0.5, "pct_not_orthogonal": pct}
+    return load_lesson("quasi_orthogonality").Row(dim, 0.0, std, dim**-0.5, pct, 0)
+
+
+def _quasi(pairs, rows):
+    return {"dims": load_lesson("quasi_orthogonality").Dims(pairs, 0.05, rows, [], 41)}
 
 
 def test_quasi_room_at_large_d():
-    r = {"pairs": 10_000, "epsilon": 0.05, "dims": [_row(8192, 0.011, 0.0), _row(3, 0.57, 94.1)]}
+    r = _quasi(10_000, [_row(8192, 0.011, 0.0), _row(3, 0.57, 94.1)])
     spread, shares, room = three(load_lesson("quasi_orthogonality").summary(r))
     assert "D = 3 to D = 8192" in spread and "fell" in spread and "0.0110" in spread
     assert "94.1" in shares and "D = 8192" in shares
@@ -206,7 +199,7 @@ def test_quasi_room_at_large_d():
 
 
 def test_quasi_single_dim_not_orthogonal():
-    r = {"pairs": 100, "epsilon": 0.05, "dims": [_row(64, 0.12, 70.0)]}
+    r = _quasi(100, [_row(64, 0.12, 70.0)])
     spread, _, room = three(load_lesson("quasi_orthogonality").summary(r))
     assert spread.startswith("At D = 64")
     assert "not yet" in room
@@ -217,12 +210,19 @@ def test_quasi_single_dim_not_orthogonal():
 
 
 def _hrow(dim, satisfied=True, vacuous=False, looseness=None):
-    return {"dim": dim, "satisfied": satisfied, "vacuous": vacuous, "looseness": looseness}
+    lesson = load_lesson("hoeffding_bound")
+    return lesson.Row(dim, 0, 0.0, 0.0, 0.0, satisfied, vacuous, 0.0, looseness, 1.0, None, 0.0)
+
+
+def _hoeffding(rows, edge, epsilon):
+    lesson = load_lesson("hoeffding_bound")
+    dims = lesson.Dims(pairs=10, rows=rows, draws=[], epsilon=epsilon, normal_count=5)
+    return {"bound": lesson.Bound(epsilon, edge), "dims": dims}
 
 
 def test_hoeffding_held_vacuous_and_loose():
     rows = [_hrow(3, vacuous=True), _hrow(4096, looseness=8.0), _hrow(8192, looseness=11.3)]
-    r = {"dims": rows, "first_useful_dim": 555, "epsilon": 0.05}
+    r = _hoeffding(rows, 555, 0.05)
     held, vacuous, loose = three(load_lesson("hoeffding_bound").summary(r))
     assert "held at every D" in held
     assert "under 555" in vacuous and "here D = 3" in vacuous
@@ -231,7 +231,7 @@ def test_hoeffding_held_vacuous_and_loose():
 
 def test_hoeffding_failed_and_never_useful():
     rows = [_hrow(3, satisfied=False, vacuous=True), _hrow(64, vacuous=True)]
-    r = {"dims": rows, "first_useful_dim": math.inf, "epsilon": 1e-200}
+    r = _hoeffding(rows, math.inf, 1e-200)
     held, vacuous, loose = three(load_lesson("hoeffding_bound").summary(r))
     assert "above the bound at D = 3" in held and "64" not in held
     assert "every D float64 can count" in vacuous
@@ -239,10 +239,15 @@ def test_hoeffding_failed_and_never_useful():
 
 
 def test_hoeffding_useful_but_tail_underflows():
-    r = {"dims": [_hrow(10**7)], "first_useful_dim": 555, "epsilon": 0.05}
+    r = _hoeffding([_hrow(10**7)], 555, 0.05)
     _, vacuous, loose = three(load_lesson("hoeffding_bound").summary(r))
     assert "none of the D sampled" in vacuous and "555" in vacuous
     assert "too small for float64" in loose
+
+
+def _fill(cls, r: dict):
+    """A lesson's section result with the fields `r` names, None for the others."""
+    return cls(**{f.name: r.get(f.name) for f in dataclasses.fields(cls)})
 
 
 # ----------------------------------------------------------------------------
@@ -268,8 +273,21 @@ def _r05(**kw):
     return {**r, **kw}
 
 
+def _summary05(r: dict) -> list[str]:
+    lesson = load_lesson("05_linear_probe")
+    done = {
+        name: _fill(cls, r)
+        for name, cls in (
+            ("training", lesson.Training),
+            ("parameters", lesson.Parameters),
+            ("validation", lesson.Validation),
+        )
+    }
+    return lesson.summary(done)
+
+
 def test_05_learned_interval_contains_truth():
-    train, interval, ceiling = three(load_lesson("05_linear_probe").summary(_r05()))
+    train, interval, ceiling = three(_summary05(_r05()))
     assert "fell from 0.9000 to 0.2000" in train and "2 epochs" in train
     assert "contains" in interval and "97.70 %" in interval
     assert "2.07 points short" in ceiling and "2.5°" in ceiling
@@ -277,26 +295,26 @@ def test_05_learned_interval_contains_truth():
 
 def test_05_interval_misses_truth_and_level_with_best():
     r = _r05(population_accuracy=99.77)
-    _, interval, ceiling = three(load_lesson("05_linear_probe").summary(r))
+    _, interval, ceiling = three(_summary05(r))
     assert "misses" in interval and "5.3%" in interval
     assert "level with it" in ceiling
 
 
 def test_05_one_epoch_loss_stays():
-    train, *_ = three(load_lesson("05_linear_probe").summary(_r05(loss_history=[0.5])))
+    train, *_ = three(_summary05(_r05(loss_history=[0.5])))
     assert "1 epoch " in train and "stayed at 0.5000" in train
 
 
 def test_05_failed_run():
     r = _r05(failure="loss rose", loss_history=[0.7, 5.0], population_accuracy=40.0)
-    train, _, ceiling = three(load_lesson("05_linear_probe").summary(r))
+    train, _, ceiling = three(_summary05(r))
     assert "rose from 0.7000 to 5.0000" in train
     assert "failed run" in ceiling and "--lr" in ceiling
 
 
 def test_05_diverged():
     r = _r05(failure="diverged", diverged_at=7, lr=5000.0)
-    train, _, advice = three(load_lesson("05_linear_probe").summary(r))
+    train, _, advice = three(_summary05(r))
     assert "diverged at epoch 7 of 2" in train and "fell" not in train
     assert "5000" in advice
 
@@ -305,20 +323,22 @@ def test_05_diverged():
 # 06: the loss went down, stayed, or went up
 
 
+def _done06(tokens, weights, row_sums, d_k, after):
+    lesson = load_lesson("06_self_attention")
+    return {
+        "scores": lesson.Scores(tokens, d_k, weights, weights, weights, row_sums),
+        "step": lesson.Step(
+            lr=0.1, dtype="float32", loss_before=0.5, loss_after=after, grad_norms={}
+        ),
+    }
+
+
 @pytest.mark.parametrize(
     "after, word", [(0.4, "downhill"), (0.5, "does not register"), (0.6, "overshot")]
 )
 def test_06_step_branch(after, word):
-    r = {
-        "tokens": ["The", "cat", "[sat]"],
-        "weights": [[0.5, 0.3, 0.2], [0.1, 0.2, 0.7], [0.3, 0.3, 0.4]],
-        "row_sums": [1.0, 1.0, 1.0],
-        "d_k": 4,
-        "loss_before": 0.5,
-        "loss_after": after,
-        "lr": 0.1,
-        "dtype": "float32",
-    }
+    weights = [[0.5, 0.3, 0.2], [0.1, 0.2, 0.7], [0.3, 0.3, 0.4]]
+    r = _done06(["The", "cat", "[sat]"], weights, [1.0, 1.0, 1.0], 4, after)
     sums, strongest, step = three(load_lesson("06_self_attention").summary(r))
     assert "√4" in sums and "1.000000" in sums
     assert "“cat”" in strongest and "70.0%" in strongest and r"“\[sat]”" in strongest
@@ -326,16 +346,7 @@ def test_06_step_branch(after, word):
 
 
 def test_06_a_token_attending_to_itself():
-    r = {
-        "tokens": ["a", "b"],
-        "weights": [[0.9, 0.1], [0.5, 0.5]],
-        "row_sums": [1.0, 0.9999999],
-        "d_k": 2,
-        "loss_before": 0.5,
-        "loss_after": 0.4,
-        "lr": 0.1,
-        "dtype": "float32",
-    }
+    r = _done06(["a", "b"], [[0.9, 0.1], [0.5, 0.5]], [1.0, 0.9999999], 2, 0.4)
     sums, strongest, _ = three(load_lesson("06_self_attention").summary(r))
     assert "1.000000" in sums and "0.999999" not in sums
     assert "“a” gave itself 90.0%" in strongest
@@ -363,8 +374,20 @@ def _r07(**kw):
     return {**r, **kw}
 
 
+def _summary07(r: dict) -> list[str]:
+    lesson = load_lesson("07_softmax_collapse")
+    rows = [_fill(lesson.SweepRow, row) for row in r["sweep"]]
+    done = {
+        "softmax": _fill(lesson.Softmax, r),
+        "jacobian": _fill(lesson.Jacobian, {**r, "tokens": len(r["raw_scores"])}),
+        "sweep": lesson.Sweep(tokens=len(r["raw_scores"]), draws=20, rows=rows),
+        "overflow": _fill(lesson.Overflow, r),
+    }
+    return lesson.summary(done)
+
+
 def test_07_collapsed_draw():
-    collapse, gradient, overflow = three(load_lesson("07_softmax_collapse").summary(_r07()))
+    collapse, gradient, overflow = three(_summary07(_r07()))
     assert "√1024 = 32" in collapse and "100.0000%" in collapse and "60.0%" in collapse
     assert "5e+06×" in gradient and "2e-05%" in gradient and "sweep" not in gradient
     assert "overflows float32" in overflow and "0.6652" in overflow
@@ -372,7 +395,7 @@ def test_07_collapsed_draw():
 
 def test_07_close_draw_points_to_sweep():
     r = _r07(l1_ratio=1.3, naive_overflow=[0.6, 0.3, 0.1], naive_overflow_is_nan=False)
-    _, gradient, overflow = three(load_lesson("07_softmax_collapse").summary(r))
+    _, gradient, overflow = three(_summary07(r))
     assert "1.3×" in gradient and "2e+05× at D = 4096" in gradient
     assert "overflows" not in overflow
 
@@ -386,7 +409,7 @@ def test_07_close_draw_points_to_sweep():
     ],
 )
 def test_07_degenerate_gradients(kw, word):
-    _, gradient, _ = three(load_lesson("07_softmax_collapse").summary(_r07(**kw)))
+    _, gradient, _ = three(_summary07(_r07(**kw)))
     assert word in gradient
 
 
@@ -422,17 +445,30 @@ def _run08(at_floor):
     }
 
 
+def _summary08(r: dict) -> list[str]:
+    lesson = load_lesson("08_lora_and_svd")
+    run = r["long_run"]
+    done = {
+        "svd": _fill(lesson.Svd, r),
+        "truncation": _fill(lesson.Truncation, r),
+        "rank_one": _fill(lesson.RankOne, r),
+        "epochs": _fill(lesson.Epochs, r),
+        "floor": _fill(lesson.Floor, {**r, "long_run": run and _fill(lesson.LongRun, run)}),
+    }
+    return lesson.summary(done)
+
+
 def test_08_floor_reached():
-    energy, rank, floor = three(load_lesson("08_lora_and_svd").summary(_r08(_run08(True))))
+    energy, rank, floor = three(_summary08(_r08(_run08(True))))
     assert "99.500%" in energy and "1.250000" in energy
     assert "rank 1" in rank and "1 direction holds all 16" in rank
     assert "1.500000 by step 120" in floor and "rank-2 residual" in floor
 
 
 def test_08_floor_not_reached_and_skipped():
-    *_, floor = three(load_lesson("08_lora_and_svd").summary(_r08(_run08(False))))
+    *_, floor = three(_summary08(_r08(_run08(False))))
     assert "not yet" in floor and "3.000000" in floor
-    *_, skipped = three(load_lesson("08_lora_and_svd").summary(_r08(None)))
+    *_, skipped = three(_summary08(_r08(None)))
     assert "5 epochs" in skipped and "40.000000" in skipped and "--steps" in skipped
 
 
@@ -457,8 +493,36 @@ def _r09(**kw):
     return {**r, **kw}
 
 
+def _done09(r):
+    """The flat results above as lesson 09's section results."""
+    lesson = load_lesson("09_non_redundant_compression")
+    n, k, s = r["size"], r["rank"], r["singular_values"]
+    return {
+        "random": lesson.Random(
+            size=n, high=10.0, dtype="float32", matrix=[], singular_values=s,
+            rank_tolerance=1e-5, numerical_rank=r["numerical_rank"], table_limit=8, bars=12,
+        ),
+        "truncation": lesson.Truncation(
+            size=n, rank=k, dtype="float32", reconstruction=[], mse=0.0,
+            frobenius_error=r["frobenius_error"], eckart_young_error=r["eckart_young_error"],
+            dropped=s[k:], energy_kept=r["energy_kept"], stored_numbers=2 * k * n,
+            table_limit=8, terms=6,
+        ),
+        "centred": lesson.Centred(
+            size=n, rank=k, level=r["fives_s1"] / n, level_s1=r["fives_s1"], s1=s[0],
+            energy_kept=r["energy_kept"], centred=None, singular_values=[],
+            centred_energy_kept=r["centred_energy_kept"], table_limit=8, bars=12,
+        ),
+        "appendix": lesson.Appendix(
+            size=n, dtype="float32", b=[], a=[], delta=[], singular_values=[],
+            tolerance=1e-6, rank=r["delta_rank"], expected_s1=r["expected_s1"],
+        ),
+    }  # fmt: skip
+
+
 def test_09_full_rank_truncated():
-    rank, level, delta = three(load_lesson("09_non_redundant_compression").summary(_r09()))
+    summary = load_lesson("09_non_redundant_compression").summary
+    rank, level, delta = three(summary(_done09(_r09())))
     assert "all 4" in rank and "5.000000" in rank and "rank-1" in rank
     assert "mean 5 " in level and "most of" in level and "only 50.00%" in level
     assert "rank 1" in delta and "2.6500" in delta
@@ -467,11 +531,11 @@ def test_09_full_rank_truncated():
 def test_09_rank_deficient_and_kept_all():
     r = _r09(rank=4, numerical_rank=3, frobenius_error=1e-6, centred_energy_kept=1.0)
     r["energy_kept"] = 1.0
-    rank, level, _ = three(load_lesson("09_non_redundant_compression").summary(r))
+    rank, level, _ = three(load_lesson("09_non_redundant_compression").summary(_done09(r)))
     assert "only 3 of 4" in rank and "keeping all 4" in rank
     assert "only" not in level
     r = _r09(size=1, numerical_rank=1, frobenius_error=0.0)
-    rank, *_ = three(load_lesson("09_non_redundant_compression").summary(r))
+    rank, *_ = three(load_lesson("09_non_redundant_compression").summary(_done09(r)))
     assert "1×1 matrix has a non-zero singular value" in rank
 
 
@@ -479,20 +543,27 @@ def test_09_rank_deficient_and_kept_all():
 # 10: descent reaches 0 or not; ES closer or farther; plateau of σ or noise
 
 
-def _r10(**kw):
-    r = {
-        "gd_final": {"generation": 80},
-        "gd_distance": 1e-7,
-        "gd_factor": 0.8,
-        "es_evaluations": 1600,
-        "gd_evaluations": 80,
-        "es_distance": 0.05,
-        "plateau": {"generations": [11, 30], "noisy_median": 0.2, "clean_median": 0.15},
-        "sigma0": 2.0,
-        "es_final": {"true_loss": 0.003},
-        "clean_final_true_loss": 1e-5,
+def _r10(gd_distance=1e-7, gd_factor=0.8, es_distance=0.05, plateau=(0.2, 0.15)):
+    lesson = load_lesson("10_evolution_strategy")
+    p = None if plateau is None else lesson.Plateau((11, 30), *plateau)
+    return {
+        "descent": lesson.Descent("float32", gd_factor, 0.0, None, 80, 80, gd_distance, 0.0, 0.0),
+        "es": lesson.Search(
+            evaluations=1600,
+            distance=es_distance,
+            final_true_loss=0.003,
+            final_sigma=0.1,
+            noise_std=0.14,
+            sigma0=2.0,
+            plateau=p,
+            clean_final_true_loss=1e-5,
+            decayed=True,
+            gd_evaluations=80,
+            gd_distance=gd_distance,
+            gd_final_loss=0.0,
+            gd_final_true_loss=0.0,
+        ),
     }
-    return {**r, **kw}
 
 
 def test_10_descent_closer_plateau_of_sigma():
@@ -503,12 +574,7 @@ def test_10_descent_closer_plateau_of_sigma():
 
 
 def test_10_es_closer_noise_plateau_and_exact_descent():
-    r = _r10(
-        gd_distance=0.0,
-        gd_factor=0.0,
-        es_distance=0.0,
-        plateau={"generations": [11, 30], "noisy_median": 0.2, "clean_median": 0.01},
-    )
+    r = _r10(gd_distance=0.0, gd_factor=0.0, es_distance=0.0, plateau=(0.2, 0.01))
     gd, es, plateau = three(load_lesson("10_evolution_strategy").summary(r))
     assert "exactly" in gd
     assert "as close as" in es
@@ -524,48 +590,62 @@ def test_10_es_closer_noise_plateau_and_exact_descent():
 
 
 def _run11(converged, evaluations, basin=None, population=10):
+    loss = 0.005 if converged else 0.5
+    lesson = load_lesson("11_rosenbrock_es")
+    return lesson.Run(
+        converged=converged,
+        generation=evaluations // population,
+        population=population,
+        evaluations=evaluations,
+        final_mean=[1.0, 1.0],
+        final_sigma=0.01,
+        best_loss=loss,
+        mean_loss=loss,
+        distance=0.1,
+        basin=basin,
+        history=[loss],
+        lowest_loss=loss,
+        sigma_history=[0.01],
+        distance_history=[0.1],
+        mean_history=None,
+    )
+
+
+def _done11(es, cma, es_nd, cma_nd, threshold, dim, local):
+    lesson = load_lesson("11_rosenbrock_es")
     return {
-        "population": population,
-        "converged": converged,
-        "evaluations": evaluations,
-        "best_loss": 0.005 if converged else 0.5,
-        "lowest_loss": 0.005 if converged else 0.5,
-        "basin": basin,
-        "final_sigma": 0.01,
+        "two_d": lesson.TwoD("float32", threshold, es, cma, []),
+        "nd": lesson.ND(dim, "float32", threshold, es_nd, cma_nd, local, [], 0.5, 50, 0.98, 8),
     }
 
 
 def test_11_both_reach_in_2d_one_stuck_in_nd():
-    r = {
-        **_run11(True, 4000, population=40),
-        "sep_cma": _run11(True, 1200, population=6),
-        "es_nd": _run11(False, 8000, basin="local"),
-        "sep_cma_nd": _run11(True, 30000, basin="global"),
-        "threshold": 0.01,
-        "dim": 10,
-        "local_minimum": {"loss": 3.986},
-    }
-    two, nd, third = three(load_lesson("11_rosenbrock_es").what_you_saw(r))
+    lesson = load_lesson("11_rosenbrock_es")
+    es_nd, cma_nd = _run11(False, 8000, basin="local"), _run11(True, 30000, basin="global")
+    local = lesson.Minimum([-1.0, 1.0], 3.986)
+    r = _done11(
+        _run11(True, 4000, population=40), _run11(True, 1200, population=6), es_nd, cma_nd,
+        threshold=0.01, dim=10, local=local,
+    )  # fmt: skip
+    two, nd, third = three(lesson.summary(r))
     assert "0.01" in two and "sep-CMA-ES used fewer" in two and "1,200 against 4,000" in two
     assert "best of" not in two
-    lucky = {**r, **_run11(True, 1000, population=40)}
-    two, *_ = three(load_lesson("11_rosenbrock_es").what_you_saw(lucky))
+    lucky = _done11(
+        _run11(True, 1000, population=40), _run11(True, 1200, population=6), es_nd, cma_nd,
+        threshold=0.01, dim=10, local=local,
+    )  # fmt: skip
+    two, *_ = three(lesson.summary(lucky))
     assert "the simple ES used fewer" in two and "the best of 40." in two
     assert "In 10-D" in nd and "only sep-CMA-ES" in nd and "8,000" in nd
     assert "the simple ES ended near" in third and "sep-CMA" not in third and "3.986" in third
 
 
 def test_11_neither_reaches_no_one_stuck():
-    r = {
-        **_run11(False, 8000),
-        "sep_cma": _run11(False, 5000),
-        "es_nd": _run11(False, 8000),
-        "sep_cma_nd": _run11(False, 5000),
-        "threshold": 1e-9,
-        "dim": 2,
-        "local_minimum": None,
-    }
-    two, nd, third = three(load_lesson("11_rosenbrock_es").what_you_saw(r))
+    r = _done11(
+        _run11(False, 8000), _run11(False, 5000), _run11(False, 8000), _run11(False, 5000),
+        threshold=1e-9, dim=2, local=None,
+    )  # fmt: skip
+    two, nd, third = three(load_lesson("11_rosenbrock_es").summary(r))
     assert "neither" in two and "simple ES: best loss 0.5" in two and "again" in nd
     assert "fixed schedule" in third
 
@@ -575,13 +655,13 @@ def test_11_neither_reaches_no_one_stuck():
 
 
 def _r12(final_f, spread_from):
+    lesson = load_lesson("12_moe_gating")
+    collapsed = lesson.Load([0] * 6, [1.0, 0.0, 0.0], [1.0, 0.0, 0.0], 3.0)
+    balanced = lesson.Load([0, 1, 2, 0, 1, 2], [1 / 3] * 3, [1 / 3] * 3, 1.0)
     return {
-        "experts": 3,
-        "tokens": [[0.0]] * 6,
-        "collapsed": {"selections": [0] * 6, "aux_loss": 3.0},
-        "balanced": {"selections": [0, 1, 2, 0, 1, 2], "aux_loss": 1.0},
-        "gradient": {"f_jacobian_max_abs": 0.0, "p_only_max_diff": 0.0},
-        "rebalance": {"steps": 20, "lr": 10.0, "final_f": final_f, "spread_from_step": spread_from},
+        "routers": lesson.Routers("float32", [[0.0]] * 6, 3, collapsed, balanced),
+        "gradient": lesson.Gradient([[0.0]], 0.1, True, 0.0, 0.0),
+        "rebalance": lesson.Rebalance(20, 10.0, [], [], final_f, [], spread_from, 0.0, 25),
     }
 
 
@@ -607,11 +687,10 @@ def test_12_descent_outcome(final_f, spread_from, word):
 
 
 def _r13(heavy):
+    lesson = load_lesson("13_loss_curve")
     loads = {"balanced": 1.0, "mild": 1.36, "two idle": 2.0, "heavy": heavy, "collapsed": 4.0}
-    return {
-        "experts": 4,
-        "scenarios": [{"label": k, "aux_loss": v} for k, v in loads.items()],
-    }
+    scenarios = tuple(lesson.Scenario(k, (), (), v, 0.0) for k, v in loads.items())
+    return {"scenarios": lesson.Penalties(experts=4, scenarios=scenarios, bar_width=30)}
 
 
 @pytest.mark.parametrize("heavy, beats", [(2.2, True), (1.9, False)])
@@ -627,9 +706,17 @@ def test_13_heavy_against_idle(heavy, beats):
 
 
 def _case(name, statuses, experts):
-    turns = [{"expert": e, "status": s} for e, s in zip(experts, statuses)]
+    lesson = load_lesson("14_mini_trinity")
+    turns = tuple(
+        lesson.Turn(i + 1, [0.0, 0.0], e, "x", [], "", s, 0.05, "")
+        for i, (e, s) in enumerate(zip(experts, statuses))
+    )
     status = "solved" if statuses[-1] == "accepted" else "quarantined"
-    return {"name": name, "status": status, "total_cost": 0.05 * len(turns), "turns": turns}
+    return lesson.Case(1, name, "math", [0.0, 0.0], status, 0.05 * len(turns), turns)
+
+
+def _done14(cases, **more):
+    return {"cases": load_lesson("14_mini_trinity").Cases(tuple(cases), 3), **more}
 
 
 def test_14_quarantine_and_plain_receipts():
@@ -637,19 +724,20 @@ def test_14_quarantine_and_plain_receipts():
         _case("math", ["accepted"], [0]),
         _case("[wordy]", ["rejected"] * 3, [1, 2, 1]),
     ]
-    outcome, retry, receipt = three(load_lesson("14_mini_trinity").summary({"cases": cases}))
+    outcome, retry, receipt = three(load_lesson("14_mini_trinity").summary(_done14(cases)))
     assert "1 solved" in outcome and "1 quarantined" in outcome and "0.20" in outcome
     assert r"\[wordy]" in retry and "3 times" in retry and "1 → 2 → 1" in retry
     assert "4 turns" in receipt and "--receipt" in receipt
 
 
 def test_14_rescued_and_replayed():
+    lesson = load_lesson("14_mini_trinity")
     cases = [_case("creative", ["rejected", "accepted"], [0, 1])]
-    r = {"cases": cases, "replay": {"cases_checked": 1, "differences": ["case 1: status"]}}
-    outcome, retry, receipt = three(load_lesson("14_mini_trinity").summary(r))
+    r = _done14(cases, replay=lesson.Replay(cases_checked=1, differences=["case 1: status"]))
+    outcome, retry, receipt = three(lesson.summary(r))
     assert "1 solved" in outcome and "quarantined" not in outcome
     assert "“creative”" in retry and "next route" in retry
     assert "1 difference" in receipt
-    r = {"cases": [_case("math", ["accepted"], [0])], "receipt_file": "[bold].json"}
-    _, retry, receipt = three(load_lesson("14_mini_trinity").summary(r))
+    r = _done14([_case("math", ["accepted"], [0])], receipt_file=lesson.Receipt("[bold].json"))
+    _, retry, receipt = three(lesson.summary(r))
     assert "first turn" in retry and r"\[bold].json" in receipt
