@@ -88,3 +88,22 @@ def test_make_run_resolves_what_the_learner_typed(record):
     assert out.stdout.strip() == catalogue.STEMS[0]  # nothing finished yet
     bad = subprocess.run([*find, "nope"], capture_output=True, text=True)
     assert bad.returncode == 2 and "names no lesson" in bad.stderr and not bad.stdout
+
+
+def test_the_map_says_how_long_each_lesson_runs_and_what_a_chapter_needs():
+    lines = course_map(set())
+    for e in catalogue.LESSONS:
+        row = next(line for line in lines if line.split()[:1] == [e.stem])
+        assert row.split()[1:3] == [f"~{e.seconds}", "s"]
+    assert "  builds on chapters 2 and 8" in lines  # chapter 9's line
+    assert all(len(line) <= 80 for line in lines)
+    # a chapter builds only on earlier ones, so the course can be read in order
+    assert all(int(n) < int(c) for c, needs in catalogue.NEEDS.items() for n in needs)
+    assert set(catalogue.NEEDS) == set(catalogue.CHAPTERS)
+
+
+def test_the_map_ends_quietly_when_the_reader_closes_the_pipe():
+    shell = f"{sys.executable} -m trinity_foundations | head -1; exit ${{PIPESTATUS[0]}}"
+    done = subprocess.run(["bash", "-c", shell], capture_output=True, text=True)
+    assert done.stdout.startswith("The course:") and done.stderr == ""
+    assert done.returncode in (0, 141)  # 0 when the whole map fit in the pipe first

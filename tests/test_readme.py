@@ -32,6 +32,13 @@ def test_every_lesson_file_is_in_the_package_catalogue():
     assert {p.stem for p in LESSONS.glob("*.py")} <= set(lessons.STEMS)
 
 
+def test_readme_gives_each_lesson_its_chapter_and_time():
+    text = (ROOT / "README.md").read_text()
+    for e in lessons.LESSONS:
+        row = f"| `{e.stem}.py` | {lessons.chapter(e)} | {lessons.duration(e)} | "
+        assert row in text, row
+
+
 def test_makefile_reads_the_order_from_the_package_catalogue():
     makefile = (ROOT / "Makefile").read_text()
     assert "-m trinity_foundations.catalogue" in makefile

@@ -1,10 +1,14 @@
 """`python -m trinity_foundations` (or `make map`): the course at a glance.
 
-Chapters, their lessons in order, a tick for each one finished (see
-`progress`), and the command that runs the next.
+Chapters with the chapters they build on, their lessons in order with how
+long each runs, a tick for each one finished (see `progress`), and the
+command that runs the next.
 """
 
 from __future__ import annotations
+
+import os
+import sys
 
 from trinity_foundations import catalogue, progress
 
@@ -21,8 +25,12 @@ def course_map(done: set[str]) -> list[str]:
         if catalogue.chapter(e) != current:
             current = catalogue.chapter(e)
             lines += ["", f"Chapter {current} · {catalogue.CHAPTERS[current]}"]
+            needs = catalogue.NEEDS[current]
+            if needs:
+                lines.append(f"  builds on chapter{'s' * (len(needs) > 1)} {' and '.join(needs)}")
         tick = "✓" if e.stem in done else " "
-        lines.append(f"  {tick} {e.stem}" + ("   <- next" if e.stem == following else ""))
+        row = f"  {tick} {e.stem:<29} {catalogue.duration(e):>6}"
+        lines.append(row + ("   <- next" if e.stem == following else ""))
     lines.append("")
     if following is None:
         lines.append("Every lesson is done. Run any again with: make run LESSON=06")
@@ -31,5 +39,15 @@ def course_map(done: set[str]) -> list[str]:
     return lines
 
 
+def main() -> int:
+    """Print the map; a reader that closes the pipe early (`| head`) ends it quietly."""
+    try:
+        print("\n".join(course_map(progress.completed())), flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as `cli.entry` ends a lesson
+    return 0
+
+
 if __name__ == "__main__":
-    print("\n".join(course_map(progress.completed())))
+    raise SystemExit(main())

@@ -14,34 +14,37 @@ from typing import NamedTuple
 class Entry(NamedTuple):
     stem: str  # the file name in lessons/, without .py
     group: str  # the original's numbering: lesson.part
+    seconds: int  # wall time at its defaults on a quiet 2-core CPU, rounded up
 
 
+# `seconds` were measured with `make lessons` on the 2-core CPU the suite runs on,
+# each lesson alone (2026-12-03); a GPU or a faster CPU takes less, a busy one more.
 LESSONS: tuple[Entry, ...] = (
-    Entry("01_list_math", "1.1"),
-    Entry("02_tensor_math", "1.2"),
-    Entry("03_compiler", "1.3"),
-    Entry("04_dot_product", "1.4"),
-    Entry("quasi_orthogonality", "1.5"),
-    Entry("hoeffding_bound", "1.6"),
-    Entry("04c_gradients", "2.0"),
-    Entry("05_linear_probe", "2.1"),
-    Entry("06_self_attention", "3.1"),
-    Entry("07_softmax_collapse", "3.2"),
-    Entry("08_lora_and_svd", "4.1"),
-    Entry("09_non_redundant_compression", "4.2"),
-    Entry("10_evolution_strategy", "5.1"),
-    Entry("11_rosenbrock_es", "5.2"),
-    Entry("12_moe_gating", "6.1"),
-    Entry("13_loss_curve", "6.2"),
-    Entry("14_mini_trinity", "7.1"),
-    Entry("15_autoregressive_lm", "8.1"),
-    Entry("16_transformer_block", "8.2"),
-    Entry("17_tokenization_embeddings", "8.3"),
-    Entry("18_shape_literacy", "8.4"),
-    Entry("19_language_model", "9.1"),
-    Entry("20_decoding", "9.2"),
-    Entry("21_training_dynamics", "9.3"),
-    Entry("22_memory_and_compute", "9.4"),
+    Entry("01_list_math", "1.1", 3),
+    Entry("02_tensor_math", "1.2", 4),
+    Entry("03_compiler", "1.3", 3),
+    Entry("04_dot_product", "1.4", 3),
+    Entry("quasi_orthogonality", "1.5", 5),
+    Entry("hoeffding_bound", "1.6", 6),
+    Entry("04c_gradients", "2.0", 7),
+    Entry("05_linear_probe", "2.1", 4),
+    Entry("06_self_attention", "3.1", 3),
+    Entry("07_softmax_collapse", "3.2", 4),
+    Entry("08_lora_and_svd", "4.1", 3),
+    Entry("09_non_redundant_compression", "4.2", 3),
+    Entry("10_evolution_strategy", "5.1", 4),
+    Entry("11_rosenbrock_es", "5.2", 6),
+    Entry("12_moe_gating", "6.1", 4),
+    Entry("13_loss_curve", "6.2", 2),
+    Entry("14_mini_trinity", "7.1", 2),
+    Entry("15_autoregressive_lm", "8.1", 5),
+    Entry("16_transformer_block", "8.2", 6),
+    Entry("17_tokenization_embeddings", "8.3", 5),
+    Entry("18_shape_literacy", "8.4", 3),
+    Entry("19_language_model", "9.1", 19),
+    Entry("20_decoding", "9.2", 28),
+    Entry("21_training_dynamics", "9.3", 27),
+    Entry("22_memory_and_compute", "9.4", 33),
 )
 
 STEMS: tuple[str, ...] = tuple(e.stem for e in LESSONS)
@@ -58,6 +61,25 @@ CHAPTERS: dict[str, str] = {
     "8": "Shapes, tokens, positions and the transformer block",
     "9": "A small GPT: training, decoding and the hardware",
 }
+
+
+# The chapters each chapter builds on (the learner's prerequisites).
+NEEDS: dict[str, tuple[str, ...]] = {
+    "1": (),
+    "2": ("1",),
+    "3": ("1", "2"),
+    "4": ("2",),
+    "5": ("2",),
+    "6": ("3",),
+    "7": ("6",),
+    "8": ("3",),
+    "9": ("2", "8"),
+}
+
+
+def duration(e: Entry) -> str:
+    """How long a lesson runs, as the map and the README say it: "~7 s"."""
+    return f"~{e.seconds} s"
 
 
 def chapter(e: Entry) -> str:
