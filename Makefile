@@ -5,6 +5,11 @@
 # nvidia-smi lists a GPU; JAX_EXTRA=cpu|cuda12 overrides that choice.
 # Recipes are silent (@) and the installer writes to stderr, so that
 # `make run ARGS=--json` prints exactly one JSON object on stdout.
+#
+# The notes' figures and the numbers they quote from runs:
+#   make figures      runs the lessons the notes draw on, saves notes/results/*.json
+#                     and draws notes/figures/*.png (ARGS=--from-results: redraw only)
+#   make notes-check  re-runs each lesson a note quotes and checks every quoted number
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -63,6 +68,15 @@ lessons: $(STAMP)
 .PHONY: practice
 practice: $(STAMP)
 	@$(PLATFORM_ENV) $(PY) -m trinity_foundations.practice $(LESSON) $(EXERCISE) $(ARGS)
+
+# The notes' pictures, and the results they and the notes' quoted numbers come from.
+.PHONY: figures notes-check
+figures: $(STAMP)
+	@$(PLATFORM_ENV) $(PY) -m trinity_foundations.figures $(ARGS)
+
+# Every number a note quotes from a run, checked against a fresh run at the defaults.
+notes-check: $(STAMP)
+	@$(PLATFORM_ENV) $(PY) -m trinity_foundations.notes_check $(ARGS)
 
 bench: $(STAMP)
 	@$(PLATFORM_ENV) $(PY) benchmarks/run.py $(ARGS)
