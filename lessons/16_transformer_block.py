@@ -349,10 +349,10 @@ def identity_sentence(diff: float, scale: float) -> str:
     """Whether max|Z − X| is rounding (the block is the identity) or a real change."""
     if diff <= 10 * scale:
         return (
-            f"max|Z − X| = {diff:.3g}, within rounding of the input (machine ε · max|X| = "
-            f"{scale:.3g}): the block is the identity"
+            f"max|Z − X| = {diff:.3g}, within rounding of the input (10 machine ε · max|X| = "
+            f"{10 * scale:.3g}): the block is the identity"
         )
-    return f"max|Z − X| = {diff:.3g}, well above rounding ({scale:.3g}): the block changed X"
+    return f"max|Z − X| = {diff:.3g}, well above rounding ({10 * scale:.3g}): the block changed X"
 
 
 def agreement(diff: float, tol: float) -> str:
@@ -410,6 +410,13 @@ GROWTH_WORDS = {
     "linear": "it grew about linearly, not exponentially",
     "slower": "it grew, ever more slowly: slower than linearly",
 }
+
+
+def doc_0023_verdict(kind: str) -> str:
+    """Whether a growth kind agrees with doc 0023 (no exponential growth), or cannot tell."""
+    if kind == "too short":
+        return "cannot test that"
+    return "disagrees" if kind == "exponential" else "agrees"
 
 
 def growth_sentence(pre: list[float], post: list[float], sqrt_d: float) -> str:
@@ -475,7 +482,7 @@ def report_part_a(r: dict, console) -> None:
 def report_truths(r: dict, console) -> None:
     console.print("\n[bold]What constant weights do[/]")
     console.print(
-        f"• With constant weights and β = 0 the block is the identity: "
+        f"• With constant weights and β = 0, "
         f"{identity_sentence(r['identity_max_diff'], r['rounding_scale'])} ({r['dtype']}). "
         f"A LayerNorm row sums to zero (here to within {r['ln_row_sum_max']:.2g}), and a row "
         f"that sums to zero times a constant matrix is zero: Q, K and V are at most "
@@ -554,10 +561,9 @@ def report_original(r: dict, console) -> None:
         f"{width_sentence(r['d'], r['d_ff'], r['llama_widths'])}."
     )
     kind = growth_kind(r["residual_norms_prenorm"])
-    agrees = "disagrees" if kind == "exponential" else "agrees"
     console.print(
         "• Doc 0023 says normalisation keeps hidden states from growing exponentially with "
-        f"depth. The pre-norm stream above {agrees}: {GROWTH_WORDS[kind]}."
+        f"depth. The pre-norm stream above {doc_0023_verdict(kind)}: {GROWTH_WORDS[kind]}."
     )
 
 

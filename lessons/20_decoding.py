@@ -51,6 +51,7 @@ from trinity_foundations.transformer import gpt_forward, init_gpt
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT = ROOT / "checkpoints" / "gpt_macbeth.npz"
+NO_CHECKPOINT = "none"  # --checkpoint none: train lesson 19's default model, as a fresh clone does
 SEED = 0
 LENGTH, TEMPERATURE, TOP_K, TOP_P, DRAWS = 200, 0.8, 10, 0.9, 20_000
 GUMBEL_KEYS, NGRAM, PROMPT = 1000, 4, "\n"
@@ -79,9 +80,10 @@ def checkpoint_problem(config: dict, vocab: lang.Vocab, digest: str) -> str | No
 def open_checkpoint(path: str, default: str = str(CHECKPOINT)):
     """(params, GPTConfig) of the checkpoint at `path`, every leaf checked, or None
     when `path` is the default and does not exist: lesson 19's default model is
-    then trained. Any other checkpoint that cannot be used is refused, ValueError
-    with a one-line reason: a file the learner names is never silently replaced."""
-    if path == default and not os.path.lexists(path):
+    then trained, as it is when `path` is "none". Any other checkpoint that cannot
+    be used is refused, ValueError with a one-line reason: a file the learner
+    names is never silently replaced."""
+    if path == NO_CHECKPOINT or (path == default and not os.path.lexists(path)):
         return None
     hint = " (run `make train` to write it again)" if path == default else ""
     try:
@@ -107,9 +109,8 @@ def default_model(seed: int, show_progress: bool = False):
     err = display.LessonConsole(stderr=True, highlight=False)
     if show_progress and err.is_terminal:
         err.print(
-            f"No checkpoint at {CHECKPOINT}: training lesson 19's default model first "
-            f"({steps:,} steps). `make train` saves a better one, and this lesson then "
-            "skips this step.",
+            f"Training lesson 19's default model first ({steps:,} steps). `make train` "
+            f"saves a better one to {CHECKPOINT}, which this lesson then reads instead.",
             markup=False,
         )
     with display.steps_progress(steps, "training", enabled=show_progress) as advance:
@@ -243,12 +244,21 @@ def growth_exponents(nbytes: list, ms: list) -> list[float]:
 
 
 def memory_bound_from(exponents: list[float], grows: float = GROWS) -> int | None:
-    """Index of the first width whose step from the width before grew as bytes^GROWS
-    or faster (where the memory bound starts), or None when no step did."""
-    for i, e in enumerate(exponents):
-        if e >= grows:
-            return i + 1
-    return None
+    """Index of the first width from which every step to a wider one grew as bytes^GROWS
+    or faster (where the memory bound starts), or None when the last step did not."""
+    start = None
+    for i in range(len(exponents), 0, -1):
+        if exponents[i - 1] < grows:
+            break
+        start = i
+    return start
+
+
+def sweep_disagrees(exponents: list[float], grows: float = GROWS) -> bool:
+    """Whether a step grew as bytes^GROWS or faster and a later one did not: time that
+    does not follow the bytes steadily places no memory bound."""
+    start = memory_bound_from(exponents, grows) or len(exponents) + 1
+    return any(e >= grows for e in exponents[: start - 1])
 
 
 def run(
@@ -268,7 +278,8 @@ def run(
     from lesson 19's default model trained first."""
     k_samples, k_checks = jax.random.split(jax.random.key(seed))
     if loaded is None:
-        (params, model), source, why = default_model(seed, show_progress), "trained", "none exists"
+        why = "none asked for" if checkpoint == NO_CHECKPOINT else "none exists"
+        (params, model), source = default_model(seed, show_progress), "trained"
     else:
         (params, model), source, why = loaded, "checkpoint", None
     vocab = lang.build_vocab(macbeth.read_text())
@@ -320,6 +331,8 @@ def run(
 def source_sentence(r: dict) -> str:
     if r["source"] == "checkpoint":
         return f"Using the checkpoint {r['checkpoint']}."
+    if r["checkpoint"] == NO_CHECKPOINT:
+        return "--checkpoint none: trained lesson 19's default model first, as a fresh clone does."
     return (
         f"No usable checkpoint at {r['checkpoint']} ({r['source_reason']}): trained lesson "
         "19's default model first (run `make train` for a better one)."
@@ -383,6 +396,14 @@ def bound_sentence(s: dict) -> str:
     )
     if len(d) == 1:
         return f"{here}; no wider model was timed, so where memory starts to bind is not measured."
+    if sweep_disagrees(exps):
+        es = ", ".join(f"{e:.2f}" for e in exps)
+        return (
+            f"{here}. The widenings disagree (e = {es}: {GROWS} or more, then less): the time "
+            "does not follow the bytes steadily, so this sweep does not show where the data a "
+            "step moves starts to set its time (a busy machine, or caches of several sizes, "
+            "can do this)."
+        )
     if start is None:
         return (
             f"{here}. Up to d = {d[-1]} the time grew far more slowly than the bytes "
@@ -538,7 +559,9 @@ def report(r: dict, console) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=SEED)
     parser.add_argument(
-        "--checkpoint", default=str(CHECKPOINT), help="the parameters to use (%(default)s)"
+        "--checkpoint",
+        default=str(CHECKPOINT),
+        help="the parameters to use (%(default)s); none: train lesson 19's default model",
     )
     parser.add_argument(
         "--length",

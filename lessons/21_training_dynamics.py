@@ -375,7 +375,8 @@ def run(seed, steps, batch, lr, d_model, layers, context, slice_) -> dict:
         "steps": steps,
         "eval_every": every,
         "val_tokens_scored": int(val_windows[0].size),
-        "unigram_val_loss": lang.unigram_loss(train, val, vocab.size),
+        # on the characters the runs are scored on, not the whole validation text
+        "unigram_val_loss": lang.unigram_loss(train, np.ravel(val_windows[1]), vocab.size),
         "init_loss": runs["adamw"]["loss"][0],
         "uniform_loss": lang.uniform_loss(vocab.size),
         "divergence_window": window,
@@ -663,9 +664,15 @@ def _weight_decay(r: dict, console) -> None:
     console.print(
         f"Against no decay, the parameters' norm at the end changes by {changes}; {spread}. "
         "AdamW's decay pulls every weight matrix towards zero by lr·λ·θ each step, apart "
-        "from the gradient: in a run this short it mostly shrinks the weights; its use is "
-        "against over-fitting in long runs.\n"
+        f"from the gradient: {DECAY_WORDS[v['matters']]}.\n"
     )
+
+
+DECAY_WORDS = {  # whether the decays' validation losses differ by more than chance
+    False: "in a run this short it mostly shrinks the weights; its use is against "
+    "over-fitting in long runs",
+    True: "here it also moved the validation loss, by more than chance",
+}
 
 
 def _batch_size(r: dict, console) -> None:

@@ -423,7 +423,8 @@ def slope_verdict(slope: float | None, a: dict | None = None) -> str:
         return "close to the 2 of the T² score matrix, so doubling T quadruples the work"
     if slope >= 1.2:
         return "between linear and quadratic, so at these lengths fixed costs still hide part of T²"
-    return "near linear, so at these lengths the per-call overhead, not the T² work, sets the time"
+    shape = "near linear" if slope >= 0.8 else "below linear"
+    return f"{shape}, so at these lengths the per-call overhead, not the T² work, sets the time"
 
 
 def agreement(diff: float | None, what: str) -> str:
@@ -635,14 +636,25 @@ def inference_section(r: dict, console) -> None:
     console.print(
         f"Prefill (the whole context of one sequence at once) does {pre['intensity']:.3g} "
         f"FLOP/byte; a decode step (one new token) {dec['intensity']:.3g}: every weight is read "
-        "to produce one token, one multiply-add per weight read, so decode is "
-        f"{dec['bound']} bound ({dec['share_of_roof']:.0%} of its roof) and batching "
-        "requests, not faster arithmetic, is what speeds it up. (This decode step reads no "
-        "KV cache. A cache of T positions adds 4·L·T·d FLOPs per token and 2·L·T·d cached "
+        f"to produce one token, one multiply-add per weight read, so {decode_bound(dec)}, and "
+        "batching requests, not faster arithmetic, is what speeds it up. (This decode step "
+        "reads no KV cache. A cache of T positions adds 4·L·T·d FLOPs per token and 2·L·T·d cached "
         f"numbers to read: two FLOPs per number, {cache_intensity(r['flops_formula']['dtype']):g} "
         "FLOP/byte in this dtype, one multiply-add per number read as for the weights: as "
         "the context grows, a decode step's intensity tends to that figure.)\n"
     )
+
+
+def decode_bound(p: dict) -> str:
+    """Which side of the ridge the decode step's intensity puts it, and how close to its
+    roof it ran: a step above its roof was not held back by the copy's bandwidth."""
+    share = f"{p['share_of_roof']:.0%}"
+    if p["share_of_roof"] > 1.05:
+        return (
+            f"by its intensity decode is {p['bound']} bound, though this run it beat that roof "
+            f"({share}: it read faster than the copy did, as above)"
+        )
+    return f"decode is {p['bound']} bound ({share} of its roof)"
 
 
 def cache_intensity(dtype: str) -> float:

@@ -64,7 +64,9 @@ def test_a_run_saves_the_envelope_then_draws(tmp_path, tiny, monkeypatch, capsys
     args = ["--only", "06_attention_weights", "--results", str(tmp_path / "r")]
     assert figures.main([*args, "--out", str(tmp_path / "out")]) == 0
     assert json.loads((tmp_path / "r" / "06_self_attention.json").read_text()) == envelope
-    assert capsys.readouterr().err.startswith("running 06_self_attention (about 5 s)... ")
+    assert capsys.readouterr().err.startswith(
+        "running 06_self_attention (~3 s on a 2-core CPU)... "
+    )
     assert (tmp_path / "out" / "06_attention_weights.png").is_file()
 
 
@@ -91,7 +93,7 @@ def test_a_failed_lesson_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys):
     assert figures.main(["--only", "06_self_attention", "--results", str(tmp_path)]) == 1
     err = capsys.readouterr().err.splitlines()
     assert err == [
-        "running 06_self_attention (about 5 s)...",
+        "running 06_self_attention (~3 s on a 2-core CPU)...",
         "error: 06_self_attention failed (exit 2): error: bad",
     ]
 

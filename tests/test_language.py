@@ -93,3 +93,13 @@ def test_unigram_and_uniform_baselines():
     assert lang.unigram_loss(train, val, 3) == pytest.approx(-np.log(probs).mean())
     assert lang.uniform_loss(67) == math.log(67)
     assert lang.perplexity(math.log(11.5)) == pytest.approx(11.5)
+
+
+def test_bigram_loss_add_k_is_add_one_by_default_and_a_closed_form():
+    train, val = np.array([0, 1, 0, 1, 1, 2]), np.array([0, 1, 2, 2])
+    counts = np.zeros((3, 3))
+    np.add.at(counts, (train[:-1], train[1:]), 1)
+    p = (counts + 0.1) / (counts + 0.1).sum(axis=1, keepdims=True)
+    nll = -np.log(p[val[:-1], val[1:]])
+    assert lang.bigram_loss(train, val, 3, 0.1) == pytest.approx(np.mean(nll), rel=1e-12)
+    assert lang.bigram_loss(train, val, 3) == lang.bigram_loss(train, val, 3, 1.0)

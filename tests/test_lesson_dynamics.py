@@ -216,3 +216,24 @@ def test_a_spiked_run_against_counting_characters():
     assert L.against_unigram(3.0, 3.075, 0.02) == "better"
     assert L.against_unigram(3.0, 3.075, 0.08) == "same"
     assert L.against_unigram(3.2, 3.075, 0.02) == "worse"
+
+
+def test_the_unigram_yardstick_is_scored_on_the_runs_characters(small):
+    """The runs are scored on VAL_WINDOWS evenly spread windows; the unigram beside them
+    on the same characters (at the defaults 3.317 there, 3.349 on the whole split)."""
+    from trinity_foundations import language as lang
+
+    r = small["results"]
+    text = L.DATA.read_text(encoding="ascii")
+    vocab = lang.build_vocab(text)
+    train, val = lang.split(lang.encode(vocab, text))
+    _, y = lang.eval_windows(val, small["params"]["context"], L.VAL_WINDOWS)
+    assert r["unigram_val_loss"] == pytest.approx(lang.unigram_loss(train, y.ravel(), vocab.size))
+    assert y.size == r["val_tokens_scored"]
+
+
+def test_the_decay_sentence_follows_its_verdict():
+    # "mostly shrinks the weights" only where the decays' losses are within chance
+    assert "mostly shrinks the weights" in L.DECAY_WORDS[False]
+    assert "by more than chance" in L.DECAY_WORDS[True]
+    assert "shrinks" not in L.DECAY_WORDS[True]

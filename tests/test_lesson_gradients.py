@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import ROOT, load_lesson
+from conftest import load_lesson
 
 NAME = "04c_gradients"
 KEYS = {
@@ -237,32 +237,3 @@ def test_report_fits_the_terminal_without_cutting(envelope, run_report, columns)
     assert not cut, cut
     assert "What you saw" in out and "make practice LESSON=04c" in " ".join(out.split())
     assert "TypeError" in out and "FAILS" in out
-
-
-def power_of_ten(x: float) -> str:
-    """x as the note writes it in LaTeX: '10^{-4}', or '3.2\\times10^{-8}'."""
-    exponent = math.floor(math.log10(x) + 1e-9)
-    mantissa = x / 10**exponent
-    power = "10^{" + str(exponent) + "}"
-    return f"${power}$" if f"{mantissa:.1f}" == "1.0" else f"${mantissa:.1f}\\times{power}$"
-
-
-def test_notes_quote_this_lessons_default_numbers(r):
-    """Every number the gradients section of notes/lesson_2.md quotes from a run."""
-    note = (ROOT / "notes" / "lesson_2.md").read_text()
-    section = note.split("## Gradients: what jax.grad computes")[1].split("\n## ")[0]
-    v, by = r["forward_values"], {row["node"]: row for row in r["backward_table"]}
-    quoted = {
-        f"{v['p']:.4f}": "p",
-        f"{v['L']:.4f}": "L",
-        f"{by['p']['adjoint']:.4f}": "∂L/∂p",
-        f"{by['z']['local']:.4f}": "p(1 − p)",
-        f"{by['z']['adjoint']:.4f}": "∂L/∂z",
-        f"{by['w2']['adjoint']:.4f}": "∂L/∂w₂",
-        power_of_ten(r["best_h"]["float32"]["one_sided"]): "float32 one-sided h",
-        power_of_ten(r["best_h"]["float32"]["central"]): "float32 central h",
-        power_of_ten(r["best_h"]["float64"]["one_sided"]): "float64 one-sided h",
-        power_of_ten(r["best_h"]["float64"]["central"]): "float64 central h",
-    }
-    missing = {text: what for text, what in quoted.items() if text not in section}
-    assert not missing, missing

@@ -207,3 +207,19 @@ def test_allreduce_sentence_counts_what_runs_per_step():
 def test_a_kv_cache_keeps_the_weights_intensity():
     lesson = load_lesson(LESSON)
     assert lesson.cache_intensity("float32") == 0.5 and lesson.cache_intensity("float64") == 0.25
+
+
+def test_a_decode_step_above_its_roof_is_not_called_held_back_by_it():
+    lesson = load_lesson(LESSON)
+    # the review's busy run: decode at 0.174 FLOP/byte reached 204% of its memory roof
+    above = lesson.decode_bound({"bound": "memory", "share_of_roof": 2.04})
+    assert "by its intensity decode is memory bound, though this run it beat that roof" in above
+    assert "204%" in above
+    below = lesson.decode_bound({"bound": "memory", "share_of_roof": 0.4})
+    assert below == "decode is memory bound (40% of its roof)"
+
+
+def test_a_slope_far_under_one_is_not_called_near_linear():
+    # a small run's T^0.51 (T = 64 to 128) was called "near linear"
+    said = load_lesson(LESSON).slope_verdict(0.51)
+    assert said.startswith("below linear") and "per-call overhead" in said

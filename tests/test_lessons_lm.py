@@ -75,6 +75,9 @@ def test_19_results_and_baselines(lm_runs):
     assert r["val_loss"] == min(r["val_history"]) < r["init_loss"]
     assert r["val_perplexity"] == pytest.approx(math.exp(r["val_loss"]))
     assert r["bigram_margin"] == pytest.approx(r["bigram_val_loss"] - r["val_loss"])
+    # add-one is among the smoothings tried, so the best bigram is never worse
+    assert r["bigram_best_add"] in load_lesson(LM).BIGRAM_ADDS
+    assert r["bigram_best_margin"] <= r["bigram_margin"]
     assert len(r["sample"]) == 24 and set(r["sample"]) <= set(vocab.chars)
     assert r["mfu"] == pytest.approx(r["achieved_flops"] / r["peak_flops"])
     assert r["achieved_flops"] == pytest.approx(r["tokens_per_s"] * r["flops_per_token"])
@@ -108,12 +111,23 @@ def test_19_is_deterministic_per_seed(lm_runs):
 
 def test_19_report_sentences(run_report):
     m = load_lesson(LM)
-    assert "within 0.010 nats" in m.init_verdict(4.21, 4.2)
+    assert "0.010 nats above it (within 0.05)" in m.init_verdict(4.21, 4.2)
+    # the default run: 4.1882 against 4.2047, 0.0165 apart, was said to be "within 0.016"
+    assert "0.016 nats below it (within 0.05)" in m.init_verdict(4.188210, 4.204693)
     assert "above ln V" in m.init_verdict(4.5, 4.2)
-    assert "beats the bigram by 0.300" in m.baseline_verdict(0.3)
-    assert "does not beat the bigram" in m.baseline_verdict(-0.1)
-    r = {"best_step": 10, "eval_steps": [10, 20], "val_loss": 1.5, "final_val_loss": 1.7}
-    assert "over-fit" in m.best_note(r)
+    assert "beats the bigram by 0.300" in m.baseline_verdict(0.3, 0.28, 0.05)
+    assert "uses more than the previous" in m.baseline_verdict(0.3, 0.28, 0.05)
+    # ahead of add-one by less than better smoothing gains (0.022 nats on Macbeth)
+    closed = m.baseline_verdict(0.01, -0.012, 0.02)
+    assert "not the add-0.02 bigram (0.012 nats ahead" in closed
+    assert "does not show that it uses more" in closed
+    assert "does not beat the bigram" in m.baseline_verdict(-0.1, -0.12, 0.02)
+    r = {"best_step": 10, "eval_steps": [10, 20], "val_loss": 1.5, "final_val_loss": 1.7,
+         "train_eval_history": [1.6, 1.4]}  # fmt: skip
+    assert "over-fit (the training loss went on falling, 1.6000 to 1.4000)" in m.best_note(r)
+    # validation up at the end while training rose too: not over-fitting
+    rose = m.best_note({**r, "train_eval_history": [1.6, 1.8]})
+    assert "not over-fitting, since the training loss rose as well, 1.6000 to 1.8000" in rose
     assert m.best_note({**r, "best_step": 20}) is None
     assert m.diverged_at(np.array([1.0, np.nan, 2.0])) == 2 and m.diverged_at(np.ones(3)) is None
     assert m.shown("abcdef", 4) == "abcd … 2 more characters" and m.shown("abc", 4) == "abc"
@@ -200,6 +214,10 @@ def test_20_trains_the_default_only_when_the_default_checkpoint_is_absent(
     assert model.d_model == 16 and params["tok"].shape == (model.vocab_size, 16)
     r = {"source": "trained", "source_reason": "none exists", "checkpoint": "x.npz"}
     assert "No usable checkpoint at x.npz (none exists)" in m.source_sentence(r)
+    # --checkpoint none trains even where a checkpoint exists (as make notes-check needs)
+    assert m.open_checkpoint("none", default=str(tmp_path / "bad.npz")) is None
+    none = {"source": "trained", "source_reason": "none asked for", "checkpoint": "none"}
+    assert m.source_sentence(none).startswith("--checkpoint none: trained")
     (tmp_path / "bad.npz").write_text("not a checkpoint")
     for named, reason in [(absent, "cannot read it"), (tmp_path / "bad.npz", "not a readable")]:
         assert reason in usage_error(DEC, "--checkpoint", str(named))
@@ -317,3 +335,19 @@ def test_20_continues_the_learners_prompt(dec_runs):
     assert plain["prompt"] == "\n" and prompted["prompt"] == "Fair is foul"
     for name, text in prompted["samples"].items():
         assert len(text) == len(plain["samples"][name]), name  # --length characters after it
+
+
+def test_20_a_sweep_whose_exponents_go_up_and_down_places_no_memory_bound():
+    m = load_lesson(DEC)
+    # the review's busy run: e = 0.91, 0.46, 1.54 (d = 64 … 512) was read as "memory
+    # bound already at d = 64" from its first widening alone
+    busy = {"d_model": [64, 128, 256, 512], "bytes": [5.0e5, 1.79e6, 6.72e6, 2.602e7],
+            "ms": [0.311, 0.992, 1.83, 14.6], "rounds_ms": [[0.3] * 3, [1.0] * 3,
+            [1.8] * 3, [14.6] * 3]}  # fmt: skip
+    exps = m.growth_exponents(busy["bytes"], busy["ms"])
+    assert m.memory_bound_from(exps) == 3 and m.sweep_disagrees(exps)
+    said = m.bound_sentence(busy)
+    assert "The widenings disagree (e = 0.91, 0.46, 1.53" in said
+    assert "already at this width" not in said and "From d =" not in said
+    assert m.memory_bound_from([0.8, 0.5]) is None and m.sweep_disagrees([0.8, 0.5])
+    assert not m.sweep_disagrees([0.1, 0.8, 1.0]) and not m.sweep_disagrees([0.1, 0.2])

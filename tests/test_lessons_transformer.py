@@ -362,3 +362,14 @@ def test_18_sentences():
     assert m.doc_verdict(8.0, 32 * 268_435_456) == "right"
     assert m.size(268_435_456) == "268,435,456 B = 268.4 MB = 256.0 MiB"
     assert m.size(2**33) == "8,589,934,592 B = 8.59 GB = 8.00 GiB"
+
+
+def test_16_identity_yardstick_and_doc_0023_verdict():
+    m = load_lesson(L16)
+    # the default run: max|Z − X| = 5.96e-07 against ε·max|X| = 2.38e-07; the yardstick
+    # printed must be the one the verdict used (10 ε·max|X|), not a smaller number
+    said = m.identity_sentence(5.96e-07, 2.38e-07)
+    assert "10 machine ε · max|X| = 2.38e-06" in said and "is the identity" in said
+    assert m.doc_0023_verdict("too short") == "cannot test that"  # --layers 1
+    assert m.doc_0023_verdict("linear") == "agrees"
+    assert m.doc_0023_verdict("exponential") == "disagrees"

@@ -137,13 +137,14 @@ def bigram_counts(tokens: np.ndarray, vocab_size: int) -> np.ndarray:
     return np.bincount(pairs, minlength=vocab_size * vocab_size).reshape(vocab_size, vocab_size)
 
 
-def bigram_loss(train: np.ndarray, val: np.ndarray, vocab_size: int) -> float:
-    """Validation cross-entropy of the add-one smoothed bigram p(next | previous).
+def bigram_loss(train: np.ndarray, val: np.ndarray, vocab_size: int, add: float = 1.0) -> float:
+    """Validation cross-entropy of the add-k smoothed bigram p(next | previous).
 
-    p(b | a) = (count(a, b) + 1) / (count(a, ·) + V), counted on `train` and
-    scored on every consecutive pair of `val` (both (n,) token ids).
+    p(b | a) = (count(a, b) + k) / (count(a, ·) + k·V) with k = `add` (add-one
+    by default), counted on `train` and scored on every consecutive pair of
+    `val` (both (n,) token ids).
     """
-    counts = bigram_counts(train, vocab_size).astype(np.float64) + 1.0  # (V, V)
+    counts = bigram_counts(train, vocab_size).astype(np.float64) + add  # (V, V)
     logp = np.log(counts / counts.sum(axis=1, keepdims=True))  # (V, V) rows sum to 1
     return float(-logp[val[:-1], val[1:]].mean())
 

@@ -184,26 +184,15 @@ def note_markers(folder: Path = NOTES) -> tuple[list[Marker], list[str]]:
 # ----------------------------------------------------------------------------
 # Lesson runs and their saved results (make figures saves them; tests read them).
 
-# Rough seconds a lesson takes at its defaults on an idle 2-core CPU, for the progress line.
-SECONDS = {
-    "quasi_orthogonality": 15,
-    "hoeffding_bound": 15,
-    "04c_gradients": 10,
-    "11_rosenbrock_es": 15,
-    "15_autoregressive_lm": 10,
-    "16_transformer_block": 15,
-    "17_tokenization_embeddings": 10,
-    "19_language_model": 50,
-    "20_decoding": 60,
-    "21_training_dynamics": 60,
-    "22_memory_and_compute": 60,
-}
-
 
 def progress_line(stem: str) -> str:
     """What a learner reads while a lesson runs."""
-    about = SECONDS.get(stem, 5)
-    return f"running {stem} (about {about} s)..."
+    return f"running {stem} ({catalogue.duration(catalogue.entry(stem))} on a 2-core CPU)..."
+
+
+# Flags that make a run what a fresh clone's is: lesson 20 reads `make train`'s
+# checkpoint when there is one, and the notes quote the model it trains without.
+FRESH: dict[str, tuple[str, ...]] = {"20_decoding": ("--checkpoint", "none")}
 
 
 def run_lesson(stem: str) -> dict:
@@ -212,7 +201,7 @@ def run_lesson(stem: str) -> dict:
     The environment is inherited (JAX_PLATFORMS passes through); raises
     RuntimeError with the lesson's last line of stderr when it fails.
     """
-    command = [sys.executable, str(ROOT / "lessons" / f"{stem}.py"), "--json"]
+    command = [sys.executable, str(ROOT / "lessons" / f"{stem}.py"), *FRESH.get(stem, ()), "--json"]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
