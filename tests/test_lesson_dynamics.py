@@ -1,5 +1,6 @@
 """Lesson 21: the comparisons' numbers and decisions, determinism, and bad flags."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -109,12 +110,12 @@ def test_bad_flags_end_in_one_usage_line(usage_error, argv):
 
 
 def run_(final, *, spike=0.1, diverged=None, loss=(4.0, 3.0), norm=10.0, nan_at=None):
-    return {
-        "label": "x", "final_val": final, "spike": spike, "spike_step": 1,
-        "diverged_at": diverged, "nan_at": nan_at, "loss": list(loss), "param_norm": [norm],
-        "val": [3.0, final if final is not None else math.nan],
-        "train_eval": [3.0, 2.0], "eval_steps": [8, 16],
-    }  # fmt: skip
+    return L.Curves(
+        label="x", final_val=final, spike=spike, spike_step=1,
+        diverged_at=diverged, nan_at=nan_at, loss=tuple(loss), param_norm=(norm,),
+        val=(3.0, final if final is not None else math.nan),
+        train_eval=(3.0, 2.0), eval_steps=(8, 16),
+    )  # fmt: skip
 
 
 def test_compare_and_noise():
@@ -129,56 +130,56 @@ def test_optimizer_and_warmup_verdicts():
     v = L.optimizer_verdict(
         run_(3.0), [run_(3.3), run_(3.2), run_(None, diverged=2)], (1, 2, 3), 0.05
     )
-    assert v == {"winner": "adamw", "best_sgd_lr": 2, "margin": pytest.approx(0.2)}
-    assert L.optimizer_verdict(run_(3.0), [run_(3.01)], (1,), 0.05)["winner"] == "tie"
-    assert L.optimizer_verdict(run_(3.0), [run_(2.5)], (1,), 0.05)["winner"] == "sgd"
-    assert L.warmup_verdict(run_(3.0), run_(3.2), 0.05)["better"] == "warmup"
-    assert L.warmup_verdict(run_(3.0), run_(3.01), 0.05)["better"] == "tie"
-    assert L.warmup_verdict(run_(3.0), run_(None, diverged=4), 0.05)["better"] == "warmup"
+    assert v == L.OptimizerVerdict("adamw", 2, pytest.approx(0.2))
+    assert L.optimizer_verdict(run_(3.0), [run_(3.01)], (1,), 0.05).winner == "tie"
+    assert L.optimizer_verdict(run_(3.0), [run_(2.5)], (1,), 0.05).winner == "sgd"
+    assert L.warmup_verdict(run_(3.0), run_(3.2), 0.05).better == "warmup"
+    assert L.warmup_verdict(run_(3.0), run_(3.01), 0.05).better == "tie"
+    assert L.warmup_verdict(run_(3.0), run_(None, diverged=4), 0.05).better == "warmup"
     gone = run_(None, diverged=4)
-    assert L.warmup_verdict(gone, gone, 0.05)["better"] == "neither"
-    assert L.warmup_verdict(gone, run_(3.0), 0.05)["better"] == "none"
+    assert L.warmup_verdict(gone, gone, 0.05).better == "neither"
+    assert L.warmup_verdict(gone, run_(3.0), 0.05).better == "none"
 
 
 def test_optimizer_verdict_when_runs_diverge():
     gone = run_(None, diverged=4)
     both = L.optimizer_verdict(gone, [gone, gone], (1, 2), 0.05)
-    assert both["winner"] == "neither" and both["margin"] is None
+    assert both.winner == "neither" and both.margin is None
     only_adamw = L.optimizer_verdict(gone, [run_(3.2), gone], (1, 2), 0.05)
-    assert only_adamw == {"winner": "sgd", "best_sgd_lr": 1, "margin": None}
-    assert L.optimizer_verdict(run_(3.0), [gone, gone], (1, 2), 0.05)["winner"] == "adamw"
+    assert only_adamw == L.OptimizerVerdict("sgd", 1, None)
+    assert L.optimizer_verdict(run_(3.0), [gone, gone], (1, 2), 0.05).winner == "adamw"
     assert set(L.OPTIMIZER_WORDS) == {"neither", "adamw", "sgd"}
 
 
 def test_learning_rate_statuses():
     runs = [run_(3.9), run_(3.0), run_(3.01), run_(3.4, spike=5.0), run_(None, diverged=2)]
     v = L.lr_verdict(runs, [1e-4, 1e-3, 1e-2, 1e-1, 1.0], 0.05)
-    assert v["best_lr"] == 1e-3 and v["diverged_lrs"] == [1.0]
-    assert v["status"] == ["too small", "best", "near best", "spiked", "diverged"]
+    assert v.best_lr == 1e-3 and v.diverged_lrs == (1.0,)
+    assert v.status == ("too small", "best", "near best", "spiked", "diverged")
     assert L.lr_status(run_(3.5), 3.0, 1.0, 0.1, 0.05) == "too large"
 
 
 def test_clipping_decay_batch_verdicts_and_cells():
     rescued = L.clipping_verdict(run_(3.4, spike=2.0), run_(None, spike=math.inf, diverged=7))
-    assert rescued["outcome"] == "rescued" and rescued["diverged_without"] == 7
-    assert L.clipping_verdict(run_(3.4, spike=0.5), run_(3.5, spike=2.0))["outcome"] == "tamed"
-    assert L.clipping_verdict(run_(3.4, spike=1.5), run_(3.5, spike=2.0))["outcome"] == (
+    assert rescued.outcome == "rescued" and rescued.diverged_without == 7
+    assert L.clipping_verdict(run_(3.4, spike=0.5), run_(3.5, spike=2.0)).outcome == "tamed"
+    assert L.clipping_verdict(run_(3.4, spike=1.5), run_(3.5, spike=2.0)).outcome == (
         "no difference"
     )
-    assert L.clipping_verdict(run_(None, diverged=3), run_(None, diverged=2))["outcome"] == (
+    assert L.clipping_verdict(run_(None, diverged=3), run_(None, diverged=2)).outcome == (
         "not enough"
     )
-    assert L.clipping_verdict(run_(None, diverged=3), run_(3.5))["outcome"] == "worse"
+    assert L.clipping_verdict(run_(None, diverged=3), run_(3.5)).outcome == "worse"
     assert set(L.CLIP_OUTCOME) == {"rescued", "tamed", "not enough", "worse", "no difference"}
     d = L.decay_verdict([run_(3.0, norm=10.0), run_(3.1, norm=9.0)], [0.0, 1.0], 0.05)
-    assert d["norm_change"] == pytest.approx([0.0, -0.1]) and d["matters"]
-    assert d["best_decay"] == 0.0 and d["spread"] == pytest.approx(0.1)
+    assert d.norm_change == pytest.approx((0.0, -0.1)) and d.matters
+    assert d.best_decay == 0.0 and d.spread == pytest.approx(0.1)
     b = L.batch_verdict(
         [run_(3.2), run_(3.0), run_(None, diverged=1)], [8, 32, 128], [16, 4, 1], 0.05
     )
-    assert b == {"best_batch": 32, "best_updates": 4, "spread": pytest.approx(0.2), "clear": True}
+    assert b == L.BatchVerdict(32, 4, pytest.approx(0.2), True)
     close = L.batch_verdict([run_(3.03), run_(3.0), run_(3.3)], [8, 32, 128], [16, 4, 1], 0.05)
-    assert close["best_batch"] == 32 and not close["clear"]  # 0.03 ahead: within chance
+    assert close.best_batch == 32 and not close.clear  # 0.03 ahead: within chance
     assert L.ended(run_(3.14159)) == "3.142"
     assert L.ended(run_(None, diverged=5, nan_at=5)) == "diverged at step 5 (not a number)"
     assert L.how_diverged(run_(None, diverged=5, loss=(4.0, 9.0))) == (
@@ -190,25 +191,27 @@ def test_clipping_decay_batch_verdicts_and_cells():
     assert L.how_diverged(late).endswith("step 9 on, and not a number from step 24 on")
     assert L.first_not_finite(np.array([4.0, 3.0, math.nan, math.inf])) == 3
     assert L.first_not_finite(np.array([4.0, 3.0])) is None
+    assert L.jump(math.inf) == "∞ (not a number)" and L.jump(1.234) == "1.23"
     drawn, left = L.chartable([run_(3.0), run_(None, diverged=2)])
-    assert len(drawn) == 1 and left[0]["diverged_at"] == 2
+    assert len(drawn) == 1 and left[0].diverged_at == 2
 
 
 def test_overfit_verdict_reads_the_parting_point():
-    slice_run = run_(3.5)
-    slice_run.update(train_eval=[3.0, 2.0, 1.0], val=[3.2, 3.0, 3.5], eval_steps=[8, 16, 24])
+    slice_run = dataclasses.replace(
+        run_(3.5), train_eval=(3.0, 2.0, 1.0), val=(3.2, 3.0, 3.5), eval_steps=(8, 16, 24)
+    )
     v = L.overfit_verdict(slice_run, run_(3.1))
-    assert v["split_step"] == 16 and v["val_min"] == 3.0 and v["full_text_val"] == 3.1
-    assert v["shape"] == "rising" and np.isfinite(v["train_final"])
-    slice_run.update(val=[3.2, 3.0, 2.9])
+    assert v.split_step == 16 and v.val_min == 3.0 and v.full_text_val == 3.1
+    assert v.shape == "rising" and np.isfinite(v.train_final)
+    slice_run = dataclasses.replace(slice_run, val=(3.2, 3.0, 2.9))
     together = L.overfit_verdict(slice_run, run_(3.1))
-    assert together["split_step"] is None and together["shape"] == "gap"  # 1.0 vs 2.9
+    assert together.split_step is None and together.shape == "gap"  # 1.0 vs 2.9
     # --seed 1's case: validation flat at 3.32 while train falls to 1.93
-    slice_run.update(train_eval=[3.0, 2.5, 1.93], val=[3.4, 3.33, 3.32])
+    slice_run = dataclasses.replace(slice_run, train_eval=(3.0, 2.5, 1.93), val=(3.4, 3.33, 3.32))
     gap = L.overfit_verdict(slice_run, run_(3.1))
-    assert gap["shape"] == "gap" and gap["gap"] == pytest.approx(1.39)
-    slice_run.update(train_eval=[3.4, 3.3, 3.3], val=[3.4, 3.33, 3.32])
-    assert L.overfit_verdict(slice_run, run_(3.1))["shape"] == "together"
+    assert gap.shape == "gap" and gap.gap == pytest.approx(1.39)
+    slice_run = dataclasses.replace(slice_run, train_eval=(3.4, 3.3, 3.3), val=(3.4, 3.33, 3.32))
+    assert L.overfit_verdict(slice_run, run_(3.1)).shape == "together"
 
 
 def test_a_spiked_run_against_counting_characters():
@@ -237,3 +240,65 @@ def test_the_decay_sentence_follows_its_verdict():
     assert "mostly shrinks the weights" in L.DECAY_WORDS[False]
     assert "by more than chance" in L.DECAY_WORDS[True]
     assert "shrinks" not in L.DECAY_WORDS[True]
+
+
+# ----------------------------------------------------------------------------
+# Each comparison names its runs; the sweep trains each once.
+
+
+def test_the_sweep_trains_every_comparisons_runs_once():
+    rows = L.run_table(0.01, 400)
+    labels = [label for label, _ in rows]
+    assert len(labels) == len(set(labels))
+    for part in (
+        L.noise_rows(), L.optimizer_rows(), L.warmup_rows(), L.lr_rows(0.01),
+        L.clipping_rows(), L.decay_rows(), L.batch_rows(), L.overfit_rows(400),
+    ):  # fmt: skip
+        assert all(row in rows for row in part)
+    assert L.noise(run_(3.0), run_(3.01), least=0.05) == 0.05
+
+
+# ----------------------------------------------------------------------------
+# What you saw: each bullet chosen from its section's result.
+
+
+def _optimizers(adamw, sgd, tie=0.05):
+    runs = (run_(adamw), *(run_(v) for v in sgd))
+    lrs = (0.3, 1.0, 3.0)
+    return L.Optimizers(runs, lrs, L.optimizer_verdict(runs[0], runs[1:], lrs, tie), tie)
+
+
+def test_what_you_saw_names_the_optimizer_that_ended_lower():
+    assert "lower than SGD at its best rate (1: 3.300)" in L.saw_optimizers(
+        _optimizers(3.0, (3.5, 3.3, None))
+    )
+    assert "about the same as SGD" in L.saw_optimizers(_optimizers(3.0, (3.02, 3.5, 3.6)))
+    assert "higher than SGD at its best rate (0.3" in L.saw_optimizers(
+        _optimizers(3.4, (3.0, 3.5, 3.6))
+    )
+    assert L.saw_optimizers(_optimizers(None, (None, None, None))) == L.OPTIMIZER_WORDS["neither"]
+
+
+def _sweep(finals):
+    runs = tuple(run_(v, diverged=None if v is not None else 5) for v in finals)
+    lrs = (1e-4, 1e-3, 1e-2, 1e-1)
+    return L.LearningRate(runs, lrs, L.lr_verdict(runs, lrs, 0.05), 0.05, 3.3)
+
+
+def test_what_you_saw_names_the_best_rate_and_the_diverged_ones():
+    said = L.saw_learning_rate(_sweep((3.5, 3.0, 3.2, None)))
+    assert "lr 0.001 ended lowest (3.000)" in said and "lr 0.1 diverged" in said
+    assert "from 0.0001 to 0.1" in said
+    assert "none diverged" in L.saw_learning_rate(_sweep((3.5, 3.0, 3.2, 3.4)))
+    assert "Every rate" in L.saw_learning_rate(_sweep((None, None, None, None)))
+
+
+def _overfit(train, val):
+    run = dataclasses.replace(run_(val[-1]), train_eval=train, val=val, eval_steps=(8, 16, 24))
+    return L.Overfit((run,), 400, L.overfit_verdict(run, run_(3.1)), 8, 24)
+
+
+def test_what_you_saw_says_where_train_and_validation_parted():
+    assert "parted at step 16" in L.saw_overfit(_overfit((3.0, 2.0, 1.0), (3.2, 3.0, 3.5)))
+    assert "1.390 nats below" in L.saw_overfit(_overfit((3.0, 2.5, 1.93), (3.4, 3.33, 3.32)))
+    assert "stayed together" in L.saw_overfit(_overfit((3.4, 3.3, 3.3), (3.4, 3.33, 3.32)))

@@ -105,11 +105,11 @@ def test_same_seed_same_numbers_other_seed_other_draws(run_json):
 
 
 def test_bpe_part_matches_the_tokenizer_module(lesson):
-    r = lesson.bpe(30)
+    r = lesson.compute_bpe({}, merges=30)
     data = (ROOT / "data" / "macbeth.txt").read_bytes()
     merges = tk.train(data, 30)
-    assert r["bpe_tokens_by_merges"][1:] == [m.length for m in merges]
-    assert [m["pair"] for m in r["bpe_first_merges"]] == [list(m.pair) for m in merges[:12]]
+    assert list(r.tokens_by_merges[1:]) == [m.length for m in merges]
+    assert [m.pair for m in r.first_merges] == [m.pair for m in merges[:12]]
 
 
 def test_report_key_lines(run_report):
@@ -198,3 +198,54 @@ def test_layouts_sentence(lesson):
         "The two layouts give different numbers and the same property."
     )
     assert "a different verdict" in lesson.layouts_sentence(0.23, 1e-9, eps)
+
+
+def test_moved_with_token(lesson):
+    eps = float(np.finfo(np.float32).eps)
+    assert lesson.moved_with_token(1.5e-8, eps) and not lesson.moved_with_token(0.0163, eps)
+
+
+def test_order_bullet(lesson):
+    eps = float(np.finfo(np.float32).eps)
+    plain = lesson.order_bullet(("cat", "sat"), 1.5e-8, 0.231, 0.139, 0.0163, eps)
+    assert "only swapped their outputs" in plain and "1.5e-08" in plain
+    assert "0.231" in plain and "0.139" in plain and "0.0163" in plain
+    odd = lesson.order_bullet(("cat", "sat"), 0.2, 0.231, 1e-9, 0.0163, eps)
+    assert "only swapped" not in odd and "0.2 without positions" in odd
+
+
+def test_bpe_bullet(lesson):
+    done = lesson.bpe_bullet(512, 103_427, 42_613, True)
+    assert "512 BPE merges" in done and "42,613 tokens" in done and "2.43 bytes" in done
+    assert "every byte back" in done
+    assert "1 BPE merge took" in lesson.bpe_bullet(1, 100, 90, True)
+    none = lesson.bpe_bullet(0, 103_427, 103_427, True)
+    assert "With no merges" in none and "103,427" in none
+    assert "did NOT give it back" in lesson.bpe_bullet(5, 100, 90, False)
+
+
+def test_rows_bullet(lesson):
+    usual = lesson.rows_bullet(15, 0.0, 8.89e-5, 0)
+    assert "15 rows" in usual and "exactly zero gradient" in usual
+    assert "8.89e-05" in usual and "every one of them got a gradient" in usual
+    other = lesson.rows_bullet(15, 0.01, 0.0, 3)
+    assert "up to 0.01" in other and "left them in place" in other and "3 of them" in other
+
+
+def test_summary_and_original_section(lesson, run_report):
+    import argparse
+
+    from trinity_foundations import sections
+
+    args = argparse.Namespace(merges=0, seed=0, original=False)
+    done = sections.compute_all(lesson.build(args))
+    bullets = lesson.summary(done)
+    assert len(bullets) == 3 and "With no merges" in bullets[1]
+    assert done["original"].failed and "0.2312" in lesson.original_figure_sentence(
+        done["original"].figure, done["original"].positions_effect, done["original"].meaningful
+    )
+    shown = run_report(NAME, "--merges", "0", "--original")
+    assert "Beside the original" in shown and "Doc 0022 says" in shown
+    hidden = run_report(NAME, "--merges", "0")
+    assert "Doc 0022" not in hidden and "--original adds" in hidden
+    assert hidden.index("Rows a batch does not use") < hidden.index("What you saw")

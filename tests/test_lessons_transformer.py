@@ -1,12 +1,16 @@
 """Lessons 15, 16 and 18 against float64 NumPy recomputations and closed forms."""
 
+import argparse
+import contextlib
+import io
+import json
 import math
 
 import numpy as np
 import pytest
-from conftest import load_lesson
+from conftest import check_widths, load_lesson
 
-from trinity_foundations import display
+from trinity_foundations import cli, display, sections
 
 L15 = "15_autoregressive_lm"
 L16 = "16_transformer_block"
@@ -46,7 +50,10 @@ def toy_logits(m, ids):
 
 @pytest.fixture(scope="module")
 def r15():
-    return load_lesson(L15).run()
+    """The results at defaults, as --json gives them, computed section by section."""
+    m = load_lesson(L15)
+    args = argparse.Namespace(seed=0, steps=3, temperature=1.0, top_k=0, original=False)
+    return cli.to_jsonable(m.results(sections.compute_all(m.build(args))))
 
 
 def test_15_keys_and_the_original_re_created(run_json):
@@ -132,6 +139,28 @@ def test_15_sentences():
     assert "worse" in m.loss_sentence(3.9, 3.0) and "better" in m.loss_sentence(2.0, 3.0)
     assert "bit for bit" in m.causal_sentence(0.0, 1.0, 3)
     assert "leaks" in m.causal_sentence(1e-3, 1.0, 3)
+    assert "positive in every row" in m.sign_sentence([2.4, 2.74])
+    assert "negative in every row" in m.sign_sentence([-1.0, -2.0])
+    assert "changes sign" in m.sign_sentence([2.74, -5.76])
+    flip = m.flip_sentence("The cat <eos>", -5.76, "<eos>", 0.9999, "The cat <eos> <eos>")
+    assert "c = -5.76 < 0: the ranking reverses, “<eos>” leads" in flip
+    assert "the usual ranking, “bites” first" in m.flip_sentence("a", 2.4, "bites", 0.6, "a")
+    assert m.context_sentence(["cat", "dog"], [0.5, 0.4], 0.5, False).startswith("different top")
+    assert "one direction (cosine 1.000000)" in m.context_sentence(
+        ["bites", "bites"], [0.611, 0.571], 1.0, True
+    )
+    same = m.context_sentence(["<eos>", "<eos>"], [0.2, 0.2], 0.99, False)
+    assert "rankings that differ below it" in same and "cosine 0.9900" in same
+    assert "the same ranking below it" in m.context_sentence(["a", "a"], [0.2, 0.2], 0.99, True)
+    eps = 2**-23
+    assert m.apart(0.0, eps) == "the same weights"
+    assert m.apart(6e-8, eps) == "the same weights up to rounding (6e-08)"
+    assert m.apart(0.1, eps) == "weights 0.1 apart"
+    quiet = m.mask_sentence(6e-8, 6e-8, 15.6, -1e9, eps, 8)
+    assert "−∞/√8 is still −∞" in quiet and "A finite −1e9 instead of −∞" in quiet
+    assert "are not small beside it" in m.mask_sentence(0.0, 0.5, 15.6, -1e9, eps, 8)
+    assert "greedy, as its comment says" in m.sample_sentence(["bites"] * 3, [0.5, 1, 2], True)
+    assert "not always the argmax" in m.sample_sentence(["a", "b"], [0.5, 2], False)
 
 
 def test_15_scalar_turns_negative_after_eos(r15):
@@ -183,6 +212,38 @@ def test_15_mask_order_and_fill(r15):
     assert m.apart_kind(0.0, eps) == "same" and m.apart_kind(1e-2, eps) == "apart"
 
 
+def test_15_summary_bullets_and_judges():
+    m = load_lesson(L15)
+    text = "The cat sat bites bites bites"
+    assert m.toy_bullet(1, text, [2.4, 2.7]) == (
+        "The toy's constant weights made every logits row a multiple of one vector (rank 1), "
+        "ranked the same way, so greedy decoding gave 'The cat sat bites bites bites'."
+    )
+    assert "reversed where c_t < 0" in m.toy_bullet(1, text, [2.4, -5.8])
+    assert m.toy_bullet(3, text, [1.0]).startswith("The toy's logits had rank 3")
+    demo = m.EpsDemo(2.0, "<eos>", 4.35e-20, -44.58, 1e-9, 20.72, 44.58, 20.72, 1.385, 6.02e-11)
+    loss = m.Loss(["The"], ["cat"], 3.8862, 3.8862, [0.0116], math.log(20), demo)
+    said = m.loss_bullet(loss)
+    assert said.startswith("Its loss, 3.8862 nats, is worse than guessing uniformly")
+    assert "reports a loss of 44.58 as 20.72, with a gradient of norm 6.02e-11 instead" in said
+    ctx = m.Context(["<eos>", "<eos>"], [0.2, 0.2], False, 0.99, 0.2)
+    rnd = m.RandomHead("float32", 1.0, 0, [1, 2, 3], "The cat sat", [], 6, ctx)
+    one = m.OnePass(6, 8.94e-08, 3, 0.0, 0.97)
+    said = m.random_bullet(rnd, one)
+    assert "rank 6" in said and "within 8.94e-08" in said and "bit for bit unchanged" in said
+    assert "the mask leaks" in m.random_bullet(rnd, m.OnePass(6, 0.0, 3, 1e-3, 0.97))
+    tops = [m.Top(7, "bites", 0.611, 0), m.Top(6, "dog", 0.055, 1), m.Top(13, "friendly", 0.055, 1)]
+    assert m.tops_text(tops) == "bites 61.1%, dog = friendly 5.5%"
+
+
+def test_15_original_waits_for_its_flag(run_report):
+    plain = run_report(L15)
+    assert "Beside the original" not in plain and "--original adds" in plain
+    assert "What you saw" in plain and "bit for bit unchanged" in plain
+    shown = run_report(L15, "--original")
+    assert "The original's sample_token is greedy" in shown and "√8" in shown
+
+
 # --- 16: the transformer block ------------------------------------------------------------
 
 KEYS_16 = {
@@ -202,7 +263,11 @@ KEYS_16 = {
 
 @pytest.fixture(scope="module")
 def r16():
-    return load_lesson(L16).run()
+    """The --json results of lesson 16 at its defaults, run in-process."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        load_lesson(L16).main(["--json"])
+    return json.loads(out.getvalue())["results"]
 
 
 def test_16_part_a_against_closed_forms(r16):
@@ -364,6 +429,68 @@ def test_18_sentences():
     assert m.size(2**33) == "8,589,934,592 B = 8.59 GB = 8.00 GiB"
 
 
+def test_18_judges_each_choice_alone():
+    m = load_lesson(L18)
+    assert m.shapes_sentence(13, 13).startswith("All 13 shapes come out as expected")
+    assert m.shapes_sentence(12, 13).startswith("Only 12 of 13")
+    rank = m.MaskRank([32, 12, 128, 128], True, False, [32, 12, 128, 128])
+    assert "(32, 12, 128, 128)" in m.mask_rank_sentence(rank)
+    assert "though not jnp.where" in m.mask_rank_sentence(rank)
+    assert "and jnp.where too" in m.mask_rank_sentence(m.MaskRank([1], True, True, [1]))
+    assert "lets that add pass" in m.mask_rank_sentence(m.MaskRank([1], False, False, [1]))
+    counts = {"original": 11, "agree": 11, "added": 2, "added_agree": 2}
+    assert m.origin_sentence(counts).startswith("11 of the original's 11 shapes")
+    assert m.origin_sentence({**counts, "added": 0}).endswith("as it asserts.")
+    heads = m.Heads([32, 128, 768], 12, True, True, "float32", True, rank)
+    assert m.roundtrip_sentence(heads) == (
+        "Split then merge returns (32, 128, 768) (float32) exactly: a reshape and a transpose "
+        "move numbers, never change them; head 1 is columns 64…127."
+    )
+    broken = m.Heads([32, 128, 768], 12, False, False, "float32", False, rank)
+    assert "NOT exactly" in m.roundtrip_sentence(broken) and "is NOT columns" in (
+        m.roundtrip_sentence(broken)
+    )
+    assert m.mask_sentence(heads).endswith("matrix is zero above the diagonal.")
+    assert m.mask_sentence(broken).endswith("matrix is NOT zero above the diagonal.")
+    trap = m.Trap([1000, 1000], True, "Operands could not be broadcast", [[1000], [1000, 1]])
+    assert "fails at once: [dim]Operands could not be broadcast" in m.caught_sentence(trap)
+    missed = m.Trap([1000, 1000], False, "", [[1000], [1000, 1]])
+    assert m.caught_sentence(missed) == 'jax.numpy_rank_promotion("raise") did NOT catch it.'
+
+
+def test_18_summary_bullets():
+    m = load_lesson(L18)
+    assert m.shapes_bullet(13, 13, True) == (
+        "jax.eval_shape gave all 13 shapes as expected, without a multiply; split heads "
+        "then merge gave the array back exactly."
+    )
+    assert "12 of 13" in m.shapes_bullet(12, 13, False) and "NOT exactly" in m.shapes_bullet(
+        12, 13, False
+    )
+    trap = m.Trap([1000, 1000], True, "Operands could not be broadcast", [[1000], [1000, 1]])
+    assert m.trap_bullet(trap) == (
+        "Labels (1,000,) + logits (1,000, 1) made (1,000, 1,000) with no error; "
+        'jax.numpy_rank_promotion("raise") caught it at once.'
+    )
+    assert "did NOT catch it" in m.trap_bullet(m.Trap([1000, 1000], False, "", trap.inputs))
+    mem, g, kv = m.compute_score_memory({}), m.compute_gpt2_small({}), m.compute_kv_cache({})
+    third = m.memory_bullet(mem, g, kv)
+    assert third == (
+        "One 8,192 × 8,192 float32 score matrix is 256.0 MiB and a layer of 32 heads "
+        "8.00 GiB; GPT-2 small has 124,439,808 parameters and caches 73,728 B per token "
+        "in float32."
+    )
+
+
+def test_18_original_waits_for_its_flag(run_report):
+    plain = run_report(L18)
+    assert "Doc 0020 says" not in plain and "--original adds" in plain
+    assert "What you saw" in plain and "All 13 shapes come out as expected" in plain
+    shown = run_report(L18, "--original")
+    assert "Doc 0020 says 32 × 268 MB = 8,576 MB ≈ 8.4 GB" in shown
+    assert "its 8.4 GB is neither: the product is 8.59 GB or 8.00 GiB" in shown
+
+
 def test_16_identity_yardstick_and_doc_0023_verdict():
     m = load_lesson(L16)
     # the default run: max|Z − X| = 5.96e-07 against ε·max|X| = 2.38e-07; the yardstick
@@ -373,3 +500,65 @@ def test_16_identity_yardstick_and_doc_0023_verdict():
     assert m.doc_0023_verdict("too short") == "cannot test that"  # --layers 1
     assert m.doc_0023_verdict("linear") == "agrees"
     assert m.doc_0023_verdict("exponential") == "disagrees"
+
+
+IDENTITY_16 = dict(identity_max_diff=5.96e-07, rounding_scale=2.38e-07, stages_vs_kernel=0.0,
+                   ln_row_sum_max=8.9e-07, qkv_max=2.4e-07, attn_max=5.7e-07, mlp_max=1.7e-14,
+                   uniform_causal_max_diff=9.9e-09, dtype="float32")  # fmt: skip
+RANDOM_16 = dict(reference_max_diff=1.53e-06, reference_scale=5.0, reference_tol=5e-05,
+                 sdpa_max_diff=0.0, sdpa_tol=1e-05, causal_t=8, causal_tokens=16,
+                 causal_max_diff_before=0.0, causal_max_diff_after=1.26,
+                 dtype="float32")  # fmt: skip
+
+
+def test_16_identity_bullet():
+    m = load_lesson(L16)
+    assert m.is_identity(2.38e-06, 2.38e-07) and not m.is_identity(2.4e-06, 2.38e-07)
+    said = m.identity_bullet(m.Identity(**IDENTITY_16))
+    assert "is the identity" in said and "5.96e-07" in said and "2.38e-06" in said
+    said = m.identity_bullet(m.Identity(**{**IDENTITY_16, "identity_max_diff": 1e-3}))
+    assert "changed X by up to 0.001" in said and "identity" not in said
+
+
+def test_16_checks_bullet():
+    m = load_lesson(L16)
+    said = m.checks_bullet(m.RandomBlock(**RANDOM_16))
+    assert said.count("matched") == 2 and "NOT" not in said and "1.53e-06" in said
+    assert "changing token 8 left every output before it unchanged" in said
+    said = m.checks_bullet(m.RandomBlock(**{**RANDOM_16, "reference_max_diff": 1e-3}))
+    assert "did NOT match a float64" in said and "attention matched" in said
+    said = m.checks_bullet(m.RandomBlock(**{**RANDOM_16, "sdpa_max_diff": 1e-3}))
+    assert "did NOT match jax.nn" in said
+    said = m.checks_bullet(m.RandomBlock(**{**RANDOM_16, "causal_max_diff_before": 1e-9}))
+    assert "the mask leaks" in said
+    one = {**RANDOM_16, "causal_t": 0, "causal_tokens": 1, "causal_max_diff_after": 0.0}
+    assert "needs two tokens" in m.checks_bullet(m.RandomBlock(**one))
+
+
+def test_16_growth_bullet_and_summary():
+    m = load_lesson(L16)
+    k = np.arange(5.0)
+    linear = m.Stack((8 + 2 * k).tolist(), [8.0] * 5, 8.0, 12)
+    said = m.growth_bullet(linear)
+    assert "Over 4 blocks" in said and "from 8 to 16" in said and "about linearly" in said
+    assert "8.000 after every block (√d = 8.000)" in said
+    assert "exponentially" in m.growth_bullet(m.Stack((8 * 1.3**k).tolist(), [8.0] * 5, 8.0, 12))
+    assert "did not grow" in m.growth_bullet(m.Stack([8.0] * 5, [8.0] * 5, 8.0, 12))
+    done = {"identity": m.Identity(**IDENTITY_16), "random_block": m.RandomBlock(**RANDOM_16),
+            "stack": linear}  # fmt: skip
+    bullets = m.summary(done)
+    assert len(bullets) == 3 and "identity" in bullets[0] and "Over 4 blocks" in bullets[2]
+
+
+def test_16_original_waits_for_its_flag_and_fits(run_report, r16):
+    m = load_lesson(L16)
+    pre, post = r16["residual_norms_prenorm"], r16["residual_norms_postnorm"]
+    original = m.compute_original({"stack": m.Stack(pre, post, r16["sqrt_d"], 12)})
+    assert original.norms_comment_formula == r16["norms_comment_formula"]
+    assert original.growth == "linear"
+    check_widths(m.say_original, original)  # the closing section at 80 and 40 columns
+    small = ["--layers", "2", "--d-model", "8", "--tokens", "3", "--seed", "5"]
+    shown, hidden = run_report(L16, *small, "--original"), run_report(L16, *small)
+    assert "Beside the original" in shown and "Doc 0023 says" in shown
+    assert "--original adds" not in shown and "--original adds" in hidden
+    assert "Beside the original" not in hidden and "What you saw" in hidden

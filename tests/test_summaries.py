@@ -31,6 +31,11 @@ LESSON_STEMS = [
     "12_moe_gating",
     "13_loss_curve",
     "14_mini_trinity",
+    "15_autoregressive_lm",
+    "16_transformer_block",
+    "17_tokenization_embeddings",
+    "18_shape_literacy",
+    "21_training_dynamics",
 ]
 
 
