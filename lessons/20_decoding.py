@@ -35,6 +35,8 @@ import functools
 import math
 import os
 import re
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -43,11 +45,11 @@ import numpy as np
 from rich.markup import escape
 from rich.table import Table
 
-from trinity_foundations import checkpoints, cli, display, macbeth, timing
+from trinity_foundations import checkpoints, cli, display, macbeth, sections, timing
 from trinity_foundations import decoding as dec
 from trinity_foundations import language as lang
 from trinity_foundations import training as tr
-from trinity_foundations.transformer import gpt_forward, init_gpt
+from trinity_foundations.transformer import GPTConfig, gpt_forward, init_gpt
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT = ROOT / "checkpoints" / "gpt_macbeth.npz"
@@ -117,6 +119,179 @@ def default_model(seed: int, show_progress: bool = False):
         return macbeth.train_default(seed, advance)
 
 
+# ----------------------------------------------------------------------------
+# 1. The model: the checkpoint, or lesson 19's default trained first.
+
+
+@dataclass(frozen=True)
+class Source:
+    source: str  # "checkpoint" or "trained"
+    reason: str | None  # why it was trained: "none exists" or "none asked for"
+    checkpoint: str
+    model: dict  # the GPTConfig's fields
+    dtype: str
+    params: dict = field(repr=False, compare=False)  # the arrays; not in --json
+
+
+def compute_source(done: dict, *, args, loaded) -> Source:
+    """Decode from `loaded` (params, GPTConfig) of the checkpoint, or, when it is None,
+    from lesson 19's default model trained first."""
+    if loaded is None:
+        why = "none asked for" if args.checkpoint == NO_CHECKPOINT else "none exists"
+        (params, model), source = default_model(args.seed, not args.json), "trained"
+    else:
+        (params, model), source, why = loaded, "checkpoint", None
+    dtype = str(params["tok"].dtype)
+    return Source(source, why, str(args.checkpoint), model._asdict(), dtype, params)
+
+
+def source_sentence(source: str, reason: str | None, checkpoint: str) -> str:
+    if source == "checkpoint":
+        return f"Using the checkpoint {checkpoint}."
+    if reason == "none asked for":
+        return (
+            f"--checkpoint {checkpoint}: trained lesson 19's default model first, as a fresh "
+            "clone does."
+        )
+    return (
+        f"No usable checkpoint at {checkpoint} ({reason}): trained lesson "
+        "19's default model first (run `make train` for a better one)."
+    )
+
+
+def say_source(r: Source, console) -> None:
+    console.print(source_sentence(r.source, r.reason, r.checkpoint) + "\n")
+
+
+def model_of(done: dict) -> tuple[dict, GPTConfig]:
+    """The parameters and the GPTConfig the first section chose."""
+    s = done["source"]
+    return s.params, GPTConfig(**s.model)
+
+
+# ----------------------------------------------------------------------------
+# 2. Six rules continue one prompt, with one key: only the rule differs.
+
+
+@dataclass(frozen=True)
+class Decoded:
+    rule: str  # "greedy", "temperature 0.8", "top-k 10", ...
+    text: str
+    mean_entropy: float  # nats: of the next-character law the rule sampled from
+    loop: tuple[int, int] | None  # (start, period) of the loop it fell into, or None
+
+
+@dataclass(frozen=True)
+class Samples:
+    prompt: str
+    rules: tuple[Decoded, ...]
+    topk1_equals_greedy: bool
+    ngram: int
+    repeat_greedy: float  # share of repeated n-grams in the greedy text
+    repeat_sampled: float  # and in the text sampled at temperature 1
+    shown: int  # characters of each sample printed; --json has all of them
+
+
+def compute_samples(done: dict, *, args) -> Samples:
+    params, model = model_of(done)
+    vocab = lang.build_vocab(macbeth.read_text())
+    prompt = jnp.asarray(lang.encode(vocab, args.prompt))  # (P,)
+    k_samples, _ = jax.random.split(jax.random.key(args.seed))
+    rules = {
+        "greedy": dec.Sampler(temperature=0.0),
+        f"temperature {args.temperature:g}": dec.Sampler(temperature=args.temperature),
+        f"top-k {args.top_k}": dec.Sampler(top_k=args.top_k),
+        f"top-p {args.top_p:g}": dec.Sampler(top_p=args.top_p),
+        "temperature 1": dec.Sampler(),
+        "top-k 1": dec.Sampler(top_k=1),
+    }
+    decoded, tokens = [], {}
+    for name, sampler in rules.items():  # the same key for each: only the rule differs
+        toks, ents = dec.generate_window(
+            params, prompt, k_samples, config=model, sampler=sampler, steps=args.length
+        )  # (S,), (S,)
+        tokens[name] = np.asarray(toks).tolist()
+        text, entropy = lang.decode(vocab, toks), float(jnp.mean(ents))
+        decoded.append(Decoded(name, text, entropy, dec.loop_start(tokens[name])))
+    return Samples(
+        args.prompt, tuple(decoded), tokens["top-k 1"] == tokens["greedy"], NGRAM,
+        dec.repeated_ngram_share(tokens["greedy"], NGRAM),
+        dec.repeated_ngram_share(tokens["temperature 1"], NGRAM), SHOWN,
+    )  # fmt: skip
+
+
+def prompt_words(prompt: str) -> str:
+    """How the samples' prompt is named: 'a newline', or the text itself in quotes."""
+    return "a newline" if prompt == "\n" else f"“{visible_newlines(prompt).rstrip()}”"
+
+
+def unknown_characters(prompt: str, chars: str) -> str | None:
+    """Why a prompt cannot be encoded (empty, or characters outside the model's
+    vocabulary, each named once), or None when it can."""
+    if not prompt:
+        return "give at least one character"
+    missing = sorted(set(prompt) - set(chars))
+    if not missing:
+        return None
+    named = ", ".join(repr(c) for c in missing)
+    return f"{named} {'is' if len(missing) == 1 else 'are'} not in the model's vocabulary"
+
+
+def visible_newlines(text: str) -> str:
+    """Each newline shown as ↵; a run of them ends in one line break, so a sample of
+    blank lines stays a short line of arrows instead of a screen of nothing."""
+    return re.sub(r"\n+", lambda m: "↵" * len(m.group()) + "\n", text)
+
+
+def loop_sentence(start: int, period: int, length: int) -> str:
+    """The sentence for a sample that has fallen into a loop."""
+    what = "the same character" if period == 1 else f"the same {period} characters"
+    return (
+        f"[dim]From character {start + 1:,} of {length:,} on, this sample repeats {what} "
+        "over and over: it has fallen into a loop.[/]"
+    )
+
+
+def repetition_verdict(greedy: float, sampled: float) -> str:
+    if greedy > sampled:
+        return "greedy text repeats itself more than sampled text"
+    return "here greedy text does not repeat itself more than sampled text"
+
+
+def say_samples(r: Samples, console) -> None:
+    console.print(
+        f"[bold]Samples[/] (prompt: {escape(prompt_words(r.prompt))}; each sample continues "
+        "it, with the same key for every rule)"
+    )
+    for d in r.rules:
+        console.rule(f"{d.rule} · mean entropy of the next-character law {d.mean_entropy:.3f} nats")
+        console.print(visible_newlines(display.shown(d.text, r.shown)), markup=False)
+        if d.loop is not None:
+            console.print(loop_sentence(*d.loop, len(d.text)))
+    console.rule()
+    k1 = "is" if r.topk1_equals_greedy else "is NOT"
+    console.print(f"Top-k with k = 1 {k1} greedy decoding, token for token.")
+    g, s = r.repeat_greedy, r.repeat_sampled
+    console.print(
+        f"Repeated {r.ngram}-grams: {display.share(g)} of greedy text, {display.share(s)} "
+        f"of text sampled at temperature 1: {repetition_verdict(g, s)}.\n"
+    )
+
+
+# ----------------------------------------------------------------------------
+# 3. Every draw is Gumbel-max, and many draws follow the softmax.
+
+
+@dataclass(frozen=True)
+class Checks:
+    gumbel_equal: bool
+    gumbel_keys: int
+    chi2_stat: float
+    chi2_dof: int
+    chi2_p_value: float
+    draws: int
+
+
 def draws_bytes(draws: int, vocab: int) -> int:
     """Bytes the χ² draws allocate at once: `jax.random.categorical` of N draws over V
     characters makes (N, V) Gumbel noise, the noisy logits and their argmax
@@ -124,8 +299,12 @@ def draws_bytes(draws: int, vocab: int) -> int:
     return 3 * 4 * draws * vocab
 
 
-def sampling_checks(params, model, prompt, key, draws: int) -> dict:
+def compute_checks(done: dict, *, args) -> Checks:
     """Gumbel-max identity over many keys, and a χ² test of many draws against softmax."""
+    params, model = model_of(done)
+    vocab = lang.build_vocab(macbeth.read_text())
+    prompt = jnp.asarray(lang.encode(vocab, args.prompt))  # (P,)
+    _, key = jax.random.split(jax.random.key(args.seed))
     k_gumbel, k_draws = jax.random.split(key)
     logits = dec.cached_forward(
         params, prompt[None], dec.init_cache(model, 1, params["tok"].dtype), config=model
@@ -133,22 +312,85 @@ def sampling_checks(params, model, prompt, key, draws: int) -> dict:
     keys = jax.random.split(k_gumbel, GUMBEL_KEYS)
     via_categorical = jax.vmap(lambda k: jax.random.categorical(k, logits))(keys)  # (K,)
     via_gumbel = jax.vmap(lambda k: dec.gumbel_argmax(k, logits))(keys)  # (K,)
-    tokens = jax.random.categorical(k_draws, logits, shape=(draws,))  # (N,)
+    tokens = jax.random.categorical(k_draws, logits, shape=(args.draws,))  # (N,)
     counts = np.bincount(np.asarray(tokens), minlength=model.vocab_size)  # (V,)
     probs = np.asarray(jax.nn.softmax(logits.astype(jnp.float32)), np.float64)  # (V,)
     stat, dof, p = dec.chi2_test(counts, probs / probs.sum())
-    return {
-        "gumbel_equal": bool(jnp.all(via_categorical == via_gumbel)),
-        "gumbel_keys": GUMBEL_KEYS,
-        "chi2_stat": stat,
-        "chi2_dof": dof,
-        "chi2_p_value": p,
-        "draws": draws,
-    }
+    equal = bool(jnp.all(via_categorical == via_gumbel))
+    return Checks(equal, GUMBEL_KEYS, stat, dof, p, args.draws)
 
 
-def kv_checks(params, model, prompt) -> dict:
+def chi2_sentence(stat: float, dof: int, p: float, draws: int) -> str:
+    """The χ² test's line; with fewer than two cells to compare (dof < 1: the draws
+    all fell where the softmax is nearly sure) the test cannot be run, and says so."""
+    if dof < 1:
+        return (
+            f"χ² test of {draws:,} draws against the softmax: cannot be run, since fewer "
+            "than two outcomes are expected 5 times or more (the model is nearly sure "
+            "of its next character); more --draws would give it cells to compare."
+        )
+    return (
+        f"χ² test of {draws:,} draws against the softmax: χ² = {stat:.2f} on {dof} "
+        f"degrees of freedom, p = {p:.3f}: {chi2_verdict(p)}."
+    )
+
+
+def chi2_verdict(p: float) -> str:
+    if p >= 0.01:
+        return "consistent with the softmax (p ≥ 0.01)"
+    return "unlikely under the softmax (p < 0.01): the sampler or the test is wrong"
+
+
+def say_checks(r: Checks, console) -> None:
+    eq = "equals" if r.gumbel_equal else "DIFFERS from"
+    console.print(
+        f"Gumbel-max: jax.random.categorical(key, l) {eq} argmax(l + Gumbel noise of the same "
+        f"key) for all {r.gumbel_keys:,} keys tried."
+    )
+    console.print(chi2_sentence(r.chi2_stat, r.chi2_dof, r.chi2_p_value, r.draws) + "\n")
+
+
+# ----------------------------------------------------------------------------
+# 4. The KV cache: the same logits as a full recompute, and what a step costs.
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Cached decode steps of the model and of wider ones, timed side by side."""
+
+    d_model: list[int]
+    bytes: list[int]  # parameters and cache a step reads
+    ms: list[float]  # median time of a step
+    rounds_ms: list[list[float]]  # each round's time
+    grows: float = GROWS  # time ∝ bytes^e with e at least this: it follows the bytes
+
+
+@dataclass(frozen=True)
+class Cache:
+    dtype: str
+    context: int
+    kv_prompt_tokens: int
+    kv_steps: int
+    kv_max_diff: float  # cached logits against a full recompute
+    kv_tokens_equal: bool  # cached greedy tokens against a window recomputed each step
+    prefill_ms: float
+    decode_ms_cached: float
+    decode_ms_recompute: float
+    decode_ratio_rounds: list[float]
+    decode_sweep: Sweep
+    timing_rounds: int
+    cache_bytes: int
+    param_bytes: int
+    decode_flops: int
+    decode_intensity: float  # FLOPs per byte read
+
+
+def compute_cache(done: dict) -> Cache:
     """Cached greedy decoding against full recompute: logits, tokens, and the times."""
+    params, model = model_of(done)
+    text = macbeth.read_text()
+    vocab = lang.build_vocab(text)
+    prompt = jnp.asarray(lang.encode(vocab, text[: max(1, model.context // 4)]))  # (P,)
     p = prompt.shape[0]
     steps = model.context - p
     greedy = dec.Sampler(temperature=0.0)
@@ -183,29 +425,20 @@ def kv_checks(params, model, prompt) -> dict:
         sweep_bytes.append(nbytes)
     times = timing.time_side_by_side(calls, KV_BUDGET_MS, rounds=KV_ROUNDS)
     cached = times[f"d={widths[0]}"]
+    sweep = Sweep(
+        widths, sweep_bytes, [times[f"d={d}"].median_ms for d in widths],
+        [list(times[f"d={d}"].rounds_ms) for d in widths],
+    )  # fmt: skip
     # Forward FLOPs of one token: 2 per matmul weight, and q·k plus weights·v over T keys.
     flops = 2 * tr.matmul_params(model) + 4 * model.n_layers * model.context * model.d_model
-    return {
-        "kv_prompt_tokens": p,
-        "kv_steps": steps,
-        "kv_max_diff": max_diff,
-        "kv_tokens_equal": bool(jnp.all(tokens[0] == window_tokens)),
-        "prefill_ms": times["prefill"].median_ms,
-        "decode_ms_cached": cached.median_ms,
-        "decode_ms_recompute": times["recompute"].median_ms,
-        "decode_ratio_rounds": timing.round_ratios(times["recompute"], cached),
-        "decode_sweep": {
-            "d_model": widths,
-            "bytes": sweep_bytes,
-            "ms": [times[f"d={d}"].median_ms for d in widths],
-            "rounds_ms": [list(times[f"d={d}"].rounds_ms) for d in widths],
-        },
-        "timing_rounds": KV_ROUNDS,
-        "cache_bytes": dec.cache_bytes(empty),
-        "param_bytes": param_bytes,
-        "decode_flops": flops,
-        "decode_intensity": flops / (param_bytes + dec.cache_bytes(empty)),
-    }
+    return Cache(
+        str(params["tok"].dtype), model.context, p, steps, max_diff,
+        bool(jnp.all(tokens[0] == window_tokens)), times["prefill"].median_ms,
+        cached.median_ms, times["recompute"].median_ms,
+        timing.round_ratios(times["recompute"], cached), sweep, KV_ROUNDS,
+        dec.cache_bytes(empty), param_bytes, flops,
+        flops / (param_bytes + dec.cache_bytes(empty)),
+    )  # fmt: skip
 
 
 def sweep_widths(d: int) -> list[int]:
@@ -261,111 +494,6 @@ def sweep_disagrees(exponents: list[float], grows: float = GROWS) -> bool:
     return any(e >= grows for e in exponents[: start - 1])
 
 
-def run(
-    seed: int,
-    checkpoint: str,
-    length: int,
-    temperature: float,
-    top_k: int,
-    top_p: float,
-    draws: int,
-    *,
-    prompt_text: str = PROMPT,
-    loaded: tuple | None = None,
-    show_progress: bool = False,
-) -> dict:
-    """Decode from `loaded` (params, GPTConfig) of `checkpoint`, or, when it is None,
-    from lesson 19's default model trained first."""
-    k_samples, k_checks = jax.random.split(jax.random.key(seed))
-    if loaded is None:
-        why = "none asked for" if checkpoint == NO_CHECKPOINT else "none exists"
-        (params, model), source = default_model(seed, show_progress), "trained"
-    else:
-        (params, model), source, why = loaded, "checkpoint", None
-    vocab = lang.build_vocab(macbeth.read_text())
-    prompt = jnp.asarray(lang.encode(vocab, prompt_text))  # (P,)
-
-    methods = {
-        "greedy": dec.Sampler(temperature=0.0),
-        f"temperature {temperature:g}": dec.Sampler(temperature=temperature),
-        f"top-k {top_k}": dec.Sampler(top_k=top_k),
-        f"top-p {top_p:g}": dec.Sampler(top_p=top_p),
-        "temperature 1": dec.Sampler(),
-        "top-k 1": dec.Sampler(top_k=1),
-    }
-    samples, entropies, tokens = {}, {}, {}
-    for name, sampler in methods.items():  # the same key for each: only the rule differs
-        toks, ents = dec.generate_window(
-            params, prompt, k_samples, config=model, sampler=sampler, steps=length
-        )  # (S,), (S,)
-        tokens[name] = np.asarray(toks).tolist()
-        samples[name] = lang.decode(vocab, toks)
-        entropies[name] = float(jnp.mean(ents))
-
-    kv_prompt = jnp.asarray(lang.encode(vocab, macbeth.read_text()[: max(1, model.context // 4)]))
-    return {
-        "source": source,
-        "source_reason": why,
-        "checkpoint": str(checkpoint),
-        "model": model._asdict(),
-        "dtype": str(params["tok"].dtype),
-        "prompt": prompt_text,
-        "samples": samples,
-        "loops": {name: dec.loop_start(toks) for name, toks in tokens.items()},
-        "entropies": entropies,
-        "topk1_equals_greedy": tokens["top-k 1"] == tokens["greedy"],
-        "repeat_share": {
-            "greedy": dec.repeated_ngram_share(tokens["greedy"], NGRAM),
-            "temperature 1": dec.repeated_ngram_share(tokens["temperature 1"], NGRAM),
-        },
-        "ngram": NGRAM,
-        **sampling_checks(params, model, prompt, k_checks, draws),
-        **kv_checks(params, model, kv_prompt),
-    }
-
-
-# ----------------------------------------------------------------------------
-# Report.
-
-
-def source_sentence(r: dict) -> str:
-    if r["source"] == "checkpoint":
-        return f"Using the checkpoint {r['checkpoint']}."
-    if r["checkpoint"] == NO_CHECKPOINT:
-        return "--checkpoint none: trained lesson 19's default model first, as a fresh clone does."
-    return (
-        f"No usable checkpoint at {r['checkpoint']} ({r['source_reason']}): trained lesson "
-        "19's default model first (run `make train` for a better one)."
-    )
-
-
-def chi2_sentence(stat: float, dof: int, p: float, draws: int) -> str:
-    """The χ² test's line; with fewer than two cells to compare (dof < 1: the draws
-    all fell where the softmax is nearly sure) the test cannot be run, and says so."""
-    if dof < 1:
-        return (
-            f"χ² test of {draws:,} draws against the softmax: cannot be run, since fewer "
-            "than two outcomes are expected 5 times or more (the model is nearly sure "
-            "of its next character); more --draws would give it cells to compare."
-        )
-    return (
-        f"χ² test of {draws:,} draws against the softmax: χ² = {stat:.2f} on {dof} "
-        f"degrees of freedom, p = {p:.3f}: {chi2_verdict(p)}."
-    )
-
-
-def chi2_verdict(p: float) -> str:
-    if p >= 0.01:
-        return "consistent with the softmax (p ≥ 0.01)"
-    return "unlikely under the softmax (p < 0.01): the sampler or the test is wrong"
-
-
-def repetition_verdict(greedy: float, sampled: float) -> str:
-    if greedy > sampled:
-        return "greedy text repeats itself more than sampled text"
-    return "here greedy text does not repeat itself more than sampled text"
-
-
 def spread_note(ratios: list[float]) -> str:
     """' (rounds: a× to b×, …)' when the per-round ratios disagree by more than
     timing.SPREAD, so a busy machine says so; else ''."""
@@ -375,31 +503,26 @@ def spread_note(ratios: list[float]) -> str:
     return f" (its rounds gave {found[0]:.1f}× to {found[1]:.1f}×: the machine was busy)"
 
 
-def speed_sentence(r: dict) -> str:
-    faster = display.how_much(
-        r["decode_ms_cached"], r["decode_ms_recompute"], "a padded full recompute"
-    )
-    return (
-        f"A cached decode step is {faster} at context {r['model']['context']}"
-        f"{spread_note(r['decode_ratio_rounds'])}."
-    )
+def speed_sentence(cached_ms: float, recompute_ms: float, context: int, ratios: list) -> str:
+    faster = display.how_much(cached_ms, recompute_ms, "a padded full recompute")
+    return f"A cached decode step is {faster} at context {context}{spread_note(ratios)}."
 
 
-def bound_sentence(s: dict) -> str:
+def bound_sentence(s: Sweep) -> str:
     """Where a cached step's time starts to follow the bytes it reads, from the sweep."""
-    d, nbytes, ms = s["d_model"], s["bytes"], s["ms"]
+    d, nbytes, ms, grows = s.d_model, s.bytes, s.ms, s.grows
     exps = growth_exponents(nbytes, ms)
-    start = memory_bound_from(exps)
+    start = memory_bound_from(exps, grows)
     here = (
         f"At d = {d[0]} a cached step reads {nbytes[0] / 1e6:.2f} MB in "
         f"{display.duration(ms[0])} ({nbytes[0] / ms[0] / 1e6:.1f} GB/s)"
     )
     if len(d) == 1:
         return f"{here}; no wider model was timed, so where memory starts to bind is not measured."
-    if sweep_disagrees(exps):
+    if sweep_disagrees(exps, grows):
         es = ", ".join(f"{e:.2f}" for e in exps)
         return (
-            f"{here}. The widenings disagree (e = {es}: {GROWS} or more, then less): the time "
+            f"{here}. The widenings disagree (e = {es}: {grows} or more, then less): the time "
             "does not follow the bytes steadily, so this sweep does not show where the data a "
             "step moves starts to set its time (a busy machine, or caches of several sizes, "
             "can do this)."
@@ -411,7 +534,7 @@ def bound_sentence(s: dict) -> str:
             "sizes a step's time is mostly a fixed per-call cost, and no width here is "
             "large enough for the data it moves to set its time."
         )
-    pair = s["rounds_ms"][start - 1], s["rounds_ms"][start]
+    pair = s.rounds_ms[start - 1], s.rounds_ms[start]
     found = timing.spread([b / a for a, b in zip(*pair)])
     noise = (
         ""
@@ -435,110 +558,19 @@ def bound_sentence(s: dict) -> str:
         )
     return (
         f"{here}: a fixed per-call cost sets its time (up to d = {d[start - 1]} the time "
-        f"grew far more slowly than the bytes, as bytes^e with e under {GROWS}). From "
+        f"grew far more slowly than the bytes, as bytes^e with e under {grows}). From "
         f"d = {d[start]} ({nbytes[start] / 1e6:.1f} MB) the time grows nearly as fast as the "
         f"bytes ({grew}), at {rate}: from there the data a step moves sets its time, as for "
         f"a memory-bound kernel (its FLOPs grow alike, at the intensity above){noise}."
     )
 
 
-def _samples(r: dict, console) -> None:
-    console.print(
-        f"[bold]Samples[/] (prompt: {escape(prompt_words(r['prompt']))}; each sample continues "
-        "it, with the same key for every rule)"
-    )
-    for name, text in r["samples"].items():
-        console.rule(
-            f"{name} · mean entropy of the next-character law {r['entropies'][name]:.3f} nats"
-        )
-        console.print(visible_newlines(display.shown(text, SHOWN)), markup=False)
-        if r["loops"][name] is not None:
-            console.print(loop_sentence(*r["loops"][name], len(text)))
-    console.rule()
-
-
-def prompt_words(prompt: str) -> str:
-    """How the samples' prompt is named: 'a newline', or the text itself in quotes."""
-    return "a newline" if prompt == "\n" else f"“{visible_newlines(prompt).rstrip()}”"
-
-
-def unknown_characters(prompt: str, chars: str) -> str | None:
-    """Why a prompt cannot be encoded (empty, or characters outside the model's
-    vocabulary, each named once), or None when it can."""
-    if not prompt:
-        return "give at least one character"
-    missing = sorted(set(prompt) - set(chars))
-    if not missing:
-        return None
-    named = ", ".join(repr(c) for c in missing)
-    return f"{named} {'is' if len(missing) == 1 else 'are'} not in the model's vocabulary"
-
-
-def visible_newlines(text: str) -> str:
-    """Each newline shown as ↵; a run of them ends in one line break, so a sample of
-    blank lines stays a short line of arrows instead of a screen of nothing."""
-    return re.sub(r"\n+", lambda m: "↵" * len(m.group()) + "\n", text)
-
-
-def loop_sentence(start: int, period: int, length: int) -> str:
-    """The sentence for a sample that has fallen into a loop."""
-    what = "the same character" if period == 1 else f"the same {period} characters"
-    return (
-        f"[dim]From character {start + 1:,} of {length:,} on, this sample repeats {what} "
-        "over and over: it has fallen into a loop.[/]"
-    )
-
-
-def _checks(r: dict, console) -> None:
-    eq = "equals" if r["gumbel_equal"] else "DIFFERS from"
-    console.print(
-        f"Gumbel-max: jax.random.categorical(key, l) {eq} argmax(l + Gumbel noise of the same "
-        f"key) for all {r['gumbel_keys']:,} keys tried."
-    )
-    k1 = "is" if r["topk1_equals_greedy"] else "is NOT"
-    console.print(f"Top-k with k = 1 {k1} greedy decoding, token for token.")
-    console.print(chi2_sentence(r["chi2_stat"], r["chi2_dof"], r["chi2_p_value"], r["draws"]))
-    g, s = r["repeat_share"]["greedy"], r["repeat_share"]["temperature 1"]
-    console.print(
-        f"Repeated {r['ngram']}-grams: {display.share(g)} of greedy text, {display.share(s)} "
-        f"of text sampled at temperature 1: {repetition_verdict(g, s)}.\n"
-    )
-
-
-def _cache(r: dict, console) -> None:
-    eq = "identical" if r["kv_tokens_equal"] else "DIFFERENT"
-    console.print(
-        f"[bold]KV cache:[/] {r['kv_steps']} greedy tokens after a {r['kv_prompt_tokens']}-"
-        f"character prompt; cached logits differ from a full recompute by at most "
-        f"{r['kv_max_diff']:.1e} ({r['dtype']}), and the tokens are {eq}."
-    )
-    table = Table()
-    for col in ("step", "median time"):
-        table.add_column(col, justify="right")
-    table.add_row(f"prefill of {r['kv_prompt_tokens']} tokens", display.duration(r["prefill_ms"]))
-    table.add_row("decode, with the cache", display.duration(r["decode_ms_cached"]))
-    table.add_row("decode, padded full recompute", display.duration(r["decode_ms_recompute"]))
-    console.print(table)
-    console.print(speed_sentence(r))
-    console.print(
-        f"The cache holds {r['cache_bytes']:,} bytes (keys and values of every layer and "
-        f"position) beside {r['param_bytes']:,} bytes of parameters. A decode step reads both "
-        f"to do about {r['decode_flops']:,} FLOPs for one token: "
-        f"{r['decode_intensity']:.2f} FLOPs per byte, where an n × n float32 matmul does n/6 "
-        "(lesson 22 measures this machine's roofline). Is it memory that a step waits "
-        f"on? Cached steps of wider models, timed in the same {r['timing_rounds']} rounds "
-        "(e: the step's time grows as bytes^e from the width above):"
-    )
-    console.print(sweep_table(r["decode_sweep"]))
-    console.print(bound_sentence(r["decode_sweep"]))
-
-
-def sweep_table(s: dict) -> Table:
+def sweep_table(s: Sweep) -> Table:
     table = Table()
     for col in ("width d", "MB read", "time", "GB/s", "e"):
         table.add_column(col, justify="right")
-    exps = [None, *growth_exponents(s["bytes"], s["ms"])]
-    for d, nbytes, ms, e in zip(s["d_model"], s["bytes"], s["ms"], exps):
+    exps = [None, *growth_exponents(s.bytes, s.ms)]
+    for d, nbytes, ms, e in zip(s.d_model, s.bytes, s.ms, exps):
         table.add_row(
             f"{d:,}",
             f"{nbytes / 1e6:.2f}",
@@ -549,11 +581,127 @@ def sweep_table(s: dict) -> Table:
     return table
 
 
-def report(r: dict, console) -> None:
-    console.print(source_sentence(r) + "\n")
-    _samples(r, console)
-    _checks(r, console)
-    _cache(r, console)
+def say_cache(r: Cache, console) -> None:
+    eq = "identical" if r.kv_tokens_equal else "DIFFERENT"
+    console.print(
+        f"[bold]KV cache:[/] {r.kv_steps} greedy tokens after a {r.kv_prompt_tokens}-"
+        f"character prompt; cached logits differ from a full recompute by at most "
+        f"{r.kv_max_diff:.1e} ({r.dtype}), and the tokens are {eq}."
+    )
+    table = Table()
+    for col in ("step", "median time"):
+        table.add_column(col, justify="right")
+    table.add_row(f"prefill of {r.kv_prompt_tokens} tokens", display.duration(r.prefill_ms))
+    table.add_row("decode, with the cache", display.duration(r.decode_ms_cached))
+    table.add_row("decode, padded full recompute", display.duration(r.decode_ms_recompute))
+    console.print(table)
+    console.print(
+        speed_sentence(r.decode_ms_cached, r.decode_ms_recompute, r.context, r.decode_ratio_rounds)
+    )
+    console.print(
+        f"The cache holds {r.cache_bytes:,} bytes (keys and values of every layer and "
+        f"position) beside {r.param_bytes:,} bytes of parameters. A decode step reads both "
+        f"to do about {r.decode_flops:,} FLOPs for one token: "
+        f"{r.decode_intensity:.2f} FLOPs per byte, where an n × n float32 matmul does n/6 "
+        "(lesson 22 measures this machine's roofline). Is it memory that a step waits "
+        f"on? Cached steps of wider models, timed in the same {r.timing_rounds} rounds "
+        "(e: the step's time grows as bytes^e from the width above):"
+    )
+    console.print(sweep_table(r.decode_sweep))
+    console.print(bound_sentence(r.decode_sweep))
+
+
+# ----------------------------------------------------------------------------
+# The lesson.
+
+
+def build(args, loaded) -> list[sections.Section]:
+    S = sections.Section
+    return [
+        S("source", partial(compute_source, args=args, loaded=loaded), say_source),
+        S(
+            "samples",
+            partial(compute_samples, args=args),
+            say_samples,
+            doing=f"six rules continue the prompt, {args.length:,} characters each",
+        ),
+        S(
+            "checks",
+            partial(compute_checks, args=args),
+            say_checks,
+            doing=f"Gumbel-max over {GUMBEL_KEYS:,} keys, and {args.draws:,} draws for χ²",
+        ),
+        S(
+            "cache",
+            compute_cache,
+            say_cache,
+            doing="checking the KV cache, then timing its steps side by side",
+        ),
+    ]
+
+
+def pick(result, names: str) -> dict:
+    """The named fields of a section's result, by name."""
+    return {name: getattr(result, name) for name in names.split()}
+
+
+def results(done: dict) -> dict:
+    """The --json results: the keys of the lesson's contract, from the sections."""
+    src, smp, chk, kv = (done[k] for k in ("source", "samples", "checks", "cache"))
+    return {
+        "source": src.source,
+        "source_reason": src.reason,
+        **pick(src, "checkpoint model dtype"),
+        "prompt": smp.prompt,
+        "samples": {d.rule: d.text for d in smp.rules},
+        "loops": {d.rule: d.loop for d in smp.rules},
+        "entropies": {d.rule: d.mean_entropy for d in smp.rules},
+        "topk1_equals_greedy": smp.topk1_equals_greedy,
+        "repeat_share": {"greedy": smp.repeat_greedy, "temperature 1": smp.repeat_sampled},
+        "ngram": smp.ngram,
+        **pick(chk, "gumbel_equal gumbel_keys chi2_stat chi2_dof chi2_p_value draws"),
+        **pick(kv, "kv_prompt_tokens kv_steps kv_max_diff kv_tokens_equal prefill_ms"),
+        **pick(kv, "decode_ms_cached decode_ms_recompute decode_ratio_rounds"),
+        "decode_sweep": pick(kv.decode_sweep, "d_model bytes ms rounds_ms"),
+        **pick(kv, "timing_rounds cache_bytes param_bytes decode_flops decode_intensity"),
+    }
+
+
+def checks_bullet(samples: Samples, checks: Checks) -> str:
+    """What the checks of the sampler showed, in one sentence."""
+    gumbel = "is" if checks.gumbel_equal else "is NOT"
+    k1 = "is" if samples.topk1_equals_greedy else "is NOT"
+    if checks.chi2_dof < 1:
+        chi2 = "the χ² test could not be run (the model is nearly sure of its next character)"
+    else:
+        chi2 = (
+            f"χ² of {checks.draws:,} draws gave p = {checks.chi2_p_value:.3f}: "
+            f"{chi2_verdict(checks.chi2_p_value)}"
+        )
+    return (
+        f"Every draw {gumbel} Gumbel-max ({checks.gumbel_keys:,} keys checked), top-k 1 "
+        f"{k1} greedy, and {chi2}."
+    )
+
+
+def summary(done: dict) -> list[str]:
+    """The three bullets of "What you saw", from the results."""
+    smp, kv = done["samples"], done["cache"]
+    loops = sum(d.loop is not None for d in smp.rules)
+    first = (
+        f"Six rules continued {prompt_words(smp.prompt)} with one key: repeated "
+        f"{smp.ngram}-grams made {display.share(smp.repeat_greedy)} of the greedy text and "
+        f"{display.share(smp.repeat_sampled)} of temperature 1's, and "
+        f"{display.count(loops, 'sample')} fell into a loop."
+    )
+    eq = "the same tokens" if kv.kv_tokens_equal else "DIFFERENT tokens"
+    speed = speed_sentence(
+        kv.decode_ms_cached, kv.decode_ms_recompute, kv.context, kv.decode_ratio_rounds
+    )
+    third = (
+        f"The KV cache gave {eq} as a full recompute (logits within {kv.kv_max_diff:.1e}). {speed}"
+    )
+    return [first, checks_bullet(smp, done["checks"]), third]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -608,24 +756,13 @@ def main(argv: list[str] | None = None) -> None:
     cli.require_memory(
         parser, draws_bytes(args.draws, vocab), f"--draws {args.draws:,} over {vocab} characters"
     )
-    results = run(
-        args.seed,
-        args.checkpoint,
-        args.length,
-        args.temperature,
-        args.top_k,
-        args.top_p,
-        args.draws,
-        prompt_text=args.prompt,
-        loaded=loaded,
-        show_progress=not args.json,
-    )
-    cli.finish(
+    sections.run(
         args,
         __file__,
-        results,
-        report,
-        title=__doc__,
+        __doc__,
+        build(args, loaded),
+        summary=summary,
+        results=results,
         kernels=(
             dec.top_k_mask,
             dec.top_p_mask,

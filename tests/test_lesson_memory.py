@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import jax.numpy as jnp
 import pytest
@@ -30,6 +31,22 @@ KEYS = {
     "attention_times", "dp_max_diff", "allreduce_count", "allreduce_executed", "n_layers",
     "shard_map_max_diff", "multiprocess",
 }  # fmt: skip
+
+
+def point(**given):
+    """A roofline point with the fields a test gives, the rest neutral."""
+    fields = dict(name="k", kind="matmul", flops=1.0, bytes=1.0, intensity=1.0, ms=1.0,
+                  flops_per_s=1e3, rounds_ms=(1.0,), repeats=1, faults_per_call=0.0, roof=1e3,
+                  share_of_roof=1.0, bound="compute", share_rounds=(1.0,))  # fmt: skip
+    return load_lesson(LESSON).Point(**{**fields, **given})
+
+
+def attention(**given):
+    """Attention times with the fields a test gives, the rest neutral."""
+    fields = dict(t=(64, 128), ms=(1.0, 4.0), flops=(1.0, 4.0), faults_per_call=(0.0, 0.0),
+                  score_bytes=(1, 4), slope=2.0, slope_rounds=(2.0,), spread=1.5,
+                  fresh_faults=100)  # fmt: skip
+    return load_lesson(LESSON).Attention(**{**fields, **given})
 
 
 def run_json_direct(*argv: str) -> dict:
@@ -77,6 +94,7 @@ def test_results_keys_memory_and_flops(run):
     assert by["2x + y"]["intensity"] == pytest.approx(2 / 12)  # 2 FLOPs per 12 bytes
     assert r["dp_max_diff"]["reason"] == "skipped (--devices 0)"
     assert r["multiprocess"]["ok"] is False
+    assert set(r["multiprocess"]) == {"ok", "reason", "processes"}  # a skipped check says why
 
 
 def tiny_state_and_batch(tiny_gpt):
@@ -93,11 +111,11 @@ def test_counts_are_the_models_own_and_recounted_alike(run, tiny_gpt):
     assert r["flops_formula"]["params"] == param_count(tiny_gpt.params)  # the same model
     mem = lesson.memory(model, TRAIN)
     for key in ("param_bytes", "optimizer_bytes", "activation_bytes"):
-        assert r[key] == mem[key]
+        assert r[key] == getattr(mem, key)
     assert r["flops_formula"]["per_token"] == training.flops_per_token(model, TRAIN.context)
     # XLA's count of the compiled step, compiled a second time, is the same count
     step = lesson.compile_model(model, TRAIN, *tiny_state_and_batch(tiny_gpt))["train step"]
-    assert (step["flops"], step["bytes"]) == (r["flops_xla"]["per_step"], r["flops_xla"]["bytes"])
+    assert (step.flops, step.bytes) == (r["flops_xla"]["per_step"], r["flops_xla"]["bytes"])
 
 
 def test_a_failed_check_process_ends_in_one_sentence(tiny_gpt, tmp_path, monkeypatch):
@@ -109,15 +127,15 @@ def test_a_failed_check_process_ends_in_one_sentence(tiny_gpt, tmp_path, monkeyp
     spec = parallel.Spec(tiny_gpt.model, TRAIN)
     children = lesson.start_scale_out(args, spec, tmp_path, state.params, batch)
     try:
-        dp, mp = lesson.finish_scale_out(children, time.monotonic() + 60, tmp_path, None, None)
+        reports = lesson.collect_checks(children, time.monotonic() + 60)
     finally:
         lesson.stop(children)
-    r = {"dp_max_diff": lesson.dp_diffs(dp), "shard_map_max_diff": lesson.shard_map_diffs(dp),
-         "allreduce_count": dp.get("allreduce_count"), "multiprocess": mp}  # fmt: skip
-    assert r["dp_max_diff"] == {**r["dp_max_diff"], "ok": False,
-                                "reason": "exit status 1: no devices"}  # fmt: skip
+    dp, mp = lesson.read_checks(reports, tmp_path, None, None)
+    r = lesson.scale_out_result(dp, mp, n_layers=1, agree=lesson.AGREE)
+    assert (r.dp.ok, r.dp.reason) == (False, "exit status 1: no devices")
+    assert r.allreduce_count is None and r.multiprocess.reason == "skipped (--processes 0)"
     console = Console(file=io.StringIO(), width=1000)
-    load_lesson(LESSON).scale_out_section(r, console)
+    lesson.say_scale_out(r, console)
     assert "Data-parallel step: not run (exit status 1: no devices)." in console.file.getvalue()
 
 
@@ -133,20 +151,22 @@ def test_slope_verdict(slope, words):
 def test_a_steep_slope_is_explained_only_by_measured_page_faults():
     lesson = load_lesson(LESSON)
     # the reviewers' run: about 8,200 faults per call at T = 1024, few at T = 512
-    a = {"t": [512, 1024], "faults_per_call": [3.0, 8200.0], "score_bytes": [4e6, 16.8e6]}
+    a = attention(t=(512, 1024), faults_per_call=(3.0, 8200.0), score_bytes=(4e6, 16.8e6))
     text = lesson.slope_verdict(3.3, a)
     assert "8,200 page faults" in text and "16.8 MB" in text
     assert "main memory" not in text  # the unbacked explanation is gone
-    assert not lesson.fresh_memory({**a, "faults_per_call": [3.0, 50.0]})  # too few
-    assert not lesson.fresh_memory({**a, "faults_per_call": [8000.0, 8200.0]})  # both fresh
-    assert "not from fresh memory" in lesson.slope_verdict(3.3, {**a, "faults_per_call": [0, 0]})
+    assert not lesson.fresh_memory(replace(a, faults_per_call=(3.0, 50.0)))  # too few
+    assert not lesson.fresh_memory(replace(a, faults_per_call=(8000.0, 8200.0)))  # both fresh
+    gone = replace(a, faults_per_call=(0, 0))
+    assert "not from fresh memory" in lesson.slope_verdict(3.3, gone)
 
 
 def test_agreement_and_textbook_sentences():
     lesson = load_lesson(LESSON)
-    assert "equal to the single-device" in lesson.agreement(3e-7, "gradients")
-    assert "more than rounding" in lesson.agreement(1e-3, "gradients")
-    assert "not compared" in lesson.agreement(None, "gradients")
+    agree = lesson.AGREE
+    assert "equal to the single-device" in lesson.agreement(3e-7, "gradients", agree)
+    assert "more than rounding" in lesson.agreement(1e-3, "gradients", agree)
+    assert "not compared" in lesson.agreement(None, "gradients", agree)
     assert "already arrives summed" in lesson.textbook_sentence(8.0, 8)
     assert "not pre-summed" in lesson.textbook_sentence(1.0, 8)
     assert lesson.textbook_sentence(3.0, 8).endswith("3.000× the true gradient.")
@@ -154,12 +174,12 @@ def test_agreement_and_textbook_sentences():
 
 def test_multiprocess_sentence():
     lesson = load_lesson(LESSON)
-    assert "not run here (timed out)" in lesson.multiprocess_sentence(
-        {"ok": False, "reason": "timed out", "processes": 2}
-    )
-    ok = {"ok": True, "processes": 2, "devices": 2, "local_devices": 1, "params_max_diff": 1e-7,
-          "grads_max_diff": 1e-9, "between_processes_max_diff": 0.0}  # fmt: skip
-    text = lesson.multiprocess_sentence(ok)
+    failed = lesson.Multiprocess(ok=False, reason="timed out", processes=2)
+    assert "not run here (timed out)" in lesson.multiprocess_sentence(failed, lesson.AGREE)
+    ok = lesson.Multiprocess(ok=True, reason=None, processes=2, devices=2, local_devices=1,
+                             params_max_diff=1e-7, grads_max_diff=1e-9,
+                             between_processes_max_diff=0.0)  # fmt: skip
+    text = lesson.multiprocess_sentence(ok, lesson.AGREE)
     assert "2 processes on 127.0.0.1" in text and "identical" in text
 
 
@@ -181,19 +201,20 @@ def test_formula_clause():
 
 def test_noisy_rounds_are_named_with_their_spread():
     lesson = load_lesson(LESSON)
-    assert lesson.spread_note([10.0, 12.0, 14.0], ".1f") == ""  # within 1.5×
-    assert lesson.spread_note([8.0, 12.5, 14.0], ".1f") == " (rounds: 8.0 to 14.0)"
-    steady = {"name": "a", "share_rounds": [0.5, 0.6, 0.55]}
-    noisy = {"name": "b", "share_rounds": [0.2, 0.5, 0.4]}
-    assert lesson.noisy_rows([steady]) == ""
-    assert "on b 20% to 50% (share" in lesson.noisy_rows([steady, noisy])
+    assert lesson.spread_note([10.0, 12.0, 14.0], ".1f", 1.5) == ""  # within 1.5×
+    assert lesson.spread_note([8.0, 12.5, 14.0], ".1f", 1.5) == " (rounds: 8.0 to 14.0)"
+    steady = point(name="a", share_rounds=(0.5, 0.6, 0.55))
+    noisy = point(name="b", share_rounds=(0.2, 0.5, 0.4))
+    assert lesson.noisy_rows([steady], 1.5) == ""
+    said = lesson.noisy_rows([steady, noisy], 1.5)
+    assert "on b 20% to 50% (share" in said and "more than 1.5×" in said
 
 
 def test_above_roof_names_the_kernels_that_beat_it():
     lesson = load_lesson(LESSON)
-    points = [{"name": "a", "share_of_roof": 1.5}, {"name": "b", "share_of_roof": 0.9}]
-    assert lesson.above_roof(points).startswith("Above their roof: a. ")
-    assert lesson.above_roof(points[1:]) == ""
+    points = [point(name="a", share_of_roof=1.5), point(name="b", share_of_roof=0.9)]
+    assert lesson.above_roof(points, 1.05).startswith("Above their roof: a. ")
+    assert lesson.above_roof(points[1:], 1.05) == ""
 
 
 def test_allreduce_sentence_counts_what_runs_per_step():
@@ -212,10 +233,10 @@ def test_a_kv_cache_keeps_the_weights_intensity():
 def test_a_decode_step_above_its_roof_is_not_called_held_back_by_it():
     lesson = load_lesson(LESSON)
     # the review's busy run: decode at 0.174 FLOP/byte reached 204% of its memory roof
-    above = lesson.decode_bound({"bound": "memory", "share_of_roof": 2.04})
+    above = lesson.decode_bound("memory", 2.04, 1.05)
     assert "by its intensity decode is memory bound, though this run it beat that roof" in above
     assert "204%" in above
-    below = lesson.decode_bound({"bound": "memory", "share_of_roof": 0.4})
+    below = lesson.decode_bound("memory", 0.4, 1.05)
     assert below == "decode is memory bound (40% of its roof)"
 
 
@@ -223,3 +244,85 @@ def test_a_slope_far_under_one_is_not_called_near_linear():
     # a small run's T^0.51 (T = 64 to 128) was called "near linear"
     said = load_lesson(LESSON).slope_verdict(0.51)
     assert said.startswith("below linear") and "per-call overhead" in said
+
+
+# ----------------------------------------------------------------------------
+# What you saw: each bullet's choice, on hand-built results.
+
+
+def memory_and_flops(param_bytes, activation_bytes, xla_per_step=100.0):
+    lesson = load_lesson(LESSON)
+    m = lesson.Memory(params=param_bytes // 4, dtype="float32", param_bytes=param_bytes,
+                      optimizer_bytes=3 * param_bytes, activation_bytes=activation_bytes,
+                      tokens_per_step=128)  # fmt: skip
+    formula = lesson.Formula(80, 1, 80, 10, m.params, "float32")
+    xla = lesson.XlaCount(xla_per_step, 1, 50.0, xla_per_step / 50.0)
+    return m, lesson.Flops(formula, xla)
+
+
+def test_memory_bullet_names_the_largest_part():
+    lesson = load_lesson(LESSON)
+    # parameters, gradients and Adam's state: 5 × 2**18 bytes; activations more or less
+    said = lesson.memory_bullet(*memory_and_flops(2**18, 2**21))
+    assert "65,536-parameter GPT holds about 3.25 MiB" in said
+    assert "the activations, which grow with batch × context, are most of it" in said
+    assert "came to 0.800× XLA's count" in said
+    said = lesson.memory_bullet(*memory_and_flops(2**18, 2**18))
+    assert "about 1.50 MiB" in said and "optimizer state are most of it" in said
+
+
+def roofline_of(*points):
+    lesson = load_lesson(LESSON)
+    return lesson.Roofline(peak_flops=4e10, bandwidth=2e10, peak_rounds=(4e10,),
+                           bandwidth_rounds=(2e10,), ridge=2.0, ridge_rounds=(2.0,), rounds=1,
+                           repeats_min=1, repeats_max=1, points=points, spread=1.5,
+                           above_roof=1.05)  # fmt: skip
+
+
+def test_roofline_bullet_names_each_memory_bound_kind_once():
+    lesson = load_lesson(LESSON)
+    inference = lesson.Inference(1.61, 0.449, "memory", 0.5, 0.5, 1.05)
+    slow = [point(kind=kind, bound="memory") for kind in ("attention", "attention", "decode")]
+    r = roofline_of(point(kind="matmul"), *slow)
+    said = lesson.roofline_bullet(r, inference)
+    assert "peaked at 4e10 FLOP/s and copied 20.0 GB/s, a ridge at 2.0 FLOP/byte" in said
+    assert "3 of 4 kernels were memory bound, of kinds attention, decode." in said
+    assert "Decode did 0.449 FLOP/byte against prefill's 1.61." in said
+    assert "no kernel was memory bound" in lesson.roofline_bullet(roofline_of(point()), inference)
+
+
+def scale_out(dp_ok, mp_ok, diff=1e-8):
+    lesson = load_lesson(LESSON)
+    if dp_ok:
+        dp = lesson.DataParallel(True, None, "cpu", 8, diff, diff)
+        sm = lesson.ShardMap(True, diff, diff, 8.0)
+    else:
+        dp = lesson.DataParallel(False, "skipped (--devices 0)", None, None, None, None)
+        sm = lesson.ShardMap(False, None, None, None)
+    if mp_ok:
+        mp = lesson.Multiprocess(True, None, 2, 2, 1, diff, diff, 0.0)
+    else:
+        mp = lesson.Multiprocess(False, "skipped (--processes 0)", 0)
+    return lesson.ScaleOut(dp, sm, 1, 2, 2, mp, lesson.AGREE)
+
+
+def test_scale_out_bullet_says_what_ran_and_whether_it_agreed():
+    bullet = load_lesson(LESSON).scale_out_bullet
+    none = bullet(scale_out(False, False))
+    assert none.startswith("No scale-out check ran here: the data-parallel step (skipped")
+    both = bullet(scale_out(True, True))
+    assert "on 8 devices (jit with NamedSharding, and shard_map) and on 2 processes" in both
+    assert "was equal to the single-device step (max |Δ| 1.0e-08)." in both
+    one = bullet(scale_out(True, False))
+    assert one.endswith("; not run: the two-process step (skipped (--processes 0)).")
+    assert "beyond rounding" in bullet(scale_out(True, True, diff=1e-3))
+
+
+def test_summary_is_three_bullets_from_the_sections():
+    lesson = load_lesson(LESSON)
+    m, f = memory_and_flops(2**18, 2**21)
+    done = {"memory": m, "flops": f, "roofline": roofline_of(point()),
+            "inference": lesson.Inference(1.6, 0.45, "memory", 0.5, 0.5, 1.05),
+            "scale_out": scale_out(False, True)}  # fmt: skip
+    bullets = lesson.summary(done)
+    assert len(bullets) == 3 and bullets[2].startswith("The training step on 2 processes")

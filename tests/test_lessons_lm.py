@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -122,13 +123,14 @@ def test_19_report_sentences(run_report):
     assert "not the add-0.02 bigram (0.012 nats ahead" in closed
     assert "does not show that it uses more" in closed
     assert "does not beat the bigram" in m.baseline_verdict(-0.1, -0.12, 0.02)
-    r = {"best_step": 10, "eval_steps": [10, 20], "val_loss": 1.5, "final_val_loss": 1.7,
-         "train_eval_history": [1.6, 1.4]}  # fmt: skip
+    r = training(m, best_step=10, eval_steps=[10, 20], val_loss=1.5, val_history=[1.5, 1.7],
+                 train_eval_history=[1.6, 1.4])  # fmt: skip
     assert "over-fit (the training loss went on falling, 1.6000 to 1.4000)" in m.best_note(r)
+    assert "(1.5000) and ended at 1.7000" in m.best_note(r)
     # validation up at the end while training rose too: not over-fitting
-    rose = m.best_note({**r, "train_eval_history": [1.6, 1.8]})
+    rose = m.best_note(replace(r, train_eval_history=[1.6, 1.8]))
     assert "not over-fitting, since the training loss rose as well, 1.6000 to 1.8000" in rose
-    assert m.best_note({**r, "best_step": 20}) is None
+    assert m.best_note(replace(r, best_step=20)) is None
     assert m.diverged_at(np.array([1.0, np.nan, 2.0])) == 2 and m.diverged_at(np.ones(3)) is None
     assert m.shown("abcdef", 4) == "abcd … 2 more characters" and m.shown("abc", 4) == "abc"
     text = run_report(LM, *TINY)
@@ -142,6 +144,46 @@ def test_19_announces_a_run_far_longer_than_the_default():
     assert m.long_run_sentence(default, default) is None
     long = m.run_work(100_000, m.BATCH, m.D_MODEL, m.LAYERS, m.HEADS, m.CONTEXT)
     assert "500× the default run's arithmetic" in m.long_run_sentence(long, default)
+
+
+def training(m, **given):
+    """A Training result of lesson 19 with `given` fields (the rest of a small run)."""
+    fields = dict(
+        steps=20,
+        loss_history=[2.0] * 20,
+        eval_steps=[10, 20],
+        train_eval_history=[1.6, 1.4],
+        val_history=[1.5, 1.7],
+        diverged_at=None,
+        best_step=10,
+        val_loss=1.5,
+        compile_ms=1.0,
+        rounds=[],
+        best_params={},
+    )
+    return m.Training(**{**fields, **given})
+
+
+def test_19_what_you_saw():
+    m = load_lesson(LM)
+    t = training(m)
+    b = m.Baselines(False, 10, 4.2, 3.3, 2.5, 1.5, math.exp(1.5), 1.0, 0.1, 0.9)
+    said = m.trained_bullet(t, b)
+    assert said.startswith("After 20 steps the best validation loss was 1.5000 (step 10,")
+    assert "perplexity 4.48); the GPT beats the bigram by 1.000 nats" in said
+    gone = m.trained_bullet(replace(t, diverged_at=7), b)
+    assert gone.startswith("Training diverged at step 7: the loss left the finite numbers")
+    data = m.Data(65, 100, 10, 9, "float32", 1000, 4.21, 4.2)
+    speed = m.Speed(False, "float32", 1.0, 2, 1, 2.5, 12_800.0, 10, 5, 1.0, 1.0, 0.031, [], 8)
+    bullets = m.summary({"data": data, "training": t, "baselines": b, "speed": speed})
+    assert len(bullets) == 3 and "4.2100 nats per character against ln V = 4.2000" in bullets[0]
+    assert bullets[1] == said
+    assert bullets[2] == (
+        "A training step took 2.50 ms, 12,800 tokens/s: 3.1% of this machine's matmul peak."
+    )
+    assert m.prompt_words("\n") == "a newline" and m.prompt_words("Fair") == "'Fair'"
+    # a finite loss past ~709 nats (--lr 10) overflowed math.exp: a traceback
+    assert m.perplexity(1.0) == math.e and m.perplexity(800.0) == math.inf
 
 
 @pytest.mark.parametrize(
@@ -212,12 +254,13 @@ def test_20_trains_the_default_only_when_the_default_checkpoint_is_absent(
     finally:
         m.default_model.cache_clear()
     assert model.d_model == 16 and params["tok"].shape == (model.vocab_size, 16)
-    r = {"source": "trained", "source_reason": "none exists", "checkpoint": "x.npz"}
-    assert "No usable checkpoint at x.npz (none exists)" in m.source_sentence(r)
+    said = m.source_sentence("trained", "none exists", "x.npz")
+    assert "No usable checkpoint at x.npz (none exists)" in said
     # --checkpoint none trains even where a checkpoint exists (as make notes-check needs)
     assert m.open_checkpoint("none", default=str(tmp_path / "bad.npz")) is None
-    none = {"source": "trained", "source_reason": "none asked for", "checkpoint": "none"}
-    assert m.source_sentence(none).startswith("--checkpoint none: trained")
+    none = m.source_sentence("trained", "none asked for", "none")
+    assert none.startswith("--checkpoint none: trained")
+    assert m.source_sentence("checkpoint", None, "x.npz") == "Using the checkpoint x.npz."
     (tmp_path / "bad.npz").write_text("not a checkpoint")
     for named, reason in [(absent, "cannot read it"), (tmp_path / "bad.npz", "not a readable")]:
         assert reason in usage_error(DEC, "--checkpoint", str(named))
@@ -275,27 +318,31 @@ def test_20_the_width_sweep_and_where_memory_binds():
     assert m.memory_bound_from([0.1, 0.5, 0.8, 1.0]) == 3
     assert m.memory_bound_from([0.1, 0.5]) is None
     # the reviewers' default size: 0.131 ms at d = 16, 0.175 ms at d = 64 (≈ 15× the bytes)
-    fixed = {"d_model": [16, 64], "bytes": [3.0e4, 4.6e5], "ms": [0.131, 0.175],
-             "rounds_ms": [[0.13, 0.13], [0.17, 0.18]]}  # fmt: skip
+    fixed = m.Sweep(d_model=[16, 64], bytes=[3.0e4, 4.6e5], ms=[0.131, 0.175],
+                    rounds_ms=[[0.13, 0.13], [0.17, 0.18]])  # fmt: skip
     assert "mostly a fixed per-call cost" in m.bound_sentence(fixed)
     # time that follows the bytes from the third width on
-    sweep = {"d_model": [64, 128, 256, 512], "bytes": [5e5, 1.8e6, 6.7e6, 2.6e7],
-             "ms": [0.24, 0.52, 1.5, 6.4],
-             "rounds_ms": [[0.24] * 3, [0.52] * 3, [1.5, 1.4, 1.6], [6.4, 6.0, 6.8]]}  # fmt: skip
-    assert m.memory_bound_from(m.growth_exponents(sweep["bytes"], sweep["ms"])) == 2
+    sweep = m.Sweep(
+        d_model=[64, 128, 256, 512],
+        bytes=[5e5, 1.8e6, 6.7e6, 2.6e7],
+        ms=[0.24, 0.52, 1.5, 6.4],
+        rounds_ms=[[0.24] * 3, [0.52] * 3, [1.5, 1.4, 1.6], [6.4, 6.0, 6.8]],
+    )
+    assert m.memory_bound_from(m.growth_exponents(sweep.bytes, sweep.ms)) == 2
     assert "From d = 256 (6.7 MB) the time grows nearly as fast" in m.bound_sentence(sweep)
-    noisy = {**sweep, "rounds_ms": [*sweep["rounds_ms"][:2], [1.5, 0.6, 1.6], [6.4] * 3]}
+    assert "as bytes^e with e under 0.75" in m.bound_sentence(sweep)
+    noisy = replace(sweep, rounds_ms=[*sweep.rounds_ms[:2], [1.5, 0.6, 1.6], [6.4] * 3])
     assert "rounds gave" in m.bound_sentence(noisy)
-    assert "already at this width" in m.bound_sentence({**sweep, "ms": [0.24, 0.8, 2.8, 11.0]})
-    assert "not measured" in m.bound_sentence({k: v[:1] for k, v in sweep.items()})
+    assert "already at this width" in m.bound_sentence(replace(sweep, ms=[0.24, 0.8, 2.8, 11.0]))
+    one = m.Sweep(*(v[:1] for v in (sweep.d_model, sweep.bytes, sweep.ms, sweep.rounds_ms)))
+    assert "not measured" in m.bound_sentence(one)
 
 
 def test_20_speed_sentence_shows_the_spread_of_a_noisy_ratio():
     m = load_lesson(DEC)
-    r = {"decode_ms_cached": 0.2, "decode_ms_recompute": 0.5, "model": {"context": 64}}
-    steady = m.speed_sentence({**r, "decode_ratio_rounds": [2.4, 2.5, 2.6]})
+    steady = m.speed_sentence(0.2, 0.5, 64, [2.4, 2.5, 2.6])
     assert steady.endswith("a padded full recompute at context 64.")  # no spread: steady
-    noisy = m.speed_sentence({**r, "decode_ratio_rounds": [1.3, 2.5, 3.7]})
+    noisy = m.speed_sentence(0.2, 0.5, 64, [1.3, 2.5, 3.7])
     assert "its rounds gave 1.3× to 3.7×: the machine was busy" in noisy
 
 
@@ -308,8 +355,8 @@ def test_19_mfu_is_read_round_by_round_beside_the_peak():
     assert (
         m.mfu_spread([0.19, 0.22, 0.52]) == "; its rounds gave 19.0% to 52.0%: the machine was busy"
     )
-    assert m.after_first({"timed_chunks": 9, "chunks": 10}) == ", after the first"
-    assert m.after_first({"timed_chunks": 1, "chunks": 1}) == ""
+    assert m.after_first(9, 10) == ", after the first"
+    assert m.after_first(1, 1) == ""
 
 
 def test_20_newlines_are_visible_and_loops_are_named():
@@ -341,13 +388,44 @@ def test_20_a_sweep_whose_exponents_go_up_and_down_places_no_memory_bound():
     m = load_lesson(DEC)
     # the review's busy run: e = 0.91, 0.46, 1.54 (d = 64 … 512) was read as "memory
     # bound already at d = 64" from its first widening alone
-    busy = {"d_model": [64, 128, 256, 512], "bytes": [5.0e5, 1.79e6, 6.72e6, 2.602e7],
-            "ms": [0.311, 0.992, 1.83, 14.6], "rounds_ms": [[0.3] * 3, [1.0] * 3,
-            [1.8] * 3, [14.6] * 3]}  # fmt: skip
-    exps = m.growth_exponents(busy["bytes"], busy["ms"])
+    busy = m.Sweep(d_model=[64, 128, 256, 512], bytes=[5.0e5, 1.79e6, 6.72e6, 2.602e7],
+                   ms=[0.311, 0.992, 1.83, 14.6], rounds_ms=[[0.3] * 3, [1.0] * 3,
+                   [1.8] * 3, [14.6] * 3])  # fmt: skip
+    exps = m.growth_exponents(busy.bytes, busy.ms)
     assert m.memory_bound_from(exps) == 3 and m.sweep_disagrees(exps)
     said = m.bound_sentence(busy)
     assert "The widenings disagree (e = 0.91, 0.46, 1.53" in said
     assert "already at this width" not in said and "From d =" not in said
     assert m.memory_bound_from([0.8, 0.5]) is None and m.sweep_disagrees([0.8, 0.5])
     assert not m.sweep_disagrees([0.1, 0.8, 1.0]) and not m.sweep_disagrees([0.1, 0.2])
+
+
+def test_20_what_you_saw():
+    m = load_lesson(DEC)
+    rules = (
+        m.Decoded("greedy", "aaaa", 0.0, (0, 1)),
+        m.Decoded("temperature 1", "abcd", 1.2, None),
+    )
+    samples = m.Samples("\n", rules, True, 4, 0.9, 0.05, 300)
+    checks = m.Checks(True, 1000, 60.0, 66, 0.3, 4000)
+    said = m.checks_bullet(samples, checks)
+    assert said == (
+        "Every draw is Gumbel-max (1,000 keys checked), top-k 1 is greedy, and χ² of 4,000 "
+        "draws gave p = 0.300: consistent with the softmax (p ≥ 0.01)."
+    )
+    assert "could not be run" in m.checks_bullet(samples, replace(checks, chi2_dof=0))
+    assert "is NOT greedy" in m.checks_bullet(replace(samples, topk1_equals_greedy=False), checks)
+    sweep = m.Sweep([16], [3.0e4], [0.1], [[0.1]])
+    cache = m.Cache("float32", 64, 16, 48, 2e-7, True, 1.0, 0.2, 0.5, [2.5, 2.5], sweep, 7,
+                    1, 1, 1, 1.0)  # fmt: skip
+    bullets = m.summary({"samples": samples, "checks": checks, "cache": cache})
+    assert bullets[0] == (
+        "Six rules continued a newline with one key: repeated 4-grams made 90.0% of the "
+        "greedy text and 5.0% of temperature 1's, and 1 sample fell into a loop."
+    )
+    assert bullets[1] == said
+    assert bullets[2].startswith("The KV cache gave the same tokens as a full recompute")
+    assert bullets[2].endswith("2.5× faster than a padded full recompute at context 64.")
+    wrong = m.summary({"samples": samples, "checks": checks,
+                       "cache": replace(cache, kv_tokens_equal=False)})  # fmt: skip
+    assert "gave DIFFERENT tokens" in wrong[2]

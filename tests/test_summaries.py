@@ -35,7 +35,10 @@ LESSON_STEMS = [
     "16_transformer_block",
     "17_tokenization_embeddings",
     "18_shape_literacy",
+    "19_language_model",
+    "20_decoding",
     "21_training_dynamics",
+    "22_memory_and_compute",
 ]
 
 
