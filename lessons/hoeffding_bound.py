@@ -33,15 +33,11 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from trinity_foundations import cli, display, geometry, sections, timing
+from trinity_foundations import cli, display, geometry, pair_sampling, sections
 
 DIMS = [3, 64, 512, 4096, 8192]
 PAIRS = 10_000
 EPSILON = 0.05
-MAX_DIM = 2**24  # one vector of 2**24 float32 is 64 MiB; past 2**32 keys overflow uint32
-MAX_PAIRS = 10**7
-MAX_DIMS = 20  # rows of the table
-MAX_NUMBERS = 4 * 10**9  # Gaussian numbers in all: about a minute or two on a CPU
 NORMAL_COUNT = 5  # expected pairs on each side of ε for standard errors to mean something
 
 
@@ -109,21 +105,10 @@ class Row:
 
 
 @dataclass(frozen=True)
-class Draw:
-    """How one dimension's sample was drawn: one kernel, compiled apart and run once."""
-
-    dim: int
-    compile_ms: float
-    run_ms: float
-    numbers_drawn: int
-    dtype: str  # float32, or float64 under JAX_ENABLE_X64
-
-
-@dataclass(frozen=True)
 class Dims:
     pairs: int
     rows: list[Row]
-    draws: list[Draw]
+    draws: list[pair_sampling.Draw]
     epsilon: float
     normal_count: int  # expected pairs each side of ε below which z is not said
 
@@ -153,13 +138,9 @@ def make_row(dim: int, count: int, pairs: int, bound: float, exact: float, epsil
 def compute_dims(done: dict, *, seed: int, dims: list[int], pairs: int, epsilon: float) -> Dims:
     counts, draws = [], []
     for dim in dims:
-        compile_ms, run_ms, dots = timing.compile_and_run(
-            geometry.random_pair_dots, geometry.dim_key(seed, dim), dim=dim, pairs=pairs
-        )  # (pairs,)
-        draws.append(
-            Draw(dim, compile_ms, run_ms, geometry.numbers_drawn(dim, pairs), str(dots.dtype))
-        )
-        counts.append(int(np.sum(np.abs(np.asarray(dots, np.float64)) > epsilon)))
+        drawn, dots = pair_sampling.draw(seed, dim, pairs)  # (pairs,) float64
+        draws.append(drawn)
+        counts.append(int(np.sum(np.abs(dots) > epsilon)))
     # The theory in float64: in float32 the exact tail is off by ~0.7 % at
     # D = 8192 and underflows to 0 below ~1e-38 (see exact_tail's docstring).
     with jax.enable_x64(True):
@@ -376,33 +357,18 @@ def summary(done: dict) -> list[str]:
     ]
 
 
-def check_sizes(parser, dims: list[int], pairs: int) -> None:
-    """Usage errors for a sample too long to draw or too large to hold."""
-    if len(dims) > MAX_DIMS:
-        parser.error(f"argument --dims: at most {MAX_DIMS} dimensions, got {len(dims)}")
-    total = sum(geometry.numbers_drawn(dim, pairs) for dim in dims)
-    if total > MAX_NUMBERS:
-        parser.error(
-            f"--dims and --pairs: {total:.3g} Gaussian numbers to draw, more than the "
-            f"{MAX_NUMBERS:.0e} this lesson allows (about a minute or two on a CPU)"
-        )
-    cli.require_memory(
-        parser, geometry.sample_bytes(dims, pairs), f"--pairs {pairs:,} over these --dims"
-    )
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=0)
     parser.add_argument(
         "--dims",
-        type=cli.int_in(1, MAX_DIM),
+        type=cli.int_in(1, pair_sampling.MAX_DIM),
         nargs="+",
         default=DIMS,
         help="dimensions D to sample (default: %(default)s)",
     )
     parser.add_argument(
         "--pairs",
-        type=cli.int_in(1, MAX_PAIRS),
+        type=cli.int_in(1, pair_sampling.MAX_PAIRS),
         default=PAIRS,
         help="random pairs per dimension (default: %(default)s)",
     )
@@ -413,7 +379,7 @@ def main(argv: list[str] | None = None) -> None:
         help="the threshold ε on |u·v| (default: %(default)s)",
     )
     args = parser.parse_args(argv)
-    check_sizes(parser, args.dims, args.pairs)
+    pair_sampling.check_sizes(parser, args.dims, args.pairs)
     sections.run(
         args,
         __file__,

@@ -25,15 +25,11 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from trinity_foundations import cli, display, geometry, sections, timing
+from trinity_foundations import cli, display, geometry, pair_sampling, sections
 
 DIMS = [3, 64, 512, 4096, 8192]
 PAIRS = 10_000
 EPSILON = 0.05
-MAX_DIM = 2**24  # one vector of 2**24 float32 is 64 MiB; past 2**32 keys overflow uint32
-MAX_PAIRS = 10**7
-MAX_DIMS = 20  # rows of the table and the chart
-MAX_NUMBERS = 4 * 10**9  # Gaussian numbers in all: about a minute or two on a CPU
 BAR_WIDTH = 41  # characters of a dispersion bar over [-1, 1], at most
 
 
@@ -49,17 +45,6 @@ class Row:
     count_not_orthogonal: int
 
 
-@dataclass(frozen=True)
-class Draw:
-    """How one dimension's sample was drawn: one kernel, compiled apart and run once."""
-
-    dim: int
-    compile_ms: float
-    run_ms: float
-    numbers_drawn: int
-    dtype: str  # float32, or float64 under JAX_ENABLE_X64
-
-
 # ----------------------------------------------------------------------------
 # The dot products of random pairs, dimension by dimension.
 
@@ -69,20 +54,15 @@ class Dims:
     pairs: int
     epsilon: float
     rows: list[Row]
-    draws: list[Draw]
+    draws: list[pair_sampling.Draw]
     bar_width: int  # the widest dispersion bar drawn
 
 
 def compute_dims(done: dict, *, seed: int, dims: list[int], pairs: int, epsilon: float) -> Dims:
     rows, draws = [], []
     for dim in dims:
-        compile_ms, run_ms, dots = timing.compile_and_run(
-            geometry.random_pair_dots, geometry.dim_key(seed, dim), dim=dim, pairs=pairs
-        )  # (pairs,)
-        draws.append(
-            Draw(dim, compile_ms, run_ms, geometry.numbers_drawn(dim, pairs), str(dots.dtype))
-        )
-        dots = np.asarray(dots, np.float64)  # (pairs,) summed in float64
+        drawn, dots = pair_sampling.draw(seed, dim, pairs)  # (pairs,) float64
+        draws.append(drawn)
         count = int(np.sum(np.abs(dots) > epsilon))
         mean, std = float(dots.mean()), float(dots.std())
         rows.append(Row(dim, mean, std, 1 / math.sqrt(dim), 100 * count / pairs, count))
@@ -155,7 +135,7 @@ def trend_sentence(lo: Row, hi: Row) -> str | None:
     )
 
 
-def sampling_sentence(draws: list[Draw]) -> str:
+def sampling_sentence(draws: list[pair_sampling.Draw]) -> str:
     """How many numbers were drawn, and how long compiling and running took."""
     compile_ms = sum(d.compile_ms for d in draws)
     run_ms = sum(d.run_ms for d in draws)
@@ -277,33 +257,18 @@ def summary(done: dict) -> list[str]:
     ]
 
 
-def check_sizes(parser, dims: list[int], pairs: int) -> None:
-    """Usage errors for a sample too long to draw or too large to hold."""
-    if len(dims) > MAX_DIMS:
-        parser.error(f"argument --dims: at most {MAX_DIMS} dimensions, got {len(dims)}")
-    total = sum(geometry.numbers_drawn(dim, pairs) for dim in dims)
-    if total > MAX_NUMBERS:
-        parser.error(
-            f"--dims and --pairs: {total:.3g} Gaussian numbers to draw, more than the "
-            f"{MAX_NUMBERS:.0e} this lesson allows (about a minute or two on a CPU)"
-        )
-    cli.require_memory(
-        parser, geometry.sample_bytes(dims, pairs), f"--pairs {pairs:,} over these --dims"
-    )
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=0)
     parser.add_argument(
         "--dims",
-        type=cli.int_in(1, MAX_DIM),
+        type=cli.int_in(1, pair_sampling.MAX_DIM),
         nargs="+",
         default=DIMS,
         help="dimensions D to sample (default: %(default)s)",
     )
     parser.add_argument(
         "--pairs",
-        type=cli.int_in(2, MAX_PAIRS, "a spread needs at least 2 pairs"),
+        type=cli.int_in(2, pair_sampling.MAX_PAIRS, "a spread needs at least 2 pairs"),
         default=PAIRS,
         help="random pairs per dimension (default: %(default)s)",
     )
@@ -314,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
         help="|u·v| above ε counts as not orthogonal (default: %(default)s)",
     )
     args = parser.parse_args(argv)
-    check_sizes(parser, args.dims, args.pairs)
+    pair_sampling.check_sizes(parser, args.dims, args.pairs)
     sections.run(
         args,
         __file__,

@@ -6,7 +6,7 @@ import math
 import pytest
 from conftest import load_lesson
 
-from trinity_foundations import display
+from trinity_foundations import display, pair_sampling
 
 # Small sizes, the same in every test, so the two kernels compile once.
 SMALL = ("--dims", "3", "64", "--pairs", "4000")
@@ -239,7 +239,7 @@ def test_quasi_orthogonality_report_reads_its_own_numbers():
     # A sampled std that rose with D (possible with few pairs) must not read "fell".
     rows = [quasi_row(3, 0.28, 99_998, pairs), quasi_row(64, 0.41, 1, pairs)]
     lesson = load_lesson("quasi_orthogonality")
-    draws = [lesson.Draw(r.dim, 1.0, 1.0, 1000, "float32") for r in rows]
+    draws = [pair_sampling.Draw(r.dim, 1.0, 1.0, 1000, "float32") for r in rows]
     trend = lesson.trend_sentence(*rows)
     assert "fell" not in trend and "instead of falling √(64/3) = 4.6 times" in trend
     assert [lesson.share(r.pct_not_orthogonal) for r in rows] == ["99.998%", "0.001%"]
