@@ -20,3 +20,18 @@ def test_readme_states_the_same_checksum():
 
 def test_macbeth_is_plain_ascii():
     assert max(MACBETH.read_bytes()) < 128
+
+
+HAMLET = ROOT / "data" / "hamlet.txt"
+HAMLET_SHA256 = "bbe5635616c6e0e0bcf01b7b8c324be8b42451c51848f11c283bd2f4442b1e0a"
+
+
+def test_hamlet_checksum_size_and_readme():
+    data = HAMLET.read_bytes()
+    assert len(data) == 173_942 and max(data) < 128
+    assert hashlib.sha256(data).hexdigest() == HAMLET_SHA256
+    assert HAMLET_SHA256 in (ROOT / "data" / "README.md").read_text()
+
+
+def test_hamlet_adds_only_two_digits_to_macbeths_characters():
+    assert set(HAMLET.read_text()) - set(MACBETH.read_text()) == {"1", "2"}
