@@ -8,6 +8,7 @@ import importlib.util
 import io
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections import Counter
@@ -23,6 +24,19 @@ from trinity_foundations.transformer import GPTConfig, init_gpt
 # The learner's progress record goes to a folder of the test run's own, for this
 # process and every lesson it starts, never to the user's cache.
 os.environ["TRINITY_PROGRESS"] = str(Path(tempfile.mkdtemp(prefix="trinity-test-")) / "done.json")
+
+# One compilation cache for the whole run, made by the first process (pytest itself):
+# the xdist workers and every lesson a test starts as a subprocess inherit it through
+# the environment, so a program one process compiled is read back by the others
+# instead of compiled again (most of the suite's time is XLA compiling). The first
+# process removes it when the run ends.
+CACHE_OWNER = "TRINITY_TEST_JAX_CACHE" not in os.environ
+if CACHE_OWNER:
+    os.environ["TRINITY_TEST_JAX_CACHE"] = tempfile.mkdtemp(prefix="trinity-jax-cache-")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ["TRINITY_TEST_JAX_CACHE"]
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.25"
+jax.config.update("jax_compilation_cache_dir", os.environ["TRINITY_TEST_JAX_CACHE"])
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.25)
 
 # Silent rank promotion hides shape bugs ((N,) + (N, 1) is an (N, N) matrix).
 jax.config.update("jax_numpy_rank_promotion", "raise")
@@ -94,17 +108,30 @@ def usage_line(err: str) -> str:
     return lines[-1]
 
 
+# A new program is compiled by XLA, or read from the run's compilation cache (above).
+PROGRAM_EVENTS = (
+    "/jax/core/compile/backend_compile_duration",
+    "/jax/compilation_cache/cache_retrieval_time_sec",
+)
+
+
+def pytest_unconfigure(config):
+    if CACHE_OWNER:
+        shutil.rmtree(os.environ["TRINITY_TEST_JAX_CACHE"], ignore_errors=True)
+
+
 @contextlib.contextmanager
 def compilations():
     """Collect the names of the functions XLA compiles inside the block.
 
-    Reads jax.monitoring's backend-compile event (a public API), so a test can
-    say "the second call compiled nothing" without jit's private cache size.
+    Reads jax.monitoring's events (a public API) for a program compiled by XLA or
+    read from the run's compilation cache, so a test can say "the second call
+    compiled nothing" without jit's private cache size.
     """
     names: list[str] = []
 
     def listener(event: str, duration: float, **kwargs) -> None:
-        if event == "/jax/core/compile/backend_compile_duration":
+        if event in PROGRAM_EVENTS:
             names.append(kwargs.get("fun_name", "?"))
 
     jax.monitoring.register_event_duration_secs_listener(listener)
