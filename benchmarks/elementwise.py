@@ -174,7 +174,7 @@ def measure(
 ) -> tuple[list, list]:
     """Time every method on both operations at one size.
 
-    Data as in lesson 3: a = 0 … n−1, b = 10·a, float32. `copy`, when given, is
+    Data as in lesson 03: a = 0 … n−1, b = 10·a, float32. `copy`, when given, is
     (copy_call(n), n): the reference copy of n elements, timed in the same
     interleaved rounds as the methods, so that each record's fraction of the
     copy bandwidth divides two figures measured side by side.

@@ -1,6 +1,6 @@
 """Whole loops: a Python loop with a host sync per step against one compiled run.
 
-The linear probe's training epochs (lesson 5) as a Python loop of jitted
+The linear probe's training epochs (lesson 05) as a Python loop of jitted
 steps, each loss brought to the host, against one lax.scan; the simple ES of
 lesson 10 as the original shaped it (one compiled call per generation, the
 ranking done on the host with np.argsort) against one compiled run, and
@@ -34,8 +34,8 @@ except ImportError:
 
 ES_START, ES_SIGMA, ES_GENERATIONS = (5.0, -5.0), 2.0, 80  # lesson 10
 ES_CONFIG = ESConfig()  # λ = 20, μ = 5, σ × 0.95 per generation after the 30th
-PROBE_POINTS, PROBE_EPOCHS = 1000, 100  # lesson 5
-PROBE_CONFIG = probe.ProbeConfig(lr=0.1, l2=0.001)  # lesson 5
+PROBE_POINTS, PROBE_EPOCHS = 1000, 100  # lesson 05
+PROBE_CONFIG = probe.ProbeConfig(lr=0.1, l2=0.001)  # lesson 05
 
 
 def side_by_side(runs: dict, budget_ms: float, warmup_ms: float) -> dict[str, timing.Timing]:

@@ -1,4 +1,4 @@
-"""Lesson 1.1 — Python lists: the baseline for every speed-up.
+"""Lesson 01 — Python lists: the baseline for every speed-up.
 
 Two lists of N floats, 1.0 .. N, multiplied element by element into a new
 list. The interpreter runs one loop iteration per element and creates one

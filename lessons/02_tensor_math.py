@@ -1,6 +1,6 @@
-"""Lesson 1.2 — arrays on a device: NumPy, transfer, dispatch and jax.jit.
+"""Lesson 02 — arrays on a device: NumPy, transfer, dispatch, jax.jit.
 
-The products of lesson 1.1 again, now as float32 arrays: one contiguous block
+The products of lesson 01 again, now as float32 arrays: one contiguous block
 of 4-byte numbers, multiplied by compiled loops instead of the interpreter.
 We time each step on its own: NumPy on the host, the copy to the device
 (jax.device_put), an eager jnp.multiply, and a jax.jit multiply on its first
@@ -48,7 +48,7 @@ def multiply(a, b):
 
 
 def inputs(size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Two (N,) float32 arrays on the host, 1.0 .. N, as in lesson 1.1."""
+    """Two (N,) float32 arrays on the host, 1.0 .. N, as in lesson 01."""
     x = np.arange(1, size + 1, dtype=np.float32)  # (N,)
     y = np.arange(1, size + 1, dtype=np.float32)  # (N,) a second array
     return x, y
@@ -70,7 +70,7 @@ class Steps:
     jit_first_ms: float  # trace + compile + run
     jit_cached_ms: float
     unsynced_ms: float  # the cached call without block_until_ready
-    list_ms: float | None  # lesson 1.1's list multiply (None: --skip-list)
+    list_ms: float | None  # lesson 01's list multiply (None: --skip-list)
     list_repeats: int | None
     faults_per_call: dict[str, float]  # step -> minor page faults per timed call
     result_pages: int  # memory pages one float32 result fills
@@ -181,7 +181,7 @@ def trap_sentence(synced: float, unsynced: float) -> str:
 
 
 def list_sentence(list_ms: float | None, jit_cached_ms: float, numpy_ms: float) -> str:
-    """The list of lesson 1.1 against the cached jit call and NumPy, or that it was skipped."""
+    """The list of lesson 01 against the cached jit call and NumPy, or that it was skipped."""
     if list_ms is None:
         return "(The list timing was skipped: --skip-list.)"
     return (
@@ -207,7 +207,7 @@ def say_steps(r: Steps, console: Console) -> None:
         ("jit cached call, no block_until_ready", r.unsynced_ms, faults["unsynced"]),
     ]
     if r.list_ms is not None:
-        rows.insert(0, ("Python list (lesson 1.1)", r.list_ms, None))
+        rows.insert(0, ("Python list (lesson 01)", r.list_ms, None))
     for label, ms, fault in rows:
         table.add_row(
             label, f"{ms:.3f}", f"{ms / r.numpy_ms:.2f}", "" if fault is None else _count(fault)
@@ -223,7 +223,7 @@ def say_steps(r: Steps, console: Console) -> None:
         f"Compute: the cached jit call took {r.jit_cached_ms / r.numpy_ms:.2f}× NumPy's time "
         f"and eager jnp.multiply {r.eager_ms / r.numpy_ms:.2f}×. One multiply per element "
         "leaves the compiler nothing to fuse: both are a single pass over the arrays. "
-        "jit pays off when several operations fuse into one pass (lesson 1.3)."
+        "jit pays off when several operations fuse into one pass (lesson 03)."
     )
     console.print(page_faults(r.faults_per_call, r.result_pages))
     console.print(
@@ -274,7 +274,7 @@ def rounding_note(n: int, last: float, dtype: str) -> str | None:
     exact = n * n
     if last == exact:
         return None
-    held = " (lesson 1.1's float64 list held it exactly)" if exact < 2**53 else ""
+    held = " (lesson 01's float64 list held it exactly)" if exact < 2**53 else ""
     bits = {"float32": 24, "float64": 53}.get(dtype)
     keeps = f"{dtype} keeps {bits} significant bits" if bits else f"{dtype} rounds"
     return f"{keeps}: the last product, {exact:,} exactly, is stored as {last:,.0f}{held}."

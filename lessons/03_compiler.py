@@ -1,4 +1,4 @@
-"""Lesson 1.3 — what jax.jit does: trace, lower, compile, fuse.
+"""Lesson 03 — what jax.jit does: trace, lower, compile, fuse.
 
 square_add(a, b) = a**2 + b on N float32 numbers. Run op by op, each
 operation is its own kernel: a**2 is computed, written to memory, and read
@@ -230,7 +230,7 @@ def say_compile(r: Compile, console: Console) -> None:
 @dataclass(frozen=True)
 class Speed:
     repeats: int
-    list_ms: float  # lesson 1.1's lists, float64, one element at a time
+    list_ms: float  # lesson 01's lists, float64, one element at a time
     list_repeats: int
     eager_ms: float  # op by op, not jitted
     jit_cached_ms: float  # from section 1

@@ -1,4 +1,4 @@
-"""Lesson 1.4 — cosine similarity: the angle between two vectors as one number.
+"""Lesson 04 — cosine similarity: the angle between two vectors.
 
 Normalise each vector to unit length, then take the dot product: the result is
 cos(angle), 1 for the same direction, 0 for perpendicular, -1 for opposite.

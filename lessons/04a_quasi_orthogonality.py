@@ -1,4 +1,4 @@
-"""Lesson 1.5 — random directions in high dimension are nearly perpendicular.
+"""Lesson 04a — random high-dimensional vectors are nearly orthogonal.
 
 Draw pairs of random directions (Gaussian vectors normalised to the unit
 sphere) and take their dot products, the cosine of the angle between them. In
@@ -8,7 +8,7 @@ thousand dimensions almost every pair is perpendicular to within ε: there is
 room for far more nearly-orthogonal directions than there are axes, which is
 why embeddings can hold many features at once.
 
-Run:  python lessons/quasi_orthogonality.py [--dims 3 64 512 4096 8192]
+Run:  python lessons/04a_quasi_orthogonality.py [--dims 3 64 512 4096 8192]
       [--pairs 10000] [--epsilon 0.05] [--seed 0] [--json] [--show-code]
 """
 

@@ -1,8 +1,8 @@
-"""Lesson 1.6 — Hoeffding's bound against the exact tail and the measured one.
+"""Lesson 04b — Hoeffding's bound against exact and measured tails.
 
 How likely is a random pair of unit vectors in D dimensions to be further than
 ε from perpendicular, |u·v| > ε? Three answers side by side:
-  measured  the share of sampled pairs (the same sampling as lesson 1.5),
+  measured  the share of sampled pairs (the same sampling as lesson 04a),
   exact     the true probability: (1 + u·v)/2 follows a Beta((D-1)/2, (D-1)/2)
             law, whose tail jax.scipy.special.betainc evaluates,
   bound     the concentration bound P(|u·v| > ε) ≤ 2·exp(-D·ε²/2).
@@ -13,7 +13,7 @@ every dimension. Above 100 % it is true and useless (vacuous), which it is
 for every D up to 2·ln 2/ε²; past that it is a real guarantee, and the exact
 tail shows how much room it leaves.
 
-Run:  python lessons/hoeffding_bound.py [--dims 3 64 512 4096 8192]
+Run:  python lessons/04b_hoeffding_bound.py [--dims 3 64 512 4096 8192]
       [--pairs 10000] [--epsilon 0.05] [--seed 0] [--json] [--show-code]
 """
 

@@ -1,4 +1,4 @@
-"""Lesson 2.0 — what jax.grad computes.
+"""Lesson 04c — what jax.grad computes.
 
 One logistic loss of one point, three parameters: every node's value going
 forward, the chain rule by hand going backward, and jax.grad, jax.vjp and
@@ -6,7 +6,7 @@ jax.jvp agreeing with it. Then finite differences, whose error falls and then
 rises as the step h shrinks (look for the best h beside √ε and ε^(1/3)), why a
 loss is one number, forward against reverse mode timed, and check_grads.
 
-The computation is lesson 2.1's probe on a single point x = (1, 2) with label
+The computation is lesson 05's probe on a single point x = (1, 2) with label
 y = 1 and θ = (w₁, w₂, b) = (0.5, −1, 0.25), chosen so that every input is
 exact in binary and float32 and float64 evaluate the loss at the same point.
 Everything runs in float32 except where float64 is named.
@@ -41,7 +41,7 @@ HS = tuple(10.0 ** (-k / 2) for k in range(2, 25))  # 1e-1 down to 1e-12, half-d
 DTYPES = ("float32", "float64")
 SIZE, MAX_SIZE = 1000, 4096  # N of the wide and tall functions; jacfwd/jacrev build N × N
 TALL_INPUTS = 4  # K: the tall function's few inputs
-BATCH = 256  # points of lesson 2.1's clusters for the batch gradient
+BATCH = 256  # points of lesson 05's clusters for the batch gradient
 SHOWN_EXAMPLES = 3  # per-example gradients printed
 BUDGET_MS = 100.0  # timing budget per call of the mode comparison
 WARMUP_MS = 30.0  # warm-up per call before it is timed
@@ -649,7 +649,7 @@ def say_batch(r: Batch, console: Console) -> None:
     g = display.vector(r.grad, "{:.6f}")
     console.print(
         f"jax.value_and_grad gives the loss and its gradient from one forward and one "
-        f"backward pass. On {r.batch} points of lesson 2.1's clusters, mean loss "
+        f"backward pass. On {r.batch} points of lesson 05's clusters, mean loss "
         f"{r.value:.6f}, gradient {g}; loss and grad called apart: "
         f"{agreement(r.value_and_grad_max_diff, r.eps)}."
     )

@@ -1,4 +1,4 @@
-"""Lesson 2.1 — a linear probe: logistic regression trained with jax.grad.
+"""Lesson 05 — a linear probe: logistic regression fit with jax.grad.
 
 Two clusters of 2-D points, class 0 around (2, 2) and class 1 around (-2, -2).
 A probe p = sigmoid(x · w + b) learns to tell them apart by gradient descent

@@ -1,4 +1,4 @@
-"""Lesson 3.1 — one self-attention head, forward and one training step.
+"""Lesson 06 — one self-attention head, forward and one training step.
 
 Three tokens, "The cat sat", each a 4-wide vector. Three learned matrices turn
 every token into a query (what it looks for), a key (what it offers) and a

@@ -1,4 +1,4 @@
-"""Lesson 3.2 — why attention divides its scores by sqrt(d_k).
+"""Lesson 07 — why attention divides its scores by sqrt(d_k).
 
 A raw attention score is a dot product q · k of two D-wide vectors. With
 entries of mean 0 and variance 1 it is a sum of D unit-variance terms: mean 0,

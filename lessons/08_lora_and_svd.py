@@ -1,4 +1,4 @@
-"""Lesson 4.1 — SVD and LoRA: how much of a matrix a few directions hold.
+"""Lesson 08 — SVD and LoRA: what a few directions of a matrix hold.
 
 The singular value decomposition W = U diag(s) Vᵀ splits a matrix into rank-1
 pieces sᵢ uᵢ vᵢᵀ, largest first. Keeping the first r pieces is the best

@@ -1,4 +1,4 @@
-"""Lesson 4.2 — compressing a matrix with no redundancy: Eckart–Young, live.
+"""Lesson 09 — compressing a matrix with no redundancy: Eckart–Young.
 
 A random matrix has all its singular values non-zero, so any low-rank
 version loses something. The SVD still gives the best one, and the

@@ -1,4 +1,4 @@
-"""Lesson 5.1 — evolution strategy versus gradient descent on a noisy bowl.
+"""Lesson 10 — evolution strategy vs gradient descent on a noisy bowl.
 
 f(x) = x1² + x2² plus noise (two N(0, 0.1²) draws per evaluation), from
 [5, -5]. Gradient descent follows the exact gradient 2x: the noise does not

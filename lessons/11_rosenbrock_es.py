@@ -1,7 +1,7 @@
-"""Lesson 5.2 — the curved valley: a simple ES and sep-CMA-ES on Rosenbrock.
+"""Lesson 11 — the curved valley: ES and sep-CMA-ES on Rosenbrock.
 
 f(x) = (1 − x1)² + 100 (x2 − x1²)², minimum 0 at [1, 1], at the end of a
-long, narrow, bending valley. The simple ES of lesson 5.1 (σ 0.5, population
+long, narrow, bending valley. The simple ES of lesson 10 (σ 0.5, population
 40, μ 8, σ × 0.98 per generation after the 50th) runs from [-1, 2] until its
 best loss falls below 0.01, as one compiled lax.while_loop.
 

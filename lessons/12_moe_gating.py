@@ -1,4 +1,4 @@
-"""Lesson 6.1 — top-1 routing and the load-balancing loss.
+"""Lesson 12 — top-1 routing and the load-balancing loss.
 
 Six tokens (4-D) meet two routers of three experts. Each token goes to the
 expert with the highest score (top-1). The collapsed router sends everything

@@ -1,4 +1,4 @@
-"""Lesson 6.2 — the load-balancing penalty across five routing scenarios.
+"""Lesson 13 — the load-balancing penalty in five routing scenarios.
 
 Four experts, five ways to share the load, from perfectly even to total
 collapse. In each scenario the token shares f equal the mean router

@@ -1,4 +1,4 @@
-"""Lesson 7 — Mini-TRINITY: a governed routing loop with receipts.
+"""Lesson 14 — Mini-TRINITY: a governed routing loop with receipts.
 
 A task is a 2-D vector (x: how much it looks like maths, y: like creative
 writing). A compiled router scores it against three experts (a stable softmax

@@ -1,4 +1,4 @@
-"""Lesson 8.1 — next-token prediction, step by step.
+"""Lesson 15 — next-token prediction, step by step.
 
 A language model reads token ids, looks each up in an embedding table, adds
 a position vector, lets every token attend to itself and its past (a causal

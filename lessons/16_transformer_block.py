@@ -1,4 +1,4 @@
-"""Lesson 8.2 — the full pre-norm transformer block.
+"""Lesson 16 — the full pre-norm transformer block.
 
 One block does two things to the residual stream x (B, T, d), each added
 back to it: causal multi-head attention lets every token read its past, and

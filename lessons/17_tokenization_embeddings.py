@@ -1,4 +1,4 @@
-"""Lesson 8.3 — tokens, embeddings and positions.
+"""Lesson 17 — tokens, embeddings and positions.
 
 Text becomes integer ids (a tokenizer), ids become vectors (a row lookup in an
 embedding table, the same as one-hot times the table), and attention reads

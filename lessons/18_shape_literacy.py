@@ -1,4 +1,4 @@
-"""Lesson 8.4 — shapes before numbers.
+"""Lesson 18 — shapes before numbers.
 
 Every tensor program has a shape story before it has numbers: which axes a
 product contracts, which survive, what broadcasts. jax.eval_shape runs that

@@ -1,4 +1,4 @@
-"""Lesson 9.1 — a tiny GPT, trained on Macbeth.
+"""Lesson 19 — a tiny GPT, trained on Macbeth.
 
 A character-level language model: the vocabulary is the text's distinct
 characters, the first 90 % of Macbeth trains and the last 10 % validates

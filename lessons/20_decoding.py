@@ -1,4 +1,4 @@
-"""Lesson 9.2 — generating text.
+"""Lesson 20 — generating text.
 
 The GPT of lesson 19 gives, at every step, logits over the next character.
 How a character is chosen from them changes the text: greedy decoding

@@ -1,4 +1,4 @@
-"""Lesson 9.3 — training dynamics: how training goes right and wrong.
+"""Lesson 21 — training dynamics: how training goes right and wrong.
 
 The GPT of lesson 19, at a small size, trained on Macbeth many times over
 with one thing changed at a time, each comparison drawn as loss curves with

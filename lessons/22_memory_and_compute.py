@@ -1,4 +1,4 @@
-"""Lesson 9.4 — what the hardware does: bytes, FLOPs, the roofline, and scaling out.
+"""Lesson 22 — the hardware: bytes, FLOPs, the roofline, scaling out.
 
 The lesson-19 GPT seen as a machine sees it. Memory: parameters, Adam's two
 moments and the activations a training step keeps, all from shapes. Compute:

@@ -1,4 +1,4 @@
-"""Practice for Lesson 1.1 — Python lists: the baseline for every speed-up.
+"""Practice for Lesson 01 — Python lists: the baseline for every speed-up.
 
 Write list_multiply, sum_of_squares: each stub says what to compute, with shapes
 and dtypes. Check your work with

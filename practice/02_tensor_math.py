@@ -1,4 +1,4 @@
-"""Practice for Lesson 1.2 — arrays on a device: NumPy, transfer, dispatch and jax.jit.
+"""Practice for Lesson 02 — arrays on a device: NumPy, transfer, dispatch, jax.jit.
 
 Write to_device, multiply: each stub says what to compute, with shapes
 and dtypes. Check your work with

@@ -1,4 +1,4 @@
-"""Practice for Lesson 1.3 — what jax.jit does: trace, lower, compile, fuse.
+"""Practice for Lesson 03 — what jax.jit does: trace, lower, compile, fuse.
 
 Write square_add, count_primitives: each stub says what to compute, with shapes
 and dtypes. Check your work with

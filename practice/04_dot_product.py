@@ -1,4 +1,4 @@
-"""Practice for Lesson 1.4 — cosine similarity: the angle between two vectors as one number.
+"""Practice for Lesson 04 — cosine similarity: the angle between two vectors.
 
 Write cosine_similarity, normalize: each stub says what to compute, with shapes
 and dtypes. Check your work with

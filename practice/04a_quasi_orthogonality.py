@@ -1,13 +1,13 @@
-"""Practice for Lesson 1.5 — random directions in high dimension are nearly perpendicular.
+"""Practice for Lesson 04a — random high-dimensional vectors are nearly orthogonal.
 
 Write random_unit_vectors, pair_dots: each stub says what to compute, with shapes
 and dtypes. Check your work with
 
-    make practice LESSON=quasi
-    python -m trinity_foundations.practice quasi NAME      (one exercise)
+    make practice LESSON=04a
+    python -m trinity_foundations.practice 04a NAME      (one exercise)
     python -m trinity_foundations.practice --hint NAME
 
-`git checkout practice/quasi_orthogonality.py` gives you the stubs back.
+`git checkout practice/04a_quasi_orthogonality.py` gives you the stubs back.
 """
 
 import jax  # noqa: F401  (you will need these)

@@ -1,13 +1,13 @@
-"""Practice for Lesson 1.6 — Hoeffding's bound against the exact tail and the measured one.
+"""Practice for Lesson 04b — Hoeffding's bound against exact and measured tails.
 
 Write hoeffding_bound, tail_share: each stub says what to compute, with shapes
 and dtypes. Check your work with
 
-    make practice LESSON=hoeffding
-    python -m trinity_foundations.practice hoeffding NAME      (one exercise)
+    make practice LESSON=04b
+    python -m trinity_foundations.practice 04b NAME      (one exercise)
     python -m trinity_foundations.practice --hint NAME
 
-`git checkout practice/hoeffding_bound.py` gives you the stubs back.
+`git checkout practice/04b_hoeffding_bound.py` gives you the stubs back.
 """
 
 import jax  # noqa: F401  (you will need these)

@@ -1,4 +1,4 @@
-"""Practice for Lesson 2.0 — what jax.grad computes.
+"""Practice for Lesson 04c — what jax.grad computes.
 
 Write logistic_gradient, central_difference: each stub says what to compute, with shapes
 and dtypes. Check your work with

@@ -1,4 +1,4 @@
-"""Practice for Lesson 2.1 — a linear probe: logistic regression trained with jax.grad.
+"""Practice for Lesson 05 — a linear probe: logistic regression fit with jax.grad.
 
 Write wilson_interval, binary_cross_entropy, accuracy: each stub says what to compute, with shapes
 and dtypes. Check your work with

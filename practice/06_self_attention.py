@@ -1,4 +1,4 @@
-"""Practice for Lesson 3.1 — one self-attention head, forward and one training step.
+"""Practice for Lesson 06 — one self-attention head, forward and one training step.
 
 Write softmax, attention: each stub says what to compute, with shapes
 and dtypes. Check your work with

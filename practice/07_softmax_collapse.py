@@ -1,4 +1,4 @@
-"""Practice for Lesson 3.2 — why attention divides its scores by sqrt(d_k).
+"""Practice for Lesson 07 — why attention divides its scores by sqrt(d_k).
 
 Write softmax_jacobian, entropy: each stub says what to compute, with shapes
 and dtypes. Check your work with

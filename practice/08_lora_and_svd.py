@@ -1,4 +1,4 @@
-"""Practice for Lesson 4.1 — SVD and LoRA: how much of a matrix a few directions hold.
+"""Practice for Lesson 08 — SVD and LoRA: what a few directions of a matrix hold.
 
 Write truncate, lora_forward, lora_merge: each stub says what to compute, with shapes
 and dtypes. Check your work with

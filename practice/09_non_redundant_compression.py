@@ -1,4 +1,4 @@
-"""Practice for Lesson 4.2 — compressing a matrix with no redundancy: Eckart–Young, live.
+"""Practice for Lesson 09 — compressing a matrix with no redundancy: Eckart–Young.
 
 Write eckart_young_error, energy_share, numerical_rank: each stub says what to compute, with shapes
 and dtypes. Check your work with

@@ -1,4 +1,4 @@
-"""Practice for Lesson 5.1 — evolution strategy versus gradient descent on a noisy bowl.
+"""Practice for Lesson 10 — evolution strategy vs gradient descent on a noisy bowl.
 
 Write log_rank_weights, recombine: each stub says what to compute, with shapes
 and dtypes. Check your work with

@@ -1,4 +1,4 @@
-"""Practice for Lesson 5.2 — the curved valley: a simple ES and sep-CMA-ES on Rosenbrock.
+"""Practice for Lesson 11 — the curved valley: ES and sep-CMA-ES on Rosenbrock.
 
 Write rosenbrock, best_indices: each stub says what to compute, with shapes
 and dtypes. Check your work with

@@ -1,4 +1,4 @@
-"""Practice for Lesson 6.1 — top-1 routing and the load-balancing loss.
+"""Practice for Lesson 12 — top-1 routing and the load-balancing loss.
 
 Write load_balancing_loss, top1_route: each stub says what to compute, with shapes
 and dtypes. Check your work with

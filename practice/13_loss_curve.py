@@ -1,4 +1,4 @@
-"""Practice for Lesson 6.2 — the load-balancing penalty across five routing scenarios.
+"""Practice for Lesson 13 — the load-balancing penalty in five routing scenarios.
 
 Write aux_loss, scenario_loss: each stub says what to compute, with shapes
 and dtypes. Check your work with

@@ -1,4 +1,4 @@
-"""Practice for Lesson 7 — Mini-TRINITY: a governed routing loop with receipts.
+"""Practice for Lesson 14 — Mini-TRINITY: a governed routing loop with receipts.
 
 Write trinity_route, warp: each stub says what to compute, with shapes
 and dtypes. Check your work with

@@ -1,4 +1,4 @@
-"""Practice for Lesson 8.1 — next-token prediction, step by step.
+"""Practice for Lesson 15 — next-token prediction, step by step.
 
 Write cross_entropy, bigram_counts: each stub says what to compute, with shapes
 and dtypes. Check your work with

@@ -1,4 +1,4 @@
-"""Practice for Lesson 8.2 — the full pre-norm transformer block.
+"""Practice for Lesson 16 — the full pre-norm transformer block.
 
 Write layer_norm, rms_norm, causal_mask: each stub says what to compute, with shapes
 and dtypes. Check your work with

@@ -1,4 +1,4 @@
-"""Practice for Lesson 8.3 — tokens, embeddings and positions.
+"""Practice for Lesson 17 — tokens, embeddings and positions.
 
 Write merge, rope, pair_counts: each stub says what to compute, with shapes
 and dtypes. Check your work with

@@ -1,4 +1,4 @@
-"""Practice for Lesson 8.4 — shapes before numbers.
+"""Practice for Lesson 18 — shapes before numbers.
 
 Write split_heads, merge_heads, head_scores: each stub says what to compute, with shapes
 and dtypes. Check your work with

@@ -1,4 +1,4 @@
-"""Practice for Lesson 9.1 — a tiny GPT, trained on Macbeth.
+"""Practice for Lesson 19 — a tiny GPT, trained on Macbeth.
 
 Write learning_rate, global_norm, clip_by_global_norm: each stub says what to compute, with shapes
 and dtypes. Check your work with

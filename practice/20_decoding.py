@@ -1,4 +1,4 @@
-"""Practice for Lesson 9.2 — generating text.
+"""Practice for Lesson 20 — generating text.
 
 Write top_p_filter, apply_temperature, top_k_filter: each stub says what to compute, with shapes
 and dtypes. Check your work with

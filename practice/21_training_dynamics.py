@@ -1,4 +1,4 @@
-"""Practice for Lesson 9.3 — training dynamics: how training goes right and wrong.
+"""Practice for Lesson 21 — training dynamics: how training goes right and wrong.
 
 Write largest_spike, divergence_step: each stub says what to compute, with shapes
 and dtypes. Check your work with

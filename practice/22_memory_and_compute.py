@@ -1,4 +1,4 @@
-"""Practice for Lesson 9.4 — what the hardware does: bytes, FLOPs, the roofline, and scaling out.
+"""Practice for Lesson 22 — the hardware: bytes, FLOPs, the roofline, scaling out.
 
 Write matmul_intensity, attainable: each stub says what to compute, with shapes
 and dtypes. Check your work with

@@ -32,6 +32,8 @@ ACCEPTED: dict[tuple[str, str], set[str]] = {
 FAST: dict[str, list[str]] = {
     "19_language_model": [*TINY_19, "--steps", "2"],  # 2 evaluations; TINY_19's programs
     "20_decoding": TINY_20,
+    # the sizes of tests/test_lesson_adaptation.py (with tiny_checkpoint): its programs
+    "25_adaptation": "--steps 1 --rank 1 --dpo-steps 1 --alpha 1 --samples 64".split(),
     "11_rosenbrock_es": ["--dim", "3", "--max-generations", "20", "--cma-max-generations", "20"],
     "22_memory_and_compute": [
         *TINY_GPT_FLAGS,
@@ -40,6 +42,19 @@ FAST: dict[str, list[str]] = {
     ],
     "21_training_dynamics": [  # the sizes of tests/test_lesson_dynamics.py: one compile
         *"--steps 32 --batch 4 --d-model 16 --layers 1 --context 16 --slice 400".split()
+    ],
+    "23_fewer_bits": [  # the sizes of tests/test_lesson_fewer_bits.py
+        *TINY_GPT_FLAGS,
+        *"--batch 4 --steps 10 --block 16 --matmul-max 256 --sum-count 1000".split(),
+        *"--checkpoint none".split(),
+    ],
+    "26_evaluation": [  # the sizes of tests/test_lesson_evaluation.py: one compile
+        *"--seeds 2 --steps 8 --batch 4 --d-model 16 --layers 1 --context 16".split(),
+        *"--draws 200 --block 256".split(),
+    ],
+    "24_kernels": [  # the sizes of tests/test_lesson_kernels.py
+        *"--length 128 --block-q 64 --block-k 64 --heads 2 --head-dim 16".split(),
+        *"--pallas-length 64 --memory-max 256".split(),
     ],
 }
 
@@ -125,7 +140,7 @@ def parses(action: argparse.Action, value: str) -> bool:
 @pytest.mark.parametrize(("stem", "action"), FLAGS, ids=IDS)
 def test_tiny_values_are_refused_cleanly_or_run(stem, action, capsys, request):
     fast = FAST.get(stem, [])
-    if stem == "20_decoding":  # a tiny model, not lesson 19's default trained first
+    if stem in ("20_decoding", "25_adaptation"):  # a tiny model, not one trained first
         fast = [*fast, "--checkpoint", str(request.getfixturevalue("tiny_checkpoint"))]
     for value in TINY:
         if action.dest == "seed" and parses(action, value):

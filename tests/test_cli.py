@@ -1,12 +1,14 @@
 import argparse
+import ast
 import json
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import ROOT
+from rich.text import Text
 
-from trinity_foundations import cli
+from trinity_foundations import catalogue, cli
 
 
 @pytest.mark.parametrize(
@@ -94,11 +96,21 @@ def test_require_memory_refuses_what_does_not_fit(capsys):
     assert "--size 10**20 needs about" in last and "GiB available" in last
 
 
-def test_title_line_names_the_file_and_the_group():
-    assert cli.title_line("Lesson 2.1 — probe\nmore", "05_linear_probe") == (
-        "Lesson 2.1 — probe  [dim](05_linear_probe.py · lesson 2.1)[/]"
+def test_title_line_names_the_chapter():
+    assert cli.title_line("Lesson 05 — probe\nmore", "05_linear_probe") == (
+        "Lesson 05 — probe  [dim](chapter 2)[/]"
     )
     assert cli.title_line(None, "not_in_catalogue") == "not_in_catalogue"
+
+
+@pytest.mark.parametrize(
+    "entry", [e for e in catalogue.LESSONS if (ROOT / "lessons" / f"{e.stem}.py").exists()]
+)
+def test_every_title_says_the_file_number_and_fits_80_columns(entry):
+    doc = ast.get_docstring(ast.parse((ROOT / "lessons" / f"{entry.stem}.py").read_text()))
+    line = Text.from_markup(cli.title_line(doc, entry.stem)).plain
+    assert line.startswith(f"Lesson {entry.stem.split('_')[0]} — "), line
+    assert line.endswith(f"(chapter {entry.chapter})") and len(line) <= 80, line
 
 
 def test_backend_problem_is_one_line_with_the_fallback():

@@ -1,4 +1,4 @@
-"""Lesson 2.0, gradients: its results against closed forms, its sentences, its flags."""
+"""Lesson 04c, gradients: its results against closed forms, its sentences, its flags."""
 
 from __future__ import annotations
 

@@ -182,7 +182,7 @@ def test_coverage_sentence_uses_the_computed_miss_rate():
 def test_report(run_report):
     out = run_report(LESSON, "--show-code", columns=40)
     body = out.splitlines()[1:]  # the title rule may shorten the title
-    assert out.splitlines()[1].count("Lesson 2.1") == 1
+    assert out.splitlines()[1].count("Lesson 05") == 1
     assert max(map(cell_len, body)) <= 40  # the chart and tables take the console's width
     text = " ".join(out.split())
     assert "def train_step" in text  # --show-code

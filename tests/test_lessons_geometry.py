@@ -1,4 +1,4 @@
-"""Lessons quasi_orthogonality and hoeffding_bound: results against closed
+"""Lessons 04a_quasi_orthogonality and 04b_hoeffding_bound: results against closed
 forms and the facts of LESSONS.md, reports, determinism, bad input."""
 
 import math
@@ -22,8 +22,8 @@ def binomial_sd(p: float, n: int = PAIRS) -> float:
 
 
 def test_quasi_orthogonality_results(run_json):
-    env = run_json("quasi_orthogonality", *SMALL)
-    assert env["lesson"] == "quasi_orthogonality"
+    env = run_json("04a_quasi_orthogonality", *SMALL)
+    assert env["lesson"] == "04a_quasi_orthogonality"
     assert env["params"] == {"seed": 0, "dims": [3, 64], "pairs": PAIRS, "epsilon": 0.05}
     d3, d64 = env["results"]["dims"]
     assert (d3["dim"], d64["dim"]) == (3, 64)
@@ -39,7 +39,7 @@ def test_quasi_orthogonality_results(run_json):
 
 
 def test_hoeffding_results(run_json):
-    env = run_json("hoeffding_bound", *SMALL)
+    env = run_json("04b_hoeffding_bound", *SMALL)
     d3, d64 = env["results"]["dims"]
     for row in (d3, d64):
         bound = 2 * math.exp(-row["dim"] * 0.05**2 / 2)
@@ -57,19 +57,19 @@ def test_hoeffding_results(run_json):
 
 
 def test_both_lessons_sample_the_same_pairs(run_json):
-    quasi = run_json("quasi_orthogonality", *SMALL)["results"]["dims"]
-    hoeffding = run_json("hoeffding_bound", *SMALL)["results"]["dims"]
+    quasi = run_json("04a_quasi_orthogonality", *SMALL)["results"]["dims"]
+    hoeffding = run_json("04b_hoeffding_bound", *SMALL)["results"]["dims"]
     assert [r["count_not_orthogonal"] for r in quasi] == [r["count"] for r in hoeffding]
     assert [r["pct_not_orthogonal"] for r in quasi] == [r["empirical_pct"] for r in hoeffding]
 
 
 def test_a_row_does_not_depend_on_the_other_dims(run_json):
-    both = run_json("quasi_orthogonality", *SMALL)["results"]["dims"]
-    alone = run_json("quasi_orthogonality", "--dims", "64", "--pairs", str(PAIRS))
+    both = run_json("04a_quasi_orthogonality", *SMALL)["results"]["dims"]
+    alone = run_json("04a_quasi_orthogonality", "--dims", "64", "--pairs", str(PAIRS))
     assert alone["results"]["dims"] == [both[1]]
 
 
-@pytest.mark.parametrize("lesson", ["quasi_orthogonality", "hoeffding_bound"])
+@pytest.mark.parametrize("lesson", ["04a_quasi_orthogonality", "04b_hoeffding_bound"])
 def test_same_seed_same_results(run_json, lesson):
     first, second = run_json(lesson, *SMALL), run_json(lesson, *SMALL)
     assert without_timing(first) == without_timing(second)
@@ -78,17 +78,17 @@ def test_same_seed_same_results(run_json, lesson):
 
 
 def test_quasi_orthogonality_report(run_report):
-    out = run_report("quasi_orthogonality", *SMALL, columns=40)
-    assert out.splitlines()[1].count("Lesson 1.5") == 1
+    out = run_report("04a_quasi_orthogonality", *SMALL, columns=40)
+    assert out.splitlines()[1].count("Lesson 04a") == 1
     body = out.splitlines()[1:]  # the title rule may shorten the title with "…"
     assert not any("…" in line for line in body)  # the table folds, never cuts a number
     assert max(len(line) for line in body) <= 40
-    assert out.rstrip().endswith("Next: make run LESSON=hoeffding")
+    assert out.rstrip().endswith("Next: make run LESSON=04b")
 
 
 def test_quasi_orthogonality_readings_follow_the_share(run_json):
-    lesson = load_lesson("quasi_orthogonality")
-    d3, _ = run_json("quasi_orthogonality", *SMALL)["results"]["dims"]
+    lesson = load_lesson("04a_quasi_orthogonality")
+    d3, _ = run_json("04a_quasi_orthogonality", *SMALL)["results"]["dims"]
     assert lesson.reading(lesson.Row(**d3), PAIRS, 0.05).startswith("most pairs (95.")  # 95 %
     row = quasi_row(64, 0.04, 200, PAIRS)  # 5 %
     assert lesson.reading(row, PAIRS, 0.05).startswith("5.0% still miss")
@@ -101,13 +101,13 @@ def test_quasi_orthogonality_readings_follow_the_share(run_json):
 
 
 def test_hoeffding_report(run_report, run_json):
-    out = " ".join(run_report("hoeffding_bound", *SMALL).split())
-    assert out.count("Lesson 1.6") == 1
+    out = " ".join(run_report("04b_hoeffding_bound", *SMALL).split())
+    assert out.count("Lesson 04b") == 1
     assert "P(|u·v| > ε) ≤ 2·exp(−D·ε²/2), for u and v independent and uniform" in out
     assert "must cover the worst case" not in out and "no distribution" not in out
     assert out.rstrip().endswith("Next: make run LESSON=04c")
-    lesson = load_lesson("hoeffding_bound")
-    r = run_json("hoeffding_bound", *SMALL)["results"]
+    lesson = load_lesson("04b_hoeffding_bound")
+    r = run_json("04b_hoeffding_bound", *SMALL)["results"]
     assert r["first_useful_dim"] == 555  # "below 1 (useful) from D = 555 on"
     assert [lesson.pct(row["bound_pct"]) for row in r["dims"]] == ["199.25%", "184.62%"]
     assert lesson.pct(r["dims"][0]["exact_pct"]) == "95.00%"
@@ -117,7 +117,7 @@ def test_hoeffding_report(run_report, run_json):
     ("epsilon", "dim"), [(0.05, 555), (0.5, 6), (0.999, 2), (1e-300, math.inf)]
 )
 def test_hoeffding_first_useful_dim(epsilon, dim):
-    edge = load_lesson("hoeffding_bound").first_useful_dim(epsilon)
+    edge = load_lesson("04b_hoeffding_bound").first_useful_dim(epsilon)
     assert edge == dim
     if math.isfinite(edge):  # the smallest D with 2·exp(-Dε²/2) < 1
         assert (
@@ -126,7 +126,7 @@ def test_hoeffding_first_useful_dim(epsilon, dim):
 
 
 def test_hoeffding_tiny_epsilon_runs(run_json):
-    (row,) = run_json("hoeffding_bound", "--dims", "3", "--pairs", "10", "--epsilon", "1e-300")[
+    (row,) = run_json("04b_hoeffding_bound", "--dims", "3", "--pairs", "10", "--epsilon", "1e-300")[
         "results"
     ]["dims"]
     assert row["exact_pct"] == 100.0 and row["vacuous"]  # once a math domain error
@@ -148,7 +148,7 @@ def hoeffding_row(dim: int, **kw):
         "z": None,
         "expected_count": 0.0,
     }
-    return load_lesson("hoeffding_bound").Row(**{**row, **kw})
+    return load_lesson("04b_hoeffding_bound").Row(**{**row, **kw})
 
 
 def test_hoeffding_looseness_names_the_dropped_factor():
@@ -156,10 +156,10 @@ def test_hoeffding_looseness_names_the_dropped_factor():
         hoeffding_row(4096, looseness=8.7, looseness_estimate=8.02),
         hoeffding_row(8192, looseness=12.0, looseness_estimate=11.34),
     ]
-    text = load_lesson("hoeffding_bound").looseness_sentence(rows)
+    text = load_lesson("04b_hoeffding_bound").looseness_sentence(rows)
     assert "8.7 to 12.0 times the exact tail" in text and "ε·√(2πD) = 8.0 to 11.3" in text
     assert (
-        load_lesson("hoeffding_bound")
+        load_lesson("04b_hoeffding_bound")
         .looseness_sentence([hoeffding_row(9, looseness=None, looseness_estimate=1.0)])
         .endswith("a real guarantee.")
     )
@@ -169,17 +169,17 @@ def test_sampling_is_checked_against_available_memory(usage_error, monkeypatch):
     from trinity_foundations import cli
 
     monkeypatch.setattr(cli, "available_bytes", lambda: 2**20)
-    assert "GiB; this process has" in usage_error("quasi_orthogonality", *SMALL)
+    assert "GiB; this process has" in usage_error("04a_quasi_orthogonality", *SMALL)
 
 
 def test_hoeffding_verdicts_when_a_small_sample_lands_above_the_bound(run_json):
     # One pair at D = 2000 lands beyond ε with probability 2.5 %; seed 27 does,
     # so the measured 100 % exceeds the bound (16.42 %), which is still true.
     argv = ("--dims", "2000", "--pairs", "1", "--seed", "27")
-    (row,) = run_json("hoeffding_bound", *argv)["results"]["dims"]
+    (row,) = run_json("04b_hoeffding_bound", *argv)["results"]["dims"]
     assert row["satisfied"] is False and row["vacuous"] is False
     assert row["empirical_pct"] == 100.0 and row["exact_pct"] < row["bound_pct"]
-    lesson = load_lesson("hoeffding_bound")
+    lesson = load_lesson("04b_hoeffding_bound")
     row = lesson.Row(**row)
     assert lesson.holds(row) == "NO"
     held = lesson.held_sentence([row], 1)
@@ -187,7 +187,7 @@ def test_hoeffding_verdicts_when_a_small_sample_lands_above_the_bound(run_json):
     assert row.expected_count < 5  # one pair: no normal approximation, no standard errors
 
 
-@pytest.mark.parametrize("lesson", ["quasi_orthogonality", "hoeffding_bound"])
+@pytest.mark.parametrize("lesson", ["04a_quasi_orthogonality", "04b_hoeffding_bound"])
 @pytest.mark.parametrize(
     "argv,reason",
     [
@@ -206,11 +206,11 @@ def test_bad_input_is_a_one_line_usage_error(usage_error, lesson, argv, reason):
 
 
 def test_one_pair_has_no_spread(usage_error):
-    assert "at least 2 pairs" in usage_error("quasi_orthogonality", "--pairs", "1")
+    assert "at least 2 pairs" in usage_error("04a_quasi_orthogonality", "--pairs", "1")
 
 
 def quasi_row(dim: int, std: float, count: int, pairs: int):
-    return load_lesson("quasi_orthogonality").Row(
+    return load_lesson("04a_quasi_orthogonality").Row(
         dim=dim,
         mean=0.0,
         std=std,
@@ -231,14 +231,14 @@ def quasi_row(dim: int, std: float, count: int, pairs: int):
     ],
 )
 def test_quasi_orthogonality_share_never_rounds_to_0_or_100(pct, text):
-    assert load_lesson("quasi_orthogonality").share(pct) == text
+    assert load_lesson("04a_quasi_orthogonality").share(pct) == text
 
 
 def test_quasi_orthogonality_report_reads_its_own_numbers():
     pairs = 100_000
     # A sampled std that rose with D (possible with few pairs) must not read "fell".
     rows = [quasi_row(3, 0.28, 99_998, pairs), quasi_row(64, 0.41, 1, pairs)]
-    lesson = load_lesson("quasi_orthogonality")
+    lesson = load_lesson("04a_quasi_orthogonality")
     draws = [pair_sampling.Draw(r.dim, 1.0, 1.0, 1000, "float32") for r in rows]
     trend = lesson.trend_sentence(*rows)
     assert "fell" not in trend and "instead of falling √(64/3) = 4.6 times" in trend
@@ -250,7 +250,7 @@ def test_quasi_orthogonality_report_reads_its_own_numbers():
 
 
 def test_hoeffding_pct_does_not_round_a_partial_share_to_100():
-    pct = load_lesson("hoeffding_bound").pct
+    pct = load_lesson("04b_hoeffding_bound").pct
     assert pct(100 * (1 - 6.366e-7)) == "99.9999%"  # exact tail at D = 2, ε = 1e-6
     assert pct(100.0) == "100.00%" and pct(95.0) == "95.00%" and pct(199.25) == "199.25%"
     assert (
@@ -272,12 +272,12 @@ def test_sampling_names_the_dtype_it_used(run_json):
     import jax
 
     with jax.enable_x64(True):
-        r = run_json("quasi_orthogonality", "--dims", "3", "--pairs", "10")["results"]
+        r = run_json("04a_quasi_orthogonality", "--dims", "3", "--pairs", "10")["results"]
     assert r["timing"][0]["dtype"] == "float64"  # not a typed "float32"
 
 
 def test_quasi_law_mean_and_trend_sentences():
-    lesson = load_lesson("quasi_orthogonality")
+    lesson = load_lesson("04a_quasi_orthogonality")
     assert "shrinks like 1/√D" in lesson.law_sentence([0.98, 1.01])
     assert "try more --pairs" in lesson.law_sentence([0.5, 1.0])
     assert lesson.mean_sentence([0.4, 2.1]).startswith("Every mean is within 2.1 standard")
@@ -291,7 +291,7 @@ def test_quasi_law_mean_and_trend_sentences():
 
 
 def test_hoeffding_verdict_sentences():
-    lesson = load_lesson("hoeffding_bound")
+    lesson = load_lesson("04b_hoeffding_bound")
     assert lesson.held_sentence([], 100) == "The bound held at every D."
     assert "exceeded the bound at D = 2000" in lesson.held_sentence([hoeffding_row(2000)], 1)
     assert lesson.noise_sentence([0.3, 2.1]).endswith("what sampling noise allows.")
@@ -303,7 +303,7 @@ def test_hoeffding_verdict_sentences():
 
 
 def test_hoeffding_useful_from_and_rare_sentences():
-    lesson = load_lesson("hoeffding_bound")
+    lesson = load_lesson("04b_hoeffding_bound")
     assert lesson.useful_from(555) == "below 1 (useful) from D = 555 on"
     assert lesson.useful_from(math.inf) == "above 1 (vacuous) for every D float64 can count"
     rare = hoeffding_row(8192, count=0, exact_pct=5.96e-4, expected_count=0.0596)

@@ -139,14 +139,14 @@ def test_check_says_what_the_run_gives():
 def test_notes_check_against_saved_results(tmp_path, capsys):
     notes, saved = tmp_path / "notes", tmp_path / "results"
     notes.mkdir()
-    (notes / "lesson_1.md").write_text(
+    (notes / "chapter_1.md").write_text(
         "w 0.5<!-- run: 06_self_attention lr ×5 --> and 3<!-- run: 06_self_attention d_k -->\n"
     )
     nc.save_results({"lesson": "06_self_attention", "results": {"lr": 0.1, "d_k": 4}}, saved)
     assert nc.main(["--notes", str(notes), "--saved", str(saved)]) == 1
     out = capsys.readouterr().out
     assert "06_self_attention: 1 of 2 quoted numbers do not hold" in out
-    assert "lesson_1.md:1: quotes 3, the run gives 4 (d_k)" in out
+    assert "chapter_1.md:1: quotes 3, the run gives 4 (d_k)" in out
 
 
 def test_notes_check_refuses_a_missing_notes_folder(tmp_path, capsys):

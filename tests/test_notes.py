@@ -1,5 +1,6 @@
-"""The lesson notes point only at scripts that exist, and the README links each."""
+"""The chapter notes point only at scripts that exist, and the README links each."""
 
+import ast
 import re
 
 import pytest
@@ -7,17 +8,30 @@ from conftest import ROOT
 
 from trinity_foundations import catalogue
 
-NOTES = sorted((ROOT / "notes").glob("lesson_*.md"))
-GROUPS = sorted({int(e.group.split(".")[0]) for e in catalogue.LESSONS})
+NOTES = sorted((ROOT / "notes").glob("chapter_*.md"), key=lambda p: int(p.stem.split("_")[1]))
+
+
+def lessons_of(note) -> list[catalogue.Entry]:
+    return [e for e in catalogue.LESSONS if e.chapter == note.stem.split("_")[1]]
 
 
 def scripts_in(note) -> int:
-    group = note.stem.split("_")[1]
-    return sum(e.group.split(".")[0] == group for e in catalogue.LESSONS)
+    return len(lessons_of(note))
 
 
-def test_there_is_a_note_per_lesson_group():
-    assert [p.name for p in NOTES] == [f"lesson_{i}.md" for i in GROUPS]
+def test_there_is_a_note_per_chapter():
+    assert [p.name for p in NOTES] == [f"chapter_{c}.md" for c in catalogue.CHAPTERS]
+
+
+@pytest.mark.parametrize("note", NOTES, ids=lambda p: p.name)
+def test_a_note_is_headed_by_its_chapter_and_lists_its_lessons_by_their_titles(note):
+    chapter = note.stem.split("_")[1]
+    text = note.read_text()
+    assert text.startswith(f"# Chapter {chapter} — {catalogue.CHAPTERS[chapter]}\n")
+    for e in lessons_of(note):
+        doc = ast.get_docstring(ast.parse((ROOT / "lessons" / f"{e.stem}.py").read_text()))
+        title = doc.splitlines()[0].rstrip(".")  # the title line, as the lesson prints it
+        assert f"- [{title}](../lessons/{e.stem}.py)" in text, title
 
 
 @pytest.mark.parametrize("note", NOTES, ids=lambda p: p.name)

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from trinity_foundations import gradients, practice, practice_stubs, tokenizers
+from trinity_foundations import adaptation, gradients, practice, practice_stubs, tokenizers
 from trinity_foundations.catalogue import STEMS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,6 +166,27 @@ def _clip_always(grads, max_norm):
     return jax.tree_util.tree_map(lambda g: g * (max_norm / norm), grads)
 
 
+def _blocks_strided(losses, idx, block):
+    """Blocks taken every count-th character (a reshape the wrong way round)."""
+    count = losses.shape[0] // block
+    return losses[: count * block].reshape(block, count).mean(axis=0)[idx].mean(axis=1)
+
+
+def _overlap_distinct(reference, text, n):
+    """Counts distinct n-grams, not positions."""
+    grams = {text[i : i + n] for i in range(len(text) - n + 1)}
+    if not grams:
+        return 0.0
+    return len(grams & {reference[i : i + n] for i in range(len(reference) - n + 1)}) / len(grams)
+
+
+def _overlap_misses_last(reference, text, n):
+    """Stops one n-gram early (range(len(text) - n))."""
+    seen = {reference[i : i + n] for i in range(len(reference) - n + 1)}
+    total = len(text) - n
+    return sum(text[i : i + n] in seen for i in range(total)) / total if total > 0 else 0.0
+
+
 def _divergence_first_bad(losses, limit, window):
     bad = ~jnp.isfinite(losses) | (losses > limit)
     return jnp.where(bad.any(), jnp.argmax(bad), -1)
@@ -191,6 +212,31 @@ def _lora_no_scale(x, w0, a, b, alpha=1.0):
 def _uniform_directions(key, *, n, dim):
     u = jax.random.uniform(key, (n, dim))
     return u / jnp.linalg.norm(u, axis=-1, keepdims=True)
+
+
+def _softmax_online_no_rescale(x):
+    def step(carry, x_j):
+        m, s = carry
+        m_new = jnp.maximum(m, x_j)
+        return (m_new, s + jnp.exp(x_j - m_new)), None  # the old sum is not rescaled
+
+    start = (jnp.full(x.shape[:-1], -jnp.inf), jnp.zeros(x.shape[:-1]))
+    (m, s), _ = jax.lax.scan(step, start, jnp.moveaxis(x, -1, 0))
+    return jnp.exp(x - m[..., None]) / s[..., None]
+
+
+def _quantize_per_row(w, bits=8, per_channel=False):
+    qmax = 2 ** (bits - 1) - 1  # per channel taken over rows: the input channels
+    top = jnp.max(jnp.abs(w), axis=1 if per_channel else None, keepdims=True)
+    scale = jnp.where(top > 0, top, 1.0) / qmax
+    return jnp.clip(jnp.round(w / scale), -qmax, qmax).astype(jnp.int8), scale
+
+
+def _nf4_unscaled(offset=0.9677083):
+    ppf = jax.scipy.special.ndtri  # the quantiles themselves, never divided by the largest
+    positive = ppf(jnp.linspace(offset, 0.5, 9)[:-1])
+    negative = -ppf(jnp.linspace(offset, 0.5, 8)[:-1])
+    return jnp.sort(jnp.concatenate([positive, jnp.zeros(1), negative]))
 
 
 WRONG = {
@@ -273,6 +319,19 @@ WRONG = {
     "divergence_step": [_divergence_first_bad],
     "matmul_intensity": [lambda m, k, n, itemsize: 2 * m * k * n / ((m * k + k * n) * itemsize)],
     "attainable": [lambda intensity, peak, bandwidth: max(peak, intensity * bandwidth)],
+    "quantize_symmetric": [_quantize_per_row],
+    "nf4_levels": [_nf4_unscaled],
+    "block_bootstrap_means": [_blocks_strided, lambda losses, idx, block: losses[idx].mean(axis=1)],
+    "ngram_overlap": [_overlap_distinct, _overlap_misses_last],
+    "merge_stats": [lambda m_a, s_a, m_b, s_b: (jnp.maximum(m_a, m_b), s_a + s_b)],
+    "softmax_online": [_softmax_online_no_rescale],
+    "dpo_loss": [  # the reference forgotten; the preference the wrong way round
+        jax.jit(lambda pc, pr, rc, rr, b: -jnp.mean(jax.nn.log_sigmoid(b * (pc - pr)))),
+        jax.jit(lambda pc, pr, rc, rr, b: -jnp.mean(jax.nn.log_sigmoid(b * (pr - rr - pc + rc)))),
+    ],
+    "kl_per_sample": [  # KL(π_ref ‖ π), the other way round
+        jax.jit(lambda p, q: adaptation.kl_per_sample(q, p)),
+    ],
 }
 
 
@@ -409,7 +468,8 @@ def test_load_names_the_missing_exercise(tmp_path):
     assert practice.load("06_self_attention", "attention", tmp_path)(1, 2, 3) == 1
     with pytest.raises(practice.NotDone, match="missing"):
         practice.load("20", "top_p_filter", tmp_path)
-    assert practice.resolve_lesson("quasi") == "quasi_orthogonality"
+    assert practice.resolve_lesson("quasi") == "04a_quasi_orthogonality"
+    assert practice.resolve_lesson("04a") == "04a_quasi_orthogonality"
     assert practice.resolve_lesson("4") == "04_dot_product"
     assert practice.names("06") == ("softmax", "attention")
 

@@ -20,8 +20,17 @@ def test_a_number_prefix_or_a_file_name_finds_the_lesson(name):
     assert catalogue.find(name) == "06_self_attention"
 
 
-def test_a_word_prefix_finds_an_unnumbered_lesson_and_unknown_names_list_the_course():
-    assert catalogue.find("quasi") == "quasi_orthogonality"
+@pytest.mark.parametrize("name", ["04a", "4a", "quasi", "04a_quasi_orthogonality"])
+def test_a_lettered_number_or_a_word_finds_the_lesson(name):
+    assert catalogue.find(name) == "04a_quasi_orthogonality"
+
+
+def test_the_number_04_is_the_dot_product_not_its_lettered_neighbours():
+    assert catalogue.find("04") == catalogue.find("4") == "04_dot_product"
+    assert catalogue.short("04b_hoeffding_bound") == "04b"
+
+
+def test_unknown_names_list_the_course():
     with pytest.raises(LookupError, match="names no lesson.*01_list_math"):
         catalogue.find("99")
 

@@ -19,8 +19,8 @@ LESSON_STEMS = [
     "02_tensor_math",
     "03_compiler",
     "04_dot_product",
-    "quasi_orthogonality",
-    "hoeffding_bound",
+    "04a_quasi_orthogonality",
+    "04b_hoeffding_bound",
     "05_linear_probe",
     "06_self_attention",
     "07_softmax_collapse",
@@ -39,6 +39,10 @@ LESSON_STEMS = [
     "20_decoding",
     "21_training_dynamics",
     "22_memory_and_compute",
+    "23_fewer_bits",
+    "24_kernels",
+    "25_adaptation",
+    "26_evaluation",
 ]
 
 
@@ -191,16 +195,16 @@ def test_04_zero_vector(zero, nan):
 
 
 def _row(dim, std, pct):
-    return load_lesson("quasi_orthogonality").Row(dim, 0.0, std, dim**-0.5, pct, 0)
+    return load_lesson("04a_quasi_orthogonality").Row(dim, 0.0, std, dim**-0.5, pct, 0)
 
 
 def _quasi(pairs, rows):
-    return {"dims": load_lesson("quasi_orthogonality").Dims(pairs, 0.05, rows, [], 41)}
+    return {"dims": load_lesson("04a_quasi_orthogonality").Dims(pairs, 0.05, rows, [], 41)}
 
 
 def test_quasi_room_at_large_d():
     r = _quasi(10_000, [_row(8192, 0.011, 0.0), _row(3, 0.57, 94.1)])
-    spread, shares, room = three(load_lesson("quasi_orthogonality").summary(r))
+    spread, shares, room = three(load_lesson("04a_quasi_orthogonality").summary(r))
     assert "D = 3 to D = 8192" in spread and "fell" in spread and "0.0110" in spread
     assert "94.1" in shares and "D = 8192" in shares
     assert "room" in room and "8192" in room
@@ -208,7 +212,7 @@ def test_quasi_room_at_large_d():
 
 def test_quasi_single_dim_not_orthogonal():
     r = _quasi(100, [_row(64, 0.12, 70.0)])
-    spread, _, room = three(load_lesson("quasi_orthogonality").summary(r))
+    spread, _, room = three(load_lesson("04a_quasi_orthogonality").summary(r))
     assert spread.startswith("At D = 64")
     assert "not yet" in room
 
@@ -218,12 +222,12 @@ def test_quasi_single_dim_not_orthogonal():
 
 
 def _hrow(dim, satisfied=True, vacuous=False, looseness=None):
-    lesson = load_lesson("hoeffding_bound")
+    lesson = load_lesson("04b_hoeffding_bound")
     return lesson.Row(dim, 0, 0.0, 0.0, 0.0, satisfied, vacuous, 0.0, looseness, 1.0, None, 0.0)
 
 
 def _hoeffding(rows, edge, epsilon):
-    lesson = load_lesson("hoeffding_bound")
+    lesson = load_lesson("04b_hoeffding_bound")
     dims = lesson.Dims(pairs=10, rows=rows, draws=[], epsilon=epsilon, normal_count=5)
     return {"bound": lesson.Bound(epsilon, edge), "dims": dims}
 
@@ -231,7 +235,7 @@ def _hoeffding(rows, edge, epsilon):
 def test_hoeffding_held_vacuous_and_loose():
     rows = [_hrow(3, vacuous=True), _hrow(4096, looseness=8.0), _hrow(8192, looseness=11.3)]
     r = _hoeffding(rows, 555, 0.05)
-    held, vacuous, loose = three(load_lesson("hoeffding_bound").summary(r))
+    held, vacuous, loose = three(load_lesson("04b_hoeffding_bound").summary(r))
     assert "held at every D" in held
     assert "under 555" in vacuous and "here D = 3" in vacuous
     assert "8.0 to 11.3" in loose and "4096, 8192" in loose
@@ -240,7 +244,7 @@ def test_hoeffding_held_vacuous_and_loose():
 def test_hoeffding_failed_and_never_useful():
     rows = [_hrow(3, satisfied=False, vacuous=True), _hrow(64, vacuous=True)]
     r = _hoeffding(rows, math.inf, 1e-200)
-    held, vacuous, loose = three(load_lesson("hoeffding_bound").summary(r))
+    held, vacuous, loose = three(load_lesson("04b_hoeffding_bound").summary(r))
     assert "above the bound at D = 3" in held and "64" not in held
     assert "every D float64 can count" in vacuous
     assert "None of these D" in loose
@@ -248,7 +252,7 @@ def test_hoeffding_failed_and_never_useful():
 
 def test_hoeffding_useful_but_tail_underflows():
     r = _hoeffding([_hrow(10**7)], 555, 0.05)
-    _, vacuous, loose = three(load_lesson("hoeffding_bound").summary(r))
+    _, vacuous, loose = three(load_lesson("04b_hoeffding_bound").summary(r))
     assert "none of the D sampled" in vacuous and "555" in vacuous
     assert "too small for float64" in loose
 

@@ -22,8 +22,8 @@ def course_map(done: set[str]) -> list[str]:
     ]
     current = None
     for e in catalogue.LESSONS:
-        if catalogue.chapter(e) != current:
-            current = catalogue.chapter(e)
+        if e.chapter != current:
+            current = e.chapter
             lines += ["", f"Chapter {current} · {catalogue.CHAPTERS[current]}"]
             needs = catalogue.NEEDS[current]
             if needs:

@@ -2,8 +2,9 @@
 
 The Makefile's `lessons` target, the README's lesson table (checked by a
 test) and every lesson's "Next:" line read this list, so the order lives in
-one place. `group` keeps the original curriculum's numbering ("Lesson 2.1")
-beside the file name, so a learner always knows where a script stands.
+one place. A lesson is named by its file number ("06", "04a"): the title
+line, the README, the notes and the Next line all say "lesson 06". The
+chapters (1-10) group the files; notes/chapter_N.md is chapter N's note.
 """
 
 from __future__ import annotations
@@ -13,38 +14,42 @@ from typing import NamedTuple
 
 class Entry(NamedTuple):
     stem: str  # the file name in lessons/, without .py
-    group: str  # the original's numbering: lesson.part
+    chapter: str  # the chapter it belongs to, a key of CHAPTERS
     seconds: int  # wall time at its defaults on a quiet 2-core CPU, rounded up
 
 
 # `seconds` were measured with `make lessons` on the 2-core CPU the suite runs on,
 # each lesson alone (2026-12-03); a GPU or a faster CPU takes less, a busy one more.
 LESSONS: tuple[Entry, ...] = (
-    Entry("01_list_math", "1.1", 3),
-    Entry("02_tensor_math", "1.2", 3),
-    Entry("03_compiler", "1.3", 3),
-    Entry("04_dot_product", "1.4", 2),
-    Entry("quasi_orthogonality", "1.5", 5),
-    Entry("hoeffding_bound", "1.6", 5),
-    Entry("04c_gradients", "2.0", 5),
-    Entry("05_linear_probe", "2.1", 4),
-    Entry("06_self_attention", "3.1", 3),
-    Entry("07_softmax_collapse", "3.2", 4),
-    Entry("08_lora_and_svd", "4.1", 3),
-    Entry("09_non_redundant_compression", "4.2", 3),
-    Entry("10_evolution_strategy", "5.1", 3),
-    Entry("11_rosenbrock_es", "5.2", 5),
-    Entry("12_moe_gating", "6.1", 4),
-    Entry("13_loss_curve", "6.2", 2),
-    Entry("14_mini_trinity", "7.1", 2),
-    Entry("15_autoregressive_lm", "8.1", 5),
-    Entry("16_transformer_block", "8.2", 5),
-    Entry("17_tokenization_embeddings", "8.3", 5),
-    Entry("18_shape_literacy", "8.4", 2),
-    Entry("19_language_model", "9.1", 17),
-    Entry("20_decoding", "9.2", 25),
-    Entry("21_training_dynamics", "9.3", 25),
-    Entry("22_memory_and_compute", "9.4", 29),
+    Entry("01_list_math", "1", 3),
+    Entry("02_tensor_math", "1", 3),
+    Entry("03_compiler", "1", 3),
+    Entry("04_dot_product", "1", 2),
+    Entry("04a_quasi_orthogonality", "1", 5),
+    Entry("04b_hoeffding_bound", "1", 5),
+    Entry("04c_gradients", "2", 5),
+    Entry("05_linear_probe", "2", 4),
+    Entry("06_self_attention", "3", 3),
+    Entry("07_softmax_collapse", "3", 4),
+    Entry("08_lora_and_svd", "4", 3),
+    Entry("09_non_redundant_compression", "4", 3),
+    Entry("10_evolution_strategy", "5", 3),
+    Entry("11_rosenbrock_es", "5", 5),
+    Entry("12_moe_gating", "6", 4),
+    Entry("13_loss_curve", "6", 2),
+    Entry("14_mini_trinity", "7", 2),
+    Entry("15_autoregressive_lm", "8", 5),
+    Entry("16_transformer_block", "8", 5),
+    Entry("17_tokenization_embeddings", "8", 5),
+    Entry("18_shape_literacy", "8", 2),
+    Entry("19_language_model", "9", 17),
+    Entry("20_decoding", "9", 25),
+    Entry("21_training_dynamics", "9", 25),
+    Entry("22_memory_and_compute", "9", 29),
+    Entry("23_fewer_bits", "10", 30),
+    Entry("24_kernels", "10", 12),
+    Entry("25_adaptation", "10", 28),
+    Entry("26_evaluation", "10", 16),
 )
 
 STEMS: tuple[str, ...] = tuple(e.stem for e in LESSONS)
@@ -60,6 +65,7 @@ CHAPTERS: dict[str, str] = {
     "7": "The routing capstone",
     "8": "Shapes, tokens, positions and the transformer block",
     "9": "A small GPT: training, decoding and the hardware",
+    "10": "Fewer bits, hand-written kernels, adapting a model and judging it",
 }
 
 
@@ -74,6 +80,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "7": ("6",),
     "8": ("3",),
     "9": ("2", "8"),
+    "10": ("9",),
 }
 
 
@@ -82,26 +89,24 @@ def duration(e: Entry) -> str:
     return f"~{e.seconds} s"
 
 
-def chapter(e: Entry) -> str:
-    """The chapter an entry belongs to: the part of its group before the dot."""
-    return e.group.split(".")[0]
-
-
 def find(name: str) -> str:
-    """The stem a learner means by `name`: a stem, a file name, or a number prefix.
+    """The stem a learner means by `name`: a stem, a file name, a number, or a word.
 
-    "06", "6", "06_self_attention", "lessons/06_self_attention.py" and
-    "quasi" all name one lesson. Raises LookupError when `name` names none,
-    or more than one.
+    "06", "6", "06_self_attention" and "lessons/06_self_attention.py" all
+    name one lesson; so do "04a", "4a" and "quasi" (the start of the name
+    after the number). Raises LookupError when `name` names none, or more
+    than one.
     """
     name = name.strip().removeprefix("lessons/").removesuffix(".py")
     if name in STEMS:
         return name
-    if name.isdigit():
-        name = name.zfill(2)
-    matches = [s for s in STEMS if s.startswith(name + "_")] or [
-        s for s in STEMS if name and s.startswith(name)
-    ]
+    if name[:1].isdigit() and not name[1:2].isdigit():
+        name = "0" + name  # "6" -> "06", "4a" -> "04a"
+    matches = (
+        [s for s in STEMS if s.startswith(name + "_")]
+        or [s for s in STEMS if name and s.startswith(name)]
+        or [s for s in STEMS if name and s.partition("_")[2].startswith(name)]
+    )
     if len(matches) != 1:
         how = "names no lesson" if not matches else "names more than one lesson"
         raise LookupError(f"{name!r} {how}; the lessons are: {', '.join(STEMS)}")

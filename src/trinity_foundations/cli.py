@@ -374,11 +374,11 @@ def envelope(lesson: str, params: dict, results: Any) -> dict:
 
 
 def title_line(doc: str | None, lesson: str) -> str:
-    """The report's title: the docstring's first line, and where the file stands
-    in the curriculum ("05_linear_probe · lesson 2.1")."""
+    """The report's title: the docstring's first line ("Lesson 05 — a linear
+    probe ...") and the chapter the lesson belongs to ("(chapter 2)")."""
     title = (doc or lesson).strip().splitlines()[0]
     where = catalogue.entry(lesson)
-    return f"{title}  [dim]({lesson}.py · lesson {where.group})[/]" if where else title
+    return f"{title}  [dim](chapter {where.chapter})[/]" if where else title
 
 
 def header(console, title: str) -> None:

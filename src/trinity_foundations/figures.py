@@ -89,7 +89,7 @@ def _percent(share: float) -> str:
 # One function per figure: the lesson's envelope in, a Figure out.
 
 
-def quasi_orthogonality(env: dict) -> Figure:
+def cosine_spread(env: dict) -> Figure:
     """Spread of random cosines against the dimension, beside 1/√d."""
     r = env["results"]
     dims = np.array([row["dim"] for row in r["dims"]], float)
@@ -549,6 +549,166 @@ def above_roof(points: list[dict], slack: float = 1.05) -> list[str]:
     return [p["name"] for p in points if p["share_of_roof"] > slack]
 
 
+# ---- the figure of 23_fewer_bits ----
+
+
+def fewer_bits(env: dict) -> Figure:
+    """Left: validation loss of float32, bfloat16 compute and a second float32 seed.
+    Right: each quantization scheme's validation-loss change against its bytes per weight."""
+    r = env["results"]
+    m = r["mixed_precision"]
+    fig, (left, right) = _figure(WIDE, cols=2)
+    styles = {"float32": ("o-", BLUE), "bfloat16 compute": ("s--", ORANGE)}
+    for name, curve in m["val_curves"].items():
+        marker, colour = styles.get(name, ("^:", GREEN))
+        left.plot(m["eval_steps"], curve, marker, color=colour, ms=3, label=name)
+    left.set(xlabel="training step", ylabel="validation loss (nats)")
+    left.set_title("Mixed precision against float32")
+    left.legend(loc="upper right")
+    base = r["float32_val_loss"]
+    schemes = list(r["quantized"].values())
+    deltas = [q["val_loss"] - base for q in schemes]
+    rows = [f"{q['label']}\n{q['bytes_per_param']:.3f} bytes/weight" for q in schemes]
+    right.barh(range(len(rows)), deltas, color=[VERMILION if d > 0 else GREEN for d in deltas])
+    right.set_yticks(range(len(rows)), rows, fontsize=7)
+    right.invert_yaxis()
+    right.axvline(0.0, color=BLACK, lw=0.8)
+    right.set(xlabel="Δ validation loss against float32 (nats)")
+    right.set_title(f"Quantized weights (float32: {base:.3f} nats)")
+    return fig
+
+
+# ---- the figure of 24_kernels ----
+
+
+def kernels_memory(env: dict) -> Figure:
+    """Temporary memory of naive and tiled attention as T grows, and both on the roofline."""
+    from trinity_foundations import roofline
+
+    r = env["results"]
+    rows = r["memory"]
+    order = sorted(rows, key=int)  # a saved envelope may have its keys sorted as text
+    ts = np.array([int(t) for t in order], float)
+    fig, (left, right) = _figure(WIDE, cols=2)
+    for key, label, colour in (
+        ("naive_temp_bytes", "naive attention", VERMILION),
+        ("tiled_temp_bytes", "tiled (one tile at a time)", BLUE),
+        ("score_bytes", "one (H, T, T) score matrix", BLACK),
+    ):
+        mb = np.array([rows[t][key] for t in order], float) / 2**20
+        style = ":" if key == "score_bytes" else "o-"
+        left.loglog(ts, mb, style, color=colour, ms=4, label=label, base=2)
+    pinned = r["memory_factor"]
+    left.annotate(
+        f"{pinned['naive_over_tiled']:.1f}× at T = {pinned['t']:,}",
+        (pinned["t"], rows[str(pinned["t"])]["tiled_temp_bytes"] / 2**20),
+        xytext=(0, 8),
+        textcoords="offset points",
+        ha="right",
+    )
+    left.set_xticks(ts, [f"{int(t):,}" for t in ts])
+    left.minorticks_off()
+    left.set(xlabel="sequence length T", ylabel="temporary memory (MiB)")
+    left.set_title("XLA's temporary buffers, compiled, causal")
+    left.legend(fontsize=7, loc="upper left")
+    sp = r["speed"]
+    peak, bandwidth = sp["peak_flops"], sp["bandwidth"]
+    ridge = roofline.ridge(peak, bandwidth)
+    xs = np.geomspace(min(*sp["intensity"].values(), ridge) / 4, max(sp["intensity"].values()) * 4)
+    roof = [roofline.attainable(x, peak, bandwidth) / 1e9 for x in xs]
+    right.loglog(xs, roof, color=BLACK, lw=1.5)
+    right.axvline(ridge, color=BLACK, lw=0.8, ls=":")
+    right.annotate(f"ridge {ridge:.3g}", (ridge, 0.04), xycoords=("data", "axes fraction"),
+                   xytext=(3, 0), textcoords="offset points")  # fmt: skip
+    for name, colour in (("naive", VERMILION), ("tiled", BLUE)):
+        right.loglog(sp["intensity"][name], sp["flops_per_s"][name] / 1e9, "o", color=colour,
+                     label=f"{name}, T = {sp['length']:,}")  # fmt: skip
+    plain = matplotlib.ticker.FormatStrFormatter("%g")
+    right.xaxis.set_major_formatter(plain)
+    right.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # too crowded on x
+    right.yaxis.set_major_formatter(plain)
+    right.yaxis.set_minor_formatter(plain)
+    right.set(xlabel="arithmetic intensity (FLOP per byte, XLA's count)", ylabel="GFLOP/s reached")
+    right.set_title(
+        f"{env['backend'].upper()} roofline: P = {peak / 1e9:.3g} GFLOP/s, "
+        f"W = {bandwidth / 1e9:.3g} GB/s"
+    )
+    right.legend(fontsize=7, loc="upper left")
+    return fig
+
+
+# ---- the figure of 25_adaptation ----
+
+
+def adaptation(env: dict) -> Figure:
+    """Hamlet's validation loss for the three ways to fine-tune; DPO's pass rates by β."""
+    r = env["results"]
+    fig, (left, right) = _figure(WIDE, 2)
+    styles = {"full": ("o-", BLUE), "lora": ("s-", ORANGE), "scratch": ("^-", BLACK)}
+    for method, (marker, color) in styles.items():
+        label = f"{method} ({r['trainable_params'][method]:,} trained)"
+        curve = r["new_play_val"][method]
+        left.plot(r["eval_steps"], curve, marker, color=color, ms=3, label=label)
+    left.set(xlabel="fine-tuning step", ylabel="Hamlet validation loss (nats)")
+    left.set_title("Full, LoRA and scratch: the same batches")
+    left.legend(loc="upper right")
+    dpo = r["dpo"]
+    betas = [k for k in dpo if k not in ("sum_vs_mean", "pairs", "loss_history")]
+    rows = [*(f"β={b}" for b in betas), f"β={dpo['sum_vs_mean']['beta']:g}\nmean"]
+    rates = [dpo[b]["pass_rate_after"] for b in betas]
+    rates.append(dpo["sum_vs_mean"]["mean"]["pass_rate_after"])
+    bars = right.bar(range(len(rows)), rates, color=BLUE)
+    right.bar_label(bars, [_percent(v) for v in rates], padding=2)
+    for value, name, style in (
+        (r["pass_rate_before"], "untrained", "--"),
+        (r["best_of_n_pass_rate"], f"best-of-{r['best_of']}, no training", ":"),
+    ):
+        right.axhline(value, color=BLACK, lw=1, ls=style, label=f"{name}: {_percent(value)}")
+    right.legend(loc="upper left")
+    right.set_xticks(range(len(rows)), rows)
+    right.set(ylabel="share of fresh samples passing the rule", ylim=(0, 1.3))
+    right.set_title("After DPO, against best-of-n")
+    return fig
+
+
+# ---- the figure of 26_evaluation ----
+
+
+def seed_spread(env: dict) -> Figure:
+    """Each run's final validation loss by recipe and seed, beside the seed spread; and
+    the share of n-grams found again in the training text, by n."""
+    r = env["results"]
+    order = sorted(r["final_val_losses"], key=lambda k: (k != "recipe", k == "leaked", k))
+    finals = {k: r["final_val_losses"][k] for k in order}  # the recipe first, the leak last
+    fig, (left, right) = _figure(WIDE, 2)
+    base = r["seed_val_losses"]
+    left.axvspan(min(base), max(base), color=BLUE, alpha=0.15, lw=0, label="the recipe's seeds")
+    for i, losses in enumerate(finals.values()):
+        left.plot(losses, [i] * len(losses), "o", color=COLOURS[i % len(COLOURS)], mfc="none")
+    left.set_yticks(range(len(finals)), list(finals))
+    left.set_ylim(len(finals) - 0.5, -0.5)  # the recipe on top
+    left.set(xlabel="validation loss at the end (nats per character)")
+    left.set_title(f"{len(base)} seeds per recipe: spread {r['seed_spread']:.3f}")
+    left.legend(loc="lower right", fontsize=7)
+    ns = sorted(r["ngram_overlap"], key=int)
+    x = np.arange(len(ns))
+    for k, (key, name) in enumerate(
+        (("train_val", "validation in training"), ("play_play", "Hamlet in Macbeth"))
+    ):
+        shares = [100 * r["ngram_overlap"][n][key] for n in ns]
+        bars = right.bar(x + (k - 0.5) * 0.4, shares, 0.4, color=COLOURS[k], label=name)
+        right.bar_label(bars, [_percent(v / 100) if v else "" for v in shares], fontsize=7)
+        for i in (i for i, v in enumerate(shares) if v == 0):
+            right.annotate("0", (x[i] + (k - 0.5) * 0.4, 0.012), ha="center", fontsize=7)
+    right.set_yscale("log")
+    right.set_ylim(0.01, 5000)
+    right.set_xticks(x, ns)
+    right.set(xlabel="n (characters)", ylabel="n-grams found again (%)")
+    right.set_title("n-grams shared with the training text")
+    right.legend(fontsize=7, loc="upper right")
+    return fig
+
+
 # ----------------------------------------------------------------------------
 # The registry, and the command.
 
@@ -562,7 +722,7 @@ class Drawing(NamedTuple):
 
 
 FIGURES: tuple[Drawing, ...] = (
-    Drawing("quasi_orthogonality_cosines.png", "quasi_orthogonality", quasi_orthogonality),
+    Drawing("04a_cosines.png", "04a_quasi_orthogonality", cosine_spread),
     Drawing("04c_finite_differences.png", "04c_gradients", finite_differences),
     Drawing("06_attention_weights.png", "06_self_attention", attention_weights),
     Drawing("07_softmax_collapse.png", "07_softmax_collapse", softmax_collapse),
@@ -576,6 +736,10 @@ FIGURES: tuple[Drawing, ...] = (
     Drawing("20_entropy.png", "20_decoding", decoding_entropy),
     Drawing("21_lr_sweep.png", "21_training_dynamics", lr_sweep),
     Drawing("22_roofline.png", "22_memory_and_compute", roofline_placed),
+    Drawing("23_fewer_bits.png", "23_fewer_bits", fewer_bits),
+    Drawing("24_kernels_memory.png", "24_kernels", kernels_memory),
+    Drawing("25_adaptation.png", "25_adaptation", adaptation),
+    Drawing("26_seed_spread.png", "26_evaluation", seed_spread),
 )
 
 

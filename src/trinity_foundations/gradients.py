@@ -1,6 +1,6 @@
 """What `jax.grad` computes: one small loss, its backward pass by hand, finite differences.
 
-The computation is lesson 2.1's probe on a single point. Three parameters
+The computation is lesson 05's probe on a single point. Three parameters
 θ = (w₁, w₂, b), an input x of shape (2,) and a label y (0 or 1) flow through
 four nodes:
 

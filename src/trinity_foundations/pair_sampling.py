@@ -1,4 +1,4 @@
-"""Random pairs of unit vectors, drawn dimension by dimension, as lessons 1.5 and 1.6 draw them.
+"""Random pairs of unit vectors, drawn dimension by dimension, as lessons 04a and 04b draw them.
 
 Both lessons sample the dot products of `pairs` random pairs at each D with
 `geometry.random_pair_dots`, one compiled kernel per D, and both refuse the

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from trinity_foundations import (
+    adaptation,
     attention,
     baselines,
     decoding,
@@ -30,6 +31,7 @@ from trinity_foundations import (
     evolution,
     geometry,
     gradients,
+    kernels,
     language,
     lowrank,
     moe,
@@ -483,11 +485,11 @@ def _check_normalize(fn):
 
 
 # ============================================================================
-# quasi_orthogonality
+# 04a_quasi_orthogonality
 
 
 @exercise(
-    "quasi_orthogonality",
+    "04a_quasi_orthogonality",
     "random_unit_vectors",
     "(key, *, n, dim)",
     difficulty=2,
@@ -553,7 +555,7 @@ def pair_dots(u, v):
 
 
 @exercise(
-    "quasi_orthogonality",
+    "04a_quasi_orthogonality",
     "pair_dots",
     "(u, v)",
     difficulty=1,
@@ -585,11 +587,11 @@ def _check_pair_dots(fn):
 
 
 # ============================================================================
-# hoeffding_bound
+# 04b_hoeffding_bound
 
 
 @exercise(
-    "hoeffding_bound",
+    "04b_hoeffding_bound",
     "hoeffding_bound",
     "(dim, epsilon)",
     difficulty=1,
@@ -628,7 +630,7 @@ def tail_share(dots, epsilon):
 
 
 @exercise(
-    "hoeffding_bound",
+    "04b_hoeffding_bound",
     "tail_share",
     "(dots, epsilon)",
     difficulty=1,
@@ -2909,3 +2911,435 @@ def _check_attainable(fn):
     expect(fn, Args(100.0, 1e12, 1e11), 1e12, "golden: compute-bound at 100 FLOP/B")
     draws = st.tuples(st.floats(0.01, 1e4), st.floats(1e9, 1e15), st.floats(1e9, 1e13))
     agree(fn, roofline.attainable, draws.map(lambda c: Args(*c)), rtol=1e-9, atol=0)
+
+
+# ---- the exercises of 23_fewer_bits ----
+
+from trinity_foundations import quantize  # noqa: E402  (lesson 23's kernels)
+
+
+@exercise(
+    "23_fewer_bits",
+    "quantize_symmetric",
+    "(w, bits=8, per_channel=False)",
+    difficulty=1,
+    teaches="symmetric integer quantization: one scale per tensor or per output channel",
+    reference=quantize.quantize_symmetric,
+    doc="""
+    Symmetric b-bit quantization of a weight matrix used as x @ w.
+
+    The scale s = max|w| / qmax with qmax = 2**(bits - 1) - 1 (127 for int8),
+    over the whole matrix, or over each output channel (column) when
+    per_channel; a scale of 0 (an all-zero column) is taken as 1 / qmax.
+    The codes are round(w / s) clipped to [-qmax, qmax].
+
+    Args:
+      w: (d_in, d_out) float32.
+      bits: 2 to 8.
+      per_channel: one scale per column instead of one for the matrix.
+    Returns:
+      (codes, scale): codes (d_in, d_out) int8; scale (1, d_out) float32 when
+      per_channel, else (1, 1).
+    """,
+    hints=(
+        "jnp.max(jnp.abs(w), axis=0, keepdims=True) gives one maximum per column.",
+        """
+        def quantize_symmetric(w, bits=8, per_channel=False):
+            qmax = 2 ** (bits - 1) - 1
+            top = jnp.max(jnp.abs(w), axis=0 if per_channel else None, keepdims=True)
+            scale = jnp.where(top > 0, top, 1.0) / qmax
+            codes = ...
+            return codes.astype(jnp.int8), scale
+        """,
+    ),
+)
+def _check_quantize_symmetric(fn):
+    w = np.array([[1.0, -0.5], [-2.0, 0.25]], F32)
+    expect(
+        fn,
+        Args(w, 8, False),
+        (np.array([[64, -32], [-127, 16]], np.int8), np.array([[2.0 / 127]], F32)),
+        "golden: one scale, max|w| = 2 maps to -127",
+    )
+    expect(
+        fn,
+        Args(w, 8, True),
+        (np.array([[64, -127], [-127, 64]], np.int8), np.array([[2.0, 0.5]], F32) / 127),
+        "golden: one scale per output channel (column)",
+    )
+    matrices = st.tuples(
+        arrays(st.sampled_from([(4, 3), (16, 8)])), st.sampled_from([4, 8]), st.booleans()
+    )
+    agree(fn, quantize.quantize_symmetric, matrices.map(lambda c: Args(*c)))
+
+    def half_a_step(args: Args) -> str | None:
+        codes, scale = call(fn, args, "round trip within half a step")
+        back = np.asarray(codes, np.float64) * np.asarray(scale, np.float64)
+        worst = np.max(np.abs(back - args.args[0]) / np.asarray(scale, np.float64))
+        return None if worst <= 0.5 + 1e-3 else f"an entry came back {worst:.2f} steps away"
+
+    search(matrices.map(lambda c: Args(*c)), half_a_step, "round trip within half a step")
+
+
+@exercise(
+    "23_fewer_bits",
+    "nf4_levels",
+    "(offset=0.9677083)",
+    difficulty=2,
+    teaches="NF4: 16 levels at quantiles of the normal distribution, as QLoRA defines them",
+    reference=quantize.nf4_levels,
+    doc="""
+    QLoRA's NormalFloat-4 codebook.
+
+    Eight positive levels: the standard normal's quantiles (its inverse CDF,
+    jax.scipy.special.ndtri) at jnp.linspace(offset, 0.5, 9)[:-1]; seven
+    negative ones: minus the quantiles at jnp.linspace(offset, 0.5, 8)[:-1];
+    and 0. Sorted ascending and divided by the largest, so they span [-1, 1].
+
+    Args:
+      offset: the top probability, a float in (0.5, 1).
+    Returns:
+      (16,) float32, ascending, from -1 to 1, with an exact 0.
+    """,
+    hints=(
+        "Build the 8 + 1 + 7 values with jnp.concatenate, then jnp.sort and divide "
+        "by the last one.",
+        """
+        def nf4_levels(offset=0.9677083):
+            ppf = jax.scipy.special.ndtri
+            positive = ppf(jnp.linspace(offset, 0.5, 9)[:-1])
+            negative = ...
+            levels = jnp.sort(jnp.concatenate([positive, jnp.zeros(1), negative]))
+            return levels / levels[-1]
+        """,
+    ),
+)
+def _check_nf4_levels(fn):
+    got = expect(
+        fn,
+        Args(0.9677083),
+        np.array(
+            [-1.0, -0.6962, -0.5251, -0.3949, -0.2844, -0.1848, -0.0911, 0.0,
+             0.0796, 0.1609, 0.2461, 0.3379, 0.4407, 0.5626, 0.7230, 1.0], F32,
+        ),
+        "golden: QLoRA's table (appendix E, to 4 places)",
+        atol=1e-4,
+    )  # fmt: skip
+    holds(bool(np.all(np.diff(np.asarray(got)) > 0)), "ascending", got=got)
+    offsets = st.floats(0.9, 0.995).map(lambda o: Args(o))
+    agree(fn, quantize.nf4_levels, offsets, atol=1e-5)
+
+
+# ---- the exercises of 24_kernels ----
+
+# ============================================================================
+# 24_kernels
+
+ONLINE_SOFTMAX = jax.jit(kernels.softmax_online)
+MERGE_STATS = jax.jit(kernels.merge_stats)
+STAT_SHAPES = st.sampled_from([(1,), (4,)])
+
+
+def row_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A row's softmax statistics: its maximum m and Σ exp(x − m)."""
+    m = x.max(axis=-1)
+    return m, np.exp(x - m[:, None]).sum(axis=-1)
+
+
+@exercise(
+    "24_kernels",
+    "merge_stats",
+    "(m_a, s_a, m_b, s_b)",
+    difficulty=2,
+    teaches="the online softmax's merge: rescale each running sum to the larger maximum",
+    reference=kernels.merge_stats,
+    doc="""
+    Merge two running softmax statistics into the statistics of both parts.
+
+    A part's statistics are its maximum m and its sum s = Σ exp(x − m). The
+    merged maximum is max(m_a, m_b); each sum is rescaled to it by
+    exp(m − m_new) before adding. A part with nothing in it yet has m = −inf
+    and s = 0, and must leave the other part unchanged (no NaN).
+
+    Args:
+      m_a, s_a, m_b, s_b: float32 arrays of one shape (one entry per row).
+    Returns:
+      (m, s): the merged maximum and sum, that shape.
+    """,
+    hints=(
+        "Both sums were taken against their own maximum; exp(m_a − m) converts s_a to the new one.",
+        """
+        def merge_stats(m_a, s_a, m_b, s_b):
+            m = jnp.maximum(m_a, m_b)
+            safe = jnp.where(jnp.isfinite(m), m, 0.0)      # −inf − (−inf) is NaN
+            return m, s_a * jnp.exp(m_a - safe) + ...
+        """,
+    ),
+)
+def _check_merge_stats(fn):
+    one = np.array([1.0], F32)
+    m, s = np.array([3.0], F32), np.array([1.0 + 2.0 * math.exp(-2.0)], F32)
+    expect(fn, Args(one, 2 * one, 3 * one, one), (m, s), "golden: (1, 2) and (3, 1)")
+    empty = (np.array([-np.inf], F32), np.array([0.0], F32))
+    expect(fn, Args(*empty, 2 * one, 5 * one), (2 * one, 5 * one), "an empty part changes nothing")
+    expect(fn, Args(*empty, *empty), empty, "two empty parts stay empty (no NaN)")
+    draws = STAT_SHAPES.flatmap(
+        lambda shape: st.tuples(
+            arrays(shape, floats(-30, 30)),
+            arrays(shape, floats(0.5, 20)),
+            arrays(shape, floats(-30, 30)),
+            arrays(shape, floats(0.5, 20)),
+        )
+    )
+    agree(fn, MERGE_STATS, draws.map(lambda c: Args(*c)), rtol=1e-5, atol=1e-6)
+    x = rng_array(2, 6, scale=5.0)
+    a, b, whole = (row_stats(part) for part in (x[:, :2], x[:, 2:], x))
+    expect(fn, Args(*a, *b), whole, "two halves merge into the whole row", rtol=1e-5)
+
+
+@exercise(
+    "24_kernels",
+    "softmax_online",
+    "(x)",
+    difficulty=2,
+    teaches="softmax in one pass: a running maximum and a rescaled running sum",
+    reference=kernels.softmax_online,
+    doc="""
+    Softmax along the last axis, reading the row once for its statistics.
+
+    Walk the columns (jax.lax.scan over x moved to put the last axis first),
+    keeping per row a running maximum m and a running sum s of exp(x − m):
+    when a column raises the maximum, rescale s by exp(m_old − m_new). Then
+    return exp(x − m) / s.
+
+    Args:
+      x: (..., n) float32 logits, finite or −inf (at least one finite per row).
+    Returns:
+      (..., n) probabilities; stable for logits as large as ±1e4.
+    """,
+    hints=(
+        "Each column is a part of one element: merge (m, s) with (x_j, 1). Start from (−inf, 0).",
+        """
+        def softmax_online(x):
+            def step(carry, x_j):
+                m, s = carry
+                m_new = jnp.maximum(m, x_j)
+                return (m_new, s * jnp.exp(m - m_new) + ...), None
+            start = (jnp.full(x.shape[:-1], -jnp.inf), jnp.zeros(x.shape[:-1]))
+            (m, s), _ = jax.lax.scan(step, start, jnp.moveaxis(x, -1, 0))
+            return jnp.exp(x - m[..., None]) / s[..., None]
+        """,
+    ),
+)
+def _check_softmax_online(fn):
+    expect(fn, Args(np.array([0.0, math.log(3.0)], F32)), [0.25, 0.75], "golden value")
+    expect(fn, Args(np.array([0.0, 1e4, -1e4], F32)), [0.0, 1.0, 0.0], "stable for ±1e4")
+    rising = np.arange(8, dtype=F32).reshape(1, 8) * 3  # every column raises the maximum
+    expect(fn, Args(rising), ONLINE_SOFTMAX(rising), "a maximum that keeps rising", rtol=1e-5)
+    draws = arrays(st.sampled_from([(3, 8), (2, 16)]), st.one_of(floats(), HUGE))
+    agree(fn, ONLINE_SOFTMAX, draws.map(Args), rtol=1e-4, atol=1e-6)
+    same_under_jit(fn, kernels.softmax_online, Args(rng_array(2, 8, scale=10.0)))
+
+
+# ---- the exercises of 25_adaptation ----
+
+
+DPO_LOSS = jax.jit(lambda pi_c, pi_r, ref_c, ref_r, beta: adaptation.dpo_loss(
+    pi_c, pi_r, ref_c, ref_r, beta)[0])  # fmt: skip
+
+
+@exercise(
+    "25_adaptation",
+    "dpo_loss",
+    "(pi_c, pi_r, ref_c, ref_r, beta)",
+    difficulty=2,
+    teaches="DPO: a preference as a logistic loss on the difference of implicit rewards",
+    reference=DPO_LOSS,
+    doc="""
+    The DPO loss over P preference pairs, from log-probabilities of whole responses.
+
+    Args:
+      pi_c, pi_r: (P,) float32 log π of each chosen and each rejected response.
+      ref_c, ref_r: (P,) float32 the same under the frozen reference π_ref.
+      beta: a float32 β > 0.
+    Returns:
+      () float32: the mean over pairs of −log σ(β[(pi_c − ref_c) − (pi_r − ref_r)]).
+      It is log 2 when the policy equals the reference. Use a stable log-sigmoid.
+    """,
+    hints=(
+        "Form z = beta * ((pi_c - ref_c) - (pi_r - ref_r)); jax.nn.log_sigmoid(z) is stable.",
+        """
+        def dpo_loss(pi_c, pi_r, ref_c, ref_r, beta):
+            z = beta * ((pi_c - ref_c) - (pi_r - ref_r))
+            return -jnp.mean(jax.nn....(z))
+        """,
+    ),
+)
+def _check_dpo_loss(fn):
+    zero = np.zeros(3, F32)
+    expect(fn, Args(zero, zero, zero, zero, F32(0.5)), math.log(2), "golden: π = π_ref gives log 2")
+    one = np.array([1.0], F32)
+    expect(
+        fn, Args(one, 0 * one, 0 * one, 0 * one, F32(2.0)), math.log1p(math.exp(-2.0)),
+        "golden: one pair, z = 2 gives log(1 + e⁻²)", rtol=1e-5,
+    )  # fmt: skip
+    far = np.array([100.0], F32)
+    expect(
+        fn, Args(0 * far, far, 0 * far, 0 * far, F32(1.0)), 100.0,
+        "stable: z = −100 gives 100, not inf", rtol=1e-5,
+    )  # fmt: skip
+
+    def cases(p):
+        e = floats(-50, 0)
+        return st.tuples(*(arrays((p,), e) for _ in range(4)), floats(0.01, 5.0))
+
+    draws = st.sampled_from([1, 3, 8]).flatmap(cases)
+    agree(fn, DPO_LOSS, draws.map(lambda c: Args(*c[:4], F32(c[4]))), rtol=1e-4, atol=1e-5)
+
+
+KL_PER_SAMPLE = adaptation.kl_per_sample
+
+
+@exercise(
+    "25_adaptation",
+    "kl_per_sample",
+    "(policy_logits, ref_logits)",
+    difficulty=2,
+    teaches="how far a fine-tuned policy moved: KL of its next-token laws from the reference's",
+    reference=KL_PER_SAMPLE,
+    doc="""
+    The KL divergence KL(π ‖ π_ref) of every position's next-token law, summed over
+    the positions of each sample.
+
+    Args:
+      policy_logits: (B, K, V) float32 logits of the policy π at each of K positions.
+      ref_logits: (B, K, V) float32 logits of the reference at the same positions.
+    Returns:
+      (B,) float32: Σ_k Σ_v p_v (log p_v − log q_v), p = softmax(policy), q = softmax(ref).
+      Zero when the logits differ by a constant per position; never negative.
+    """,
+    hints=(
+        "jax.nn.log_softmax of each gives log p and log q; p = exp(log p); sum the last two axes.",
+        """
+        def kl_per_sample(policy_logits, ref_logits):
+            lp = jax.nn.log_softmax(policy_logits, axis=-1)
+            lq = jax.nn.log_softmax(ref_logits, axis=-1)
+            return jnp.sum(jnp.exp(lp) * (...), axis=(-2, -1))
+        """,
+    ),
+)
+def _check_kl_per_sample(fn):
+    x = rng_array(2, 3, 5)
+    same = np.zeros(2, F32)
+    expect(fn, Args(x, x + 7.0), same, "golden: a constant shift is no change", atol=1e-5)
+    half = np.log(np.array([[[0.5, 0.5]]], F32))  # (1, 1, 2)
+    sure = np.log(np.array([[[0.9, 0.1]]], F32))
+    want = np.array([0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(0.5 / 0.1)], F32)
+    expect(fn, Args(half, sure), want, "golden: KL of (½, ½) from (0.9, 0.1)", rtol=1e-5)
+
+    def cases(shape):
+        return st.tuples(arrays(shape, floats(-5, 5)), arrays(shape, floats(-5, 5)))
+
+    draws = st.sampled_from([(1, 1, 3), (2, 4, 5), (3, 2, 7)]).flatmap(cases)
+    agree(fn, KL_PER_SAMPLE, draws.map(lambda c: Args(*c)), rtol=1e-4, atol=1e-5)
+    got = call(fn, Args(x, rng_array(2, 3, 5, seed=1)), "never negative")
+    holds(bool(np.all(np.asarray(got) >= -1e-6)), "KL is never negative", got=got)
+
+
+# ---- the exercises of 26_evaluation ----
+
+# ============================================================================
+# 26_evaluation
+
+from trinity_foundations import evaluation  # noqa: E402  (lesson 26's kernels)
+
+
+def _bootstrap_case(drawn):
+    """Args(losses (24,), idx (5, 24 // block), block) from (losses, block, indices)."""
+    losses, block, seed = drawn
+    count = 24 // block
+    idx = np.random.default_rng(seed).integers(0, count, size=(5, count)).astype(np.int32)
+    return Args(losses, idx, block)
+
+
+@exercise(
+    "26_evaluation",
+    "block_bootstrap_means",
+    "(losses, idx, block)",
+    difficulty=2,
+    teaches="error bars that respect correlation: resample contiguous blocks, not characters",
+    reference=evaluation.block_bootstrap_means,
+    doc="""
+    The mean loss of each bootstrap resample of contiguous blocks.
+
+    Cut `losses` into count = N // block blocks of `block` neighbours (leave
+    out a tail shorter than a block) and average each block; resample d
+    takes the blocks idx[d] (repeats allowed) and averages their means.
+
+    Args:
+      losses: (N,) float32 per-character losses, in the text's order.
+      idx: (D, count) int32 block numbers, each from 0 to count - 1.
+      block: an int >= 1, characters per block.
+    Returns:
+      (D,) float32, the mean of each resample.
+    """,
+    hints=(
+        "Reshape the first count·block losses to (count, block): row i is block i.",
+        """
+        def block_bootstrap_means(losses, idx, block):
+            count = losses.shape[0] // block
+            means = losses[: count * block].reshape(count, block).mean(axis=1)  # (count,)
+            return ...  # pick the rows idx names, average each row
+        """,
+    ),
+)
+def _check_block_bootstrap_means(fn):
+    losses, idx = np.arange(1.0, 7.0, dtype=F32), np.array([[0, 0, 2], [1, 2, 2]], np.int32)
+    golden = [8.5 / 3, 14.5 / 3]  # block means 1.5, 3.5, 5.5
+    expect(fn, Args(losses, idx, 2), golden, "golden: blocks of 2 neighbours")
+    longer = np.arange(1.0, 8.0, dtype=F32)  # a seventh loss: a tail shorter than a block
+    expect(fn, Args(longer, idx, 2), golden, "leaves out a tail shorter than a block")
+    drawn = st.tuples(
+        arrays((24,), floats(0, 10)), st.sampled_from([1, 3, 8]), st.integers(0, 2**16)
+    )
+    agree(fn, evaluation.block_bootstrap_means, drawn.map(_bootstrap_case))
+    same_under_jit(fn, evaluation.block_bootstrap_means, Args(losses, idx), block=2)
+
+
+@exercise(
+    "26_evaluation",
+    "ngram_overlap",
+    "(reference, text, n)",
+    difficulty=1,
+    teaches="contamination: how much of a text's n-grams another text already holds",
+    reference=evaluation.ngram_overlap,
+    doc="""
+    The share of `text`'s n-gram positions whose n-gram also occurs in `reference`.
+
+    An n-gram is a run of n consecutive characters; text has
+    len(text) - n + 1 of them. Count positions, not distinct n-grams: a
+    phrase the text repeats ten times counts ten times.
+
+    Args:
+      reference, text: Python strings.
+      n: an int >= 1.
+    Returns:
+      a Python float from 0 to 1; 0.0 when text is shorter than n.
+    """,
+    hints=(
+        "Put every n-gram of reference in a set first; then walk text's positions.",
+        """
+        def ngram_overlap(reference, text, n):
+            seen = {reference[i : i + n] for i in range(len(reference) - n + 1)}
+            total = len(text) - n + 1
+            ...
+        """,
+    ),
+)
+def _check_ngram_overlap(fn):
+    expect(fn, HostArgs("abcab", "abcd", 2), 2 / 3, "golden: ab and bc of ab, bc, cd")
+    expect(fn, HostArgs("abcab", "ababab", 2), 3 / 5, "counts positions, not distinct n-grams")
+    expect(fn, HostArgs("abc", "ab", 3), 0.0, "a text shorter than n has no n-grams")
+    texts = st.text(alphabet="ab c", max_size=30)
+    drawn = st.tuples(texts, texts, st.integers(1, 5))
+    agree(fn, evaluation.ngram_overlap, drawn.map(lambda c: HostArgs(*c)), rtol=1e-12, atol=0)

@@ -24,12 +24,12 @@ NUMPY = {"09_non_redundant_compression", "15_autoregressive_lm"}  # host-side Nu
 
 
 def short(stem: str) -> str:
-    """What a learner types for a lesson: its number ("06") or its first word ("quasi")."""
+    """What a learner types for a lesson: its number ("06", "04a")."""
     return stem.split("_")[0]
 
 
 def title(stem: str, lessons: Path) -> str:
-    """The first line of the lesson's docstring ("Lesson 3.1 — ..."), or the stem."""
+    """The first line of the lesson's docstring ("Lesson 06 — ..."), or the stem."""
     path = lessons / f"{stem}.py"
     if not path.is_file():
         return stem

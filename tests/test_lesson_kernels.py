@@ -1,0 +1,128 @@
+"""Lesson 24 (kernels written by hand): its results at tiny sizes, its judges, its bad input."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import pytest
+from conftest import load_lesson
+
+STEM = "24_kernels"
+TINY = [
+    *"--length 128 --block-q 64 --block-k 64 --heads 2 --head-dim 16".split(),
+    *"--pallas-length 64 --memory-max 256".split(),
+]
+
+
+@pytest.fixture(scope="module")
+def lesson():
+    return load_lesson(STEM)
+
+
+@pytest.fixture(scope="module")
+def run(lesson):
+    """One --json run at tiny sizes, shared below: (the envelope, the results by section)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        done = lesson.main([*TINY, "--json"])
+    return json.loads(out.getvalue()), done
+
+
+@pytest.fixture(scope="module")
+def env(run):
+    return run[0]
+
+
+def test_results_keep_the_contract(env):
+    r = env["results"]
+    assert env["lesson"] == STEM
+    assert set(r["softmax_max_diff"]) == {"two_pass", "online", "tiled"}
+    assert max(r["softmax_max_diff"].values()) <= 1e-5
+    assert r["matmul_max_diff"] <= 1e-4
+    assert set(r["flash_max_diff"]) == {"full", "causal"}
+    assert all(d <= 1e-5 for v in r["flash_max_diff"].values() for d in v.values())
+    assert list(r["flash_max_diff"]["causal"]) == ["64"]
+    assert all(d <= 1e-5 for v in r["tiled_max_diff"].values() for d in v.values())
+    assert list(r["tiled_max_diff"]["full"]) == ["64", "128"]  # T/4 = 32: no multiple of 64
+    assert r["interpret"] is (env["backend"] != "gpu")
+    assert list(r["memory"]) == ["256"]
+    for row in r["memory"].values():
+        assert row["naive_temp_bytes"] > row["tiled_temp_bytes"] > 0
+        assert row["naive_temp_bytes"] >= row["score_bytes"]
+    assert r["memory_factor"]["t"] == 256  # 2048 is past --memory-max: the largest T
+    assert r["speed"]["peak_flops"] > 0 and r["speed"]["ridge"] > 0
+    assert set(r["speed"]["bound"].values()) <= {"memory", "compute"}
+    assert r["gpu"]["ran"] is (env["backend"] == "gpu")
+
+
+def test_causal_steps_stop_at_the_diagonal(env):
+    steps = env["results"]["tiled_steps"]
+    assert steps["full"]["128"] == 4 and steps["causal"]["128"] == 3
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--block-q", "96"], "does not divide --length 1024"),
+        (["--length", "320", "--block-k", "64", "--block-q", "80"], "does not divide 256"),
+        (["--length", "5000"], "must be from 64 to 4,096"),
+        (["--pallas-length", "1024"], "interpreted Pallas is slow"),
+    ],
+)
+def test_bad_input_is_one_usage_line(usage_error, argv, says):
+    assert says in usage_error(STEM, *argv)
+
+
+def test_length_past_memory_is_refused(usage_error, monkeypatch):
+    from trinity_foundations import cli
+
+    monkeypatch.setattr(cli, "available_bytes", lambda: 2**26)
+    assert "GiB" in usage_error(STEM, "--length", "4096", "--heads", "16")
+
+
+def test_judges(lesson):
+    assert lesson.agree_word(1e-6, 1e-5) == "equal"
+    assert lesson.agree_word(1e-3, 1e-5) == "DIFFERENT"
+    assert "interpret=True" in lesson.interpret_sentence(True, "cpu")
+    assert "not timed" in lesson.interpret_sentence(True, "cpu")
+    assert "interpret=False" in lesson.interpret_sentence(False, "gpu")
+    assert lesson.speed_clause(0.5, None).endswith("faster")
+    assert lesson.speed_clause(2.0, None).endswith("slower")
+    assert lesson.speed_clause(0.9, (0.8, 1.3)).endswith("disagree on which is faster")
+    assert lesson.speed_clause(2.0, (1.6, 2.5)).endswith("slower")
+    assert "below the ridge" in lesson.side_of_ridge(1.0, 10.0)
+    assert "above the ridge" in lesson.side_of_ridge(20.0, 10.0)
+    assert lesson.check_lengths(1024, 128, 64) == [256, 512, 1024]
+    assert lesson.check_lengths(192, 64, 64) == [192]  # 48 and 96 are no multiples of 64
+    assert lesson.doubling(64, 200) == [64, 128]
+
+
+def test_summary_and_report_read_from_the_results(lesson, run):
+    from rich.console import Console
+
+    env, done = run
+    bullets = lesson.summary(done)
+    assert len(bullets) == 3
+    factor = env["results"]["memory_factor"]["naive_over_tiled"]
+    assert f"{factor:.1f}×" in bullets[2]
+    console = Console(file=io.StringIO(), width=1000, color_system=None)
+    for section in lesson.build(lesson.parse(TINY)):
+        section.say(done[section.name], console)
+    text = console.file.getvalue()
+    assert f"needs {factor:.1f}× the tiled one's temporary memory" in text
+    assert "interpret=True" in text or "interpret=False" in text
+
+
+def test_the_gpu_sections_jax_nn_call_is_plain_attention(lesson):
+    """The GPU path runs only on a GPU; its jax.nn call (heads moved) is checked here."""
+    import jax
+    import jax.numpy as jnp
+
+    from trinity_foundations import kernels
+
+    q, k, v = lesson.qkv(jax.random.key(0), 2, 32, 8)  # (H, T, d) each
+    got = lesson.nn_attention(q, k, v)
+    want = kernels.naive_attention_jit(q, k, v, causal=True)
+    assert float(jnp.max(jnp.abs(got - want))) <= 1e-5
