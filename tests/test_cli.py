@@ -1,6 +1,7 @@
 import argparse
 import ast
 import json
+import types
 
 import jax.numpy as jnp
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 from conftest import ROOT
 from rich.text import Text
 
-from trinity_foundations import catalogue, cli
+from trinity_foundations import catalogue, cli, signals
 
 
 @pytest.mark.parametrize(
@@ -189,3 +190,12 @@ def test_every_script_imports_the_signal_guard_before_anything_else():
         ]
         assert isinstance(first[0], ast.Import), path.name
         assert first[0].names[0].name == "trinity_foundations.signals", path.name
+
+
+def test_a_ctrl_c_swallowed_by_a_callback_is_delivered_again():
+    # what garbage collection does with an exception from one of its callbacks
+    swallowed = types.SimpleNamespace(exc_value=KeyboardInterrupt(), exc_type=KeyboardInterrupt)
+    with pytest.raises(KeyboardInterrupt):
+        signals.deliver_again(swallowed)
+        for _ in range(10**7):  # the main thread meets the pending Ctrl-C at once
+            pass

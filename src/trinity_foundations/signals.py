@@ -12,11 +12,13 @@ been started that needs cleaning up.
 KeyboardInterrupt and makes SIGTERM raise `Terminated`, a KeyboardInterrupt,
 so that the same `finally` blocks run for both: lesson 22 stops its check
 processes and removes its temporary folder, and a checkpoint being written
-leaves no `.npz.tmp` behind.
+leaves no `.npz.tmp` behind. A Ctrl-C that a garbage-collection callback
+swallows after that is delivered again (`deliver_again`).
 """
 
 from __future__ import annotations
 
+import _thread
 import os
 import signal
 import sys
@@ -64,10 +66,22 @@ def guard_loading() -> None:
         _install(signal.SIGINT, _exit_while_loading)
 
 
+def deliver_again(unraisable) -> None:
+    """sys.unraisablehook: a Ctrl-C or SIGTERM raised inside a callback (JAX runs one
+    during garbage collection) is "ignored" there, and the run would go on; deliver
+    it again to the main thread, where it stops the run as it should."""
+    stop = unraisable.exc_value
+    if isinstance(stop, KeyboardInterrupt):
+        _thread.interrupt_main(signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT)
+    else:
+        sys.__unraisablehook__(unraisable)
+
+
 def take_over() -> None:
     """From here on Ctrl-C raises KeyboardInterrupt and SIGTERM raises Terminated."""
     _install(signal.SIGINT, signal.default_int_handler)
     _install(signal.SIGTERM, _raise_terminated)
+    sys.unraisablehook = deliver_again
 
 
 guard_loading()
