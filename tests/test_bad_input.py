@@ -8,109 +8,15 @@ each lesson's own parser, so a new flag is swept without editing this file.
 
 from __future__ import annotations
 
-import argparse
-import json
-
 import pytest
-from conftest import LESSONS, TINY_19, TINY_20, TINY_GPT_FLAGS, load_lesson, usage_line
+from conftest import LESSONS, usage_line
+from tiny_sweep import ACCEPTED, BESIDE, REFUSED, argv_for, check_tiny, exit_status, flags
 
 from trinity_foundations import catalogue
 
 STEMS = [s for s in catalogue.STEMS if (LESSONS / f"{s}.py").exists()]
-
-REFUSED = ["1e18", "1000000000000000000", "-1", "nan", "inf", "-inf", "abc", ""]
-TINY = ["0", "1", "1e-300"]
-
-# Values a flag accepts on purpose: (lesson, flag) -> values left out of REFUSED.
-ACCEPTED: dict[tuple[str, str], set[str]] = {
-    ("14_mini_trinity", "--task"): {"-1"},  # a task's coordinates may be negative
-}
-
-# Flags that keep a tiny-value run short (the other flags at their defaults).
-# The language-model lessons run the suite's one tiny GPT (conftest.TINY_GPT_FLAGS), so
-# they reuse the programs other tests compiled; lesson 20 reads it from tiny_checkpoint.
-FAST: dict[str, list[str]] = {
-    "19_language_model": [*TINY_19, "--steps", "2"],  # 2 evaluations; TINY_19's programs
-    "20_decoding": TINY_20,
-    # the sizes of tests/test_lesson_adaptation.py (with tiny_checkpoint): its programs
-    "25_adaptation": "--steps 1 --rank 1 --dpo-steps 1 --alpha 1 --samples 64".split(),
-    "11_rosenbrock_es": ["--dim", "3", "--max-generations", "20", "--cma-max-generations", "20"],
-    "22_memory_and_compute": [
-        *TINY_GPT_FLAGS,
-        *"--batch 8 --matmul-max 64 --attention-max 64 --copy-size 65536".split(),
-        *"--devices 0 --processes 0".split(),
-    ],
-    "21_training_dynamics": [  # the sizes of tests/test_lesson_dynamics.py: one compile
-        *"--steps 32 --batch 4 --d-model 16 --layers 1 --context 16 --slice 400".split()
-    ],
-    "23_fewer_bits": [  # the sizes of tests/test_lesson_fewer_bits.py
-        *TINY_GPT_FLAGS,
-        *"--batch 4 --steps 10 --block 16 --matmul-max 256 --sum-count 1000".split(),
-        *"--checkpoint none".split(),
-    ],
-    "26_evaluation": [  # the sizes of tests/test_lesson_evaluation.py: one compile
-        *"--seeds 2 --steps 8 --batch 4 --d-model 16 --layers 1 --context 16".split(),
-        *"--draws 200 --block 256".split(),
-    ],
-    "24_kernels": [  # the sizes of tests/test_lesson_kernels.py
-        *"--length 128 --block-q 64 --block-k 64 --heads 2 --head-dim 16".split(),
-        *"--pallas-length 64 --memory-max 256".split(),
-    ],
-}
-
-
-class _Captured(Exception):
-    def __init__(self, parser: argparse.ArgumentParser):
-        self.parser = parser
-
-
-def lesson_parser(stem: str, monkeypatch) -> argparse.ArgumentParser:
-    """The parser a lesson's main() builds, caught as it is about to parse."""
-
-    def capture(self, *args, **kwargs):
-        raise _Captured(self)
-
-    with monkeypatch.context() as m:
-        m.setattr(argparse.ArgumentParser, "parse_args", capture)
-        try:
-            load_lesson(stem).main([])
-        except _Captured as caught:
-            return caught.parser
-    raise AssertionError(f"{stem}.main() never called parse_args")
-
-
-def numeric_flags(parser: argparse.ArgumentParser) -> list[argparse.Action]:
-    """Options that take a value and parse it with a type (every numeric flag)."""
-    return [
-        a
-        for a in parser._actions
-        if a.option_strings and a.type is not None and a.nargs != 0 and a.type is not str
-    ]
-
-
-def argv_for(action: argparse.Action, value: str) -> list[str]:
-    n = action.nargs if isinstance(action.nargs, int) else 1
-    return [action.option_strings[0], *([value] * n)]
-
-
-def sweep() -> list[tuple[str, argparse.Action]]:
-    with pytest.MonkeyPatch.context() as mp:
-        return [(s, a) for s in STEMS for a in numeric_flags(lesson_parser(s, mp))]
-
-
-FLAGS = sweep()
+FLAGS = [(stem, action) for stem in STEMS for action in flags(stem)]
 IDS = [f"{stem}{action.option_strings[0]}" for stem, action in FLAGS]
-
-
-def exit_status(stem: str, argv: list[str], capsys) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        load_lesson(stem).main(argv)
-        code = 0
-    except SystemExit as done:
-        code = done.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_every_lesson_has_a_swept_flag_or_none_to_sweep():
@@ -129,27 +35,16 @@ def test_refused_values_end_in_one_usage_line(stem, action, capsys):
         assert out == "", (value, out)
 
 
-def parses(action: argparse.Action, value: str) -> bool:
-    try:
-        action.type(value)
-    except (argparse.ArgumentTypeError, TypeError, ValueError):
-        return False
-    return True
+HERE = [(stem, action) for stem, action in FLAGS if stem not in BESIDE]
+HERE_IDS = [f"{stem}{action.option_strings[0]}" for stem, action in HERE]
 
 
-@pytest.mark.parametrize(("stem", "action"), FLAGS, ids=IDS)
+@pytest.mark.parametrize(("stem", "action"), HERE, ids=HERE_IDS)
 def test_tiny_values_are_refused_cleanly_or_run(stem, action, capsys, request):
-    fast = FAST.get(stem, [])
-    if stem in ("20_decoding", "25_adaptation"):  # a tiny model, not one trained first
-        fast = [*fast, "--checkpoint", str(request.getfixturevalue("tiny_checkpoint"))]
-    for value in TINY:
-        if action.dest == "seed" and parses(action, value):
-            continue  # a seed is no size; the lessons' own tests run other seeds
-        code, out, err = exit_status(stem, [*fast, *argv_for(action, value), "--json"], capsys)
-        if code == 2:
-            usage_line(err)
-            continue
-        assert code == 0, f"{stem} {action.option_strings[0]} {value!r}: exit {code}\n{err}"
-        doc = json.loads(out)  # exactly one JSON object
-        if stem == "20_decoding":  # the tiny checkpoint fits: no model was trained first
-            assert doc["results"]["source"] == "checkpoint", doc["results"]["source_reason"]
+    check_tiny(stem, action, capsys, request)
+
+
+@pytest.mark.parametrize("stem", sorted(BESIDE))
+def test_the_other_lessons_sweep_their_tiny_values_in_their_own_file(stem):
+    text = (LESSONS.parent / "tests" / BESIDE[stem]).read_text()
+    assert f'tiny_sweep.flags("{stem}")' in text and f'check_tiny("{stem}"' in text

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+import tiny_sweep
 from conftest import load_lesson
 
 LESSON = "21_training_dynamics"
@@ -302,3 +303,10 @@ def test_what_you_saw_says_where_train_and_validation_parted():
     assert "parted at step 16" in L.saw_overfit(_overfit((3.0, 2.0, 1.0), (3.2, 3.0, 3.5)))
     assert "1.390 nats below" in L.saw_overfit(_overfit((3.0, 2.5, 1.93), (3.4, 3.33, 3.32)))
     assert "stayed together" in L.saw_overfit(_overfit((3.4, 3.3, 3.3), (3.4, 3.33, 3.32)))
+
+
+# Last in this file: the tiny-value sweep of tests/test_bad_input.py for lesson 21, run
+# here so that it reuses the programs the tests above compiled.
+@pytest.mark.parametrize("action", tiny_sweep.flags("21_training_dynamics"), ids=tiny_sweep.flag_id)
+def test_21_tiny_values_are_refused_cleanly_or_run(action, capsys, request):
+    tiny_sweep.check_tiny("21_training_dynamics", action, capsys, request)

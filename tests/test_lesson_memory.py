@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import jax.numpy as jnp
 import pytest
+import tiny_sweep
 from conftest import TINY_GPT_FLAGS, load_lesson
 from rich.console import Console
 
@@ -326,3 +327,12 @@ def test_summary_is_three_bullets_from_the_sections():
             "scale_out": scale_out(False, True)}  # fmt: skip
     bullets = lesson.summary(done)
     assert len(bullets) == 3 and bullets[2].startswith("The training step on 2 processes")
+
+
+# Last in this file: the tiny-value sweep of tests/test_bad_input.py for lesson 22, run
+# here so that it reuses the programs the tests above compiled.
+@pytest.mark.parametrize(
+    "action", tiny_sweep.flags("22_memory_and_compute"), ids=tiny_sweep.flag_id
+)
+def test_22_tiny_values_are_refused_cleanly_or_run(action, capsys, request):
+    tiny_sweep.check_tiny("22_memory_and_compute", action, capsys, request)

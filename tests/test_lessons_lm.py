@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import tiny_sweep
 from conftest import TINY_19, TINY_20, compilations, load_lesson
 
 from trinity_foundations import checkpoints, macbeth
@@ -429,3 +430,17 @@ def test_20_what_you_saw():
     wrong = m.summary({"samples": samples, "checks": checks,
                        "cache": replace(cache, kv_tokens_equal=False)})  # fmt: skip
     assert "gave DIFFERENT tokens" in wrong[2]
+
+
+# Last in this file: the tiny-value sweep of tests/test_bad_input.py for lesson 19, run
+# here so that it reuses the programs the tests above compiled.
+@pytest.mark.parametrize("action", tiny_sweep.flags("19_language_model"), ids=tiny_sweep.flag_id)
+def test_19_tiny_values_are_refused_cleanly_or_run(action, capsys, request):
+    tiny_sweep.check_tiny("19_language_model", action, capsys, request)
+
+
+# Last in this file: the tiny-value sweep of tests/test_bad_input.py for lesson 20, run
+# here so that it reuses the programs the tests above compiled.
+@pytest.mark.parametrize("action", tiny_sweep.flags("20_decoding"), ids=tiny_sweep.flag_id)
+def test_20_tiny_values_are_refused_cleanly_or_run(action, capsys, request):
+    tiny_sweep.check_tiny("20_decoding", action, capsys, request)
