@@ -259,7 +259,9 @@ def say_mixed(r: Mixed, console: Console) -> None:
     console.print(
         f"Final validation loss (evaluated in float32): float32 {r.val_float32:.4f}, "
         f"bfloat16 compute {r.val_bf16:.4f}, a gap of {gap:.4f} nats; two float32 seeds "
-        f"differ by {r.seed_noise:.4f}. The gap is {noise_verdict(gap, r.seed_noise)}.\n"
+        f"differ by {r.seed_noise:.4f}. The gap is {noise_verdict(gap, r.seed_noise)}. (Where "
+        "curves share a cell the chart draws the one listed last, so the float32 curve can "
+        "hide under the others.)\n"
     )
 
 
@@ -300,7 +302,8 @@ def compute_flush(done: dict, *, args) -> Flush:
 
 
 def say_flush(r: Flush, console: Console) -> None:
-    table = Table(title=f"{r.entries:,} float16 gradient entries at the logits")
+    title = f"{r.entries:,} float16 gradient entries at the logits"
+    table = Table(title=title, min_width=len(title))  # the title on one line
     for col in ("loss × 2^k", "flushed", "all finite"):
         table.add_column(col, justify="right")
     for k, s, ok in zip(r.exponents, r.shares, r.finite):
@@ -310,8 +313,9 @@ def say_flush(r: Flush, console: Console) -> None:
         "The backward pass starts at the logits: one gradient entry per token and "
         "character, (softmax − one-hot) / (B·T). "
         f"Without scaling {display.share(r.without, 3)} of the entries that are not zero "
-        "in float32 come out as exactly zero in float16: they fell below its smallest "
-        f"subnormal, and everything computed from them is lost. Scaling the loss by "
+        "in float32 come out as exactly zero in float16: they were at most half its smallest "
+        f"subnormal (2^-25), so they rounded to 0, and everything computed from them is lost. "
+        f"Scaling the loss by "
         f"2^{r.best_k} (and the gradients back by 2^-{r.best_k} in float32) leaves "
         f"{display.share(r.with_scaling, 3)}; {overflow_clause(r)} bfloat16 has float32's "
         "exponent range and needs no scaling.\n"
@@ -542,6 +546,15 @@ def top_channels(params: dict, n: int = 3) -> list[tuple[str, int, int, float]]:
     return sorted(found, key=lambda t: -t[3])[:n]
 
 
+def orthogonality_error(hs: dict) -> float:
+    """The largest |H Hᵀ − I| over the rotations; 0 when there is none (no input width
+    is a power of two, so nothing is rotated)."""
+    return max(
+        (float(jnp.max(jnp.abs(h @ h.T - jnp.eye(h.shape[0])))) for h in hs.values()),
+        default=0.0,
+    )
+
+
 def compute_rotation(done: dict, *, args) -> Rotation:
     q = done["quantized"]
     params, model = q.params, GPTConfig(**q.model)
@@ -549,7 +562,7 @@ def compute_rotation(done: dict, *, args) -> Rotation:
     widths = {w.shape[1] for w in old.values() if w.shape[1] & (w.shape[1] - 1) == 0}
     key = jax.random.fold_in(jax.random.key(args.seed), 3)
     hs = {str(n): qz.random_hadamard(jax.random.fold_in(key, n), n) for n in widths}  # (n, n)
-    ortho = max(float(jnp.max(jnp.abs(h @ h.T - jnp.eye(h.shape[0])))) for h in hs.values())
+    ortho = orthogonality_error(hs)
     same, _ = apply(params, "float32", args, hs)
     before, err_before = apply(params, "int_per_channel", args)
     after, err_after = apply(params, "int_per_channel", args, hs)
@@ -566,17 +579,18 @@ def compute_rotation(done: dict, *, args) -> Rotation:
     )  # fmt: skip
 
 
-def outlier_sentence(top: float, before: float, after: float) -> str:
-    """What the rotation did to the largest entry (in rms of its matrix), and why."""
-    if after < before:
-        return (
-            f"The rotation lowered the largest entry from {before:.2f} to {after:.2f} times "
-            "its matrix's rms: the quantization steps, set by the largest entry, got finer."
-        )
+def outlier_sentence(before: float, after: float, err_before: float, err_after: float) -> str:
+    """What the rotation did to the largest entry (in rms of its matrix) and to the
+    weight error, and what a rotation of the input channels can and cannot spread."""
+    moved = "lowered" if after < before else "did not lower"
+    err = "fell" if err_after < err_before else "did not fall"
     return (
-        f"The largest entry went from {before:.2f} to {after:.2f} times its matrix's rms: "
-        f"no input channel here stands out far (the loudest is {top:.1f}× the rms, as the "
-        "tail of normally distributed weights is), so there is no outlier to spread."
+        f"The rotation {moved} the largest entry ({before:.2f} → {after:.2f} times its "
+        f"matrix's rms), and the weight error {err} ({display.share(err_before, 2)} → "
+        f"{display.share(err_after, 2)}). Rᵀ W mixes the input channels (rows) within each "
+        "column and keeps each column's length: it spreads one large entry over its column, "
+        "but a column long as a whole (a loud output channel) keeps its size, spread evenly "
+        "over its entries."
     )
 
 
@@ -594,6 +608,12 @@ def say_rotation(r: Rotation, console: Console) -> None:
         f"{m} layer {layer} channel {c} ({v:.1f}× rms)" for m, layer, c, v in r.top_channels
     )
     console.print(f"Largest input channels (max |w| of the row over the matrix's rms): {rows}.")
+    if r.rotated == 0:
+        console.print(
+            "No matrix here has an input width that is a power of two, which a "
+            "Sylvester-Hadamard matrix needs: nothing was rotated (try --d-model 32 or 64).\n"
+        )
+        return
     console.print(
         f"Rotating {r.rotated} of {r.matrices} matrices by R = D H, a normalised Hadamard "
         f"matrix with random row signs (max |R Rᵀ − I| = {r.orthogonality:.1e}): "
@@ -610,8 +630,9 @@ def say_rotation(r: Rotation, console: Console) -> None:
         "Rᵀ W", f"{r.outlier_after:.2f}", display.share(r.error_after), f"{r.val_after:.4f}"
     )
     console.print(display.fit(table, console))
-    top = r.top_channels[0][3] if r.top_channels else 0.0
-    console.print(outlier_sentence(top, r.outlier_before, r.outlier_after))
+    console.print(
+        outlier_sentence(r.outlier_before, r.outlier_after, r.error_before, r.error_after)
+    )
     verdict = rotation_verdict(r.val_before, r.val_after)
     console.print(f"{verdict[0].upper()}{verdict[1:]}.\n")
 
@@ -682,10 +703,11 @@ def matmul_sentence(r: Matmuls) -> str:
     gbs = r.float32_bytes[-1] / r.float32_ms[-1] / 1e6
     lo, hi = min(ratios), max(ratios)
     where = (
-        f"At n = {n:,} the float32 product reads {r.float32_bytes[-1] / 1e6:.1f} MB at "
+        f"At n = {n:,} the float32 product moves {r.float32_bytes[-1] / 1e6:.1f} MB (read and "
+        f"written) at "
         f"{gbs:.1f} GB/s; its intensity is {r.flops[-1] / r.float32_bytes[-1]:.1f} FLOP/byte, "
-        "far below a CPU's ridge (lesson 22 measures it), so it is memory bound and its time "
-        f"follows the bytes it reads, which int8 cuts {bytes_ratio:.1f}×"
+        "below a CPU's float32 ridge (lesson 22 measures it), so it is memory bound and its time "
+        f"follows the bytes it moves, which int8 cuts {bytes_ratio:.1f}×"
     )
     if w == "int8":
         return f"{where}: int8 wins, {lo:.1f}× to {hi:.1f}× faster over the rounds."
@@ -711,7 +733,9 @@ def say_matmuls(r: Matmuls, console: Console) -> None:
     console.print(display.fit(table, console))
     same = "equals" if r.exact else "does NOT equal"
     console.print(
-        f"The int32 result {same} the float32 product of the same integers. {matmul_sentence(r)}"
+        f"At n = {r.sizes[0]:,} the int32 result {same} the float32 product of the same "
+        f"integers (every partial sum there is below 2^24, so float32 holds it exactly). "
+        f"{matmul_sentence(r)}"
     )
 
 

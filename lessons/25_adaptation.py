@@ -354,8 +354,8 @@ class Preferences:
 
 
 RULE = (
-    "every complete line starts with a capital letter and ends with one of "
-    f"{' '.join(ad.PUNCTUATION)}"
+    "every non-empty line that a newline ends (at least one) starts with a capital letter "
+    f"and ends with one of {' '.join(ad.PUNCTUATION)}"
 )
 
 
@@ -436,10 +436,16 @@ def dpo_verdict(before: float, after: list[float], best: float, n: int, samples:
     gap, spread = top - before, noise(top, before, samples)
     than = "beats" if top > best else "does not beat"
     tail = f"best-of-{n} passes {display.share(best)}, with no training"
-    if gap <= spread:
+    if abs(gap) <= spread:
         return (
             f"DPO's best row passes {display.share(top)} of fresh samples against "
             f"{display.share(before)} untrained: within the noise of {samples} samples "
+            f"(±{display.share(spread)}); {tail}."
+        )
+    if gap < 0:
+        return (
+            f"DPO's best row passes {display.share(top)} of fresh samples against "
+            f"{display.share(before)} untrained: worse, beyond the noise of {samples} samples "
             f"(±{display.share(spread)}); {tail}."
         )
     return (
@@ -452,13 +458,24 @@ def dpo_verdict(before: float, after: list[float], best: float, n: int, samples:
 def sum_mean_sentence(r: Preferences) -> str:
     """How the mean-log-prob row differs from the summed one at the same β."""
     i = r.betas.index(r.mean_beta)
+    kl = f"(KL {r.kl[-1]:.2f} against {r.kl[i]:.2f})"
+    if r.reward_margin[-1] >= r.reward_margin[i]:
+        moved = f"the same β reaches a margin no smaller {kl}"
+    elif r.kl[-1] > r.kl[i]:
+        moved = (
+            f"the same β reaches a smaller margin, yet the policy moved further from the "
+            f"reference {kl}: the margin measures the pairs, not the move, and Adam's steps "
+            "do not shrink with the gradient's scale"
+        )
+    else:
+        moved = f"the same β reaches a smaller margin, and the policy moved less far {kl}"
     return (
         f"At β = {r.mean_beta:g}, summed log-probs reach loss {r.loss[i]:.3f} (margin "
         f"{r.reward_margin[i]:.3f}, KL {r.kl[i]:.2f}); mean log-probs {r.loss[-1]:.3f} (margin "
         f"{r.reward_margin[-1]:.3f}, KL {r.kl[-1]:.2f}). The mean divides each response's "
         f"log-ratio by its length (chosen {r.chosen_length:.1f}, rejected "
-        f"{r.rejected_length:.1f} characters on average): the same β pushes less, and a "
-        "long response no longer counts for more."
+        f"{r.rejected_length:.1f} characters on average), so a long response no longer "
+        f"counts for more, and {moved}."
     )
 
 

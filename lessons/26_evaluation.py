@@ -162,8 +162,8 @@ def say_runs(r: Runs, console: Console) -> None:
         f"{r.seeds} seeds of each of {len(r.labels)} recipes, each "
         f"{r.tokens_per_run:,} training tokens, trained side by side in one vmapped "
         f"program: compiled in {display.duration(r.compile_ms)}, run in "
-        f"{display.duration(r.run_ms)}. Each is scored on all {r.val_tokens:,} "
-        "validation characters."
+        f"{display.duration(r.run_ms)}. Each is scored on every whole window of the "
+        f"validation text: {r.val_tokens:,} characters."
     )
     table = Table(show_edge=False, title="Validation loss at the end (nats per character)")
     table.add_column("run")
@@ -327,7 +327,7 @@ BLOCK_WORDS = {
         "independent pieces of evidence than characters. Blocks keep neighbours together."
     ),
     "similar": (
-        "nearly as wide (the blocks' interval is {ratio:.2f}× its width). Neighbouring "
+        "about as wide (the blocks' interval is {ratio:.2f}× its width). Neighbouring "
         "characters' losses are correlated (a hard name is hard for several characters in "
         "a row), but here that correlation is short next to a block; blocks are the safe "
         "default, since nothing warns you when it is long."
@@ -370,6 +370,9 @@ def compute_paired(done: dict, *, block: int, draws: int, key: jax.Array) -> Pai
     runs = done["runs"]
     a = jnp.asarray(runs.token_losses["recipe"][0], jnp.float32)  # (M,)
     b = jnp.asarray(runs.token_losses[PAIRED][0], jnp.float32)  # (M,) the same windows
+    key, _ = jax.random.split(key)  # the key of compute_bootstrap's block interval: the
+    # recipe's interval here is the one printed there, and every interval resamples the
+    # same blocks
 
     def alone(x):  # (M,) -> (loss, low, high)
         return (float(jnp.mean(x)), *interval(key, x, block, draws))
@@ -381,6 +384,11 @@ def compute_paired(done: dict, *, block: int, draws: int, key: jax.Array) -> Pai
         ("recipe", PAIRED), one, other, float(jnp.mean(b - a)), low, high, block,
         excludes_zero(low, high), overlaps(one[1:], other[1:]),
     )  # fmt: skip
+
+
+def narrower(ratio: float) -> str:
+    """How much narrower one interval is than another, `ratio` = their widths' ratio."""
+    return f"{ratio:.1f}× narrower" if ratio > 1 else "no narrower"
 
 
 def say_paired(r: Paired, console: Console) -> None:
@@ -400,10 +408,10 @@ def say_paired(r: Paired, console: Console) -> None:
         if r.excludes_zero
         else "holds zero: on this text the two models cannot be told apart"
     )
-    apart = "and the two overlap" if r.overlap else "and yet they do not even overlap"
+    apart = "and the two overlap" if r.overlap else "and the two do not overlap"
     console.print(
         f"Each model's interval is about {a[2] - a[1]:.3f} wide, {apart}; the "
-        f"paired difference, bootstrapped over the same blocks, is {ratio:.0f}× narrower "
+        f"paired difference, bootstrapped over the same blocks, is {narrower(ratio)} "
         f"and {verdict}. A window hard for one model is hard for the other: the "
         "difference cancels that shared part. (It says nothing about other seeds.)"
     )
@@ -462,9 +470,10 @@ LEAK_WORDS = {
     ),
     "unseen": (
         "At this size the model has not begun to memorise: its training loss at the end "
-        "({r.train_end:.3f}) is within {fit:.3f} of its validation loss, so text seen in "
-        "one batch in ten is not yet remembered. Longer runs (--steps) memorise, and then "
-        "a leak flatters the score: leaked text must be found (next), not hoped away."
+        "({r.train_end:.3f}) is within {fit:.3f} of its validation loss, so text that fills "
+        "about one training window in ten is not yet remembered. A run long enough to "
+        "memorise would be flattered by the leak: leaked text must be found (next), not "
+        "hoped away."
     ),
     "unclear": (
         "The clean runs fit their training text {fit:.3f} nats better than validation, "
@@ -497,7 +506,7 @@ def compute_overlap(done: dict, *, s: Setup) -> Overlap:
 
 
 def say_overlap(r: Overlap, console: Console) -> None:
-    table = Table(show_edge=False, title="Share of n-grams also found in the training text")
+    table = Table(show_edge=False, title="Share of n-gram positions found in the other text")
     for col in ("n", "validation in training", "Hamlet in Macbeth"):
         table.add_column(col, justify="right")
     for n in r.ns:
@@ -559,7 +568,7 @@ def say_duplicates(r: DuplicateLines, console: Console) -> None:
 class Packing:
     context: int
     documents: int  # blocks of text between blank lines, each with one separator
-    mean_length: float
+    mean_length: float  # characters per document, the separator not counted
     padding_waste: float  # each document its own rows, padded
     packed_waste: float  # documents end to end, only the last row padded
 
@@ -567,7 +576,7 @@ class Packing:
 def compute_packing(done: dict, *, s: Setup, context: int) -> Packing:
     lengths = [len(d) + 1 for d in ev.documents(s.macbeth)]  # + the separator
     return Packing(
-        context, len(lengths), float(np.mean(lengths)),
+        context, len(lengths), float(np.mean(lengths)) - 1,
         ev.padding_waste(lengths, context), ev.packed_waste(lengths, context),
     )  # fmt: skip
 
@@ -672,12 +681,12 @@ def results(done: dict) -> dict:
 
 def saw_error_bars(boot: Bootstrap, paired: Paired) -> str:
     """What you saw, on error bars: the block interval, and the paired one's width."""
-    ratio = width_ratio(paired.a[1:], (paired.low, paired.high))
+    ratio = min(width_ratio(m[1:], (paired.low, paired.high)) for m in (paired.a, paired.b))
     return (
         f"One run's validation loss {boot.loss:.3f} carries a {boot.level:.0%} interval "
         f"[{boot.low:.3f}, {boot.high:.3f}] over blocks of {boot.block} characters; two "
         f"models on the same windows differ by {paired.difference:+.4f}, an interval "
-        f"{ratio:.0f}× narrower than either model's own."
+        f"{narrower(ratio)} than either model's own."
     )
 
 

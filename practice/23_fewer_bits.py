@@ -1,4 +1,4 @@
-"""Practice for Lesson 10.1 — numbers with fewer bits.
+"""Practice for Lesson 23 — numbers with fewer bits.
 
 Write quantize_symmetric, nf4_levels: each stub says what to compute, with shapes
 and dtypes. Check your work with

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import tiny_sweep
 from conftest import TINY_20, compilations, load_lesson
 
 from trinity_foundations import adaptation as ad
@@ -146,6 +147,33 @@ def test_small_sentences():
     assert "within the noise" in lesson.dpo_verdict(0.3, [0.4], 0.6, 4, 64)
     assert "and beats best-of-4's 60.0%" in lesson.dpo_verdict(0.3, [0.4, 0.7], 0.6, 4, 64)
     assert "does not beat best-of-2's" in lesson.dpo_verdict(0.3, [0.6], 0.9, 2, 1000)
+    worse = lesson.dpo_verdict(0.6, [0.2, 0.3], 0.9, 4, 64)  # every row fell, beyond the noise
+    assert "worse, beyond the noise" in worse and "within" not in worse
+
+
+def test_sum_mean_sentence_follows_the_numbers():
+    lesson = load_lesson(STEM)
+
+    def said(margins, kls):
+        p = lesson.Preferences(
+            lesson.RULE, 64, 47, 25, 28.0, 40.7, [0.5], 0.5, 20, 0.3, 4, 0.8,
+            [0.08, 0.65], margins, kls, [0.3, 0.3], [], "",
+        )  # fmt: skip
+        return lesson.sum_mean_sentence(p)
+
+    # the run's case: the mean's margin is smaller, its KL larger: it did not push less
+    further = said([2.8, 0.1], [2.6, 3.4])
+    assert "moved further from the reference (KL 3.40 against 2.60)" in further
+    assert "pushes less" not in further
+    assert "moved less far (KL 2.00 against 2.60)" in said([2.8, 0.1], [2.6, 2.0])
+    assert "a margin no smaller" in said([0.1, 0.2], [2.6, 2.0])
+
+
+def test_the_rule_sentence_says_what_rule_passes_checks():
+    lesson = load_lesson(STEM)
+    assert "non-empty" in lesson.RULE and "at least one" in lesson.RULE
+    assert ad.rule_passes("Ab.\n\nCd!\nxyz")  # blank lines skipped, the cut-off tail too
+    assert not ad.rule_passes("no newline at all") and not ad.rule_passes("Ab.\nbad\n")
 
 
 def test_summary_bullets(runs, tiny_checkpoint, monkeypatch, capsys):
@@ -169,3 +197,10 @@ def test_summary_bullets(runs, tiny_checkpoint, monkeypatch, capsys):
     assert bullets[2] == lesson.dpo_verdict(
         p.pass_rate_before, p.pass_rate_after, p.best_of_n_pass_rate, p.best_of, p.samples
     )
+
+
+# Last in this file: the tiny-value sweep of tests/test_bad_input.py for lesson 25, run
+# here so that it reuses the programs the tests above compiled.
+@pytest.mark.parametrize("action", tiny_sweep.flags("25_adaptation"), ids=tiny_sweep.flag_id)
+def test_25_tiny_values_are_refused_cleanly_or_run(action, capsys, request):
+    tiny_sweep.check_tiny("25_adaptation", action, capsys, request)

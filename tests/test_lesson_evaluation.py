@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+import tiny_sweep
 from conftest import load_lesson
 
 from trinity_foundations import evaluation as ev
@@ -51,6 +52,9 @@ def test_the_paired_difference_is_narrower_than_either_interval(small):
     assert p["difference"] == pytest.approx(p["b"][0] - p["a"][0], abs=1e-5)
     assert p["high"] - p["low"] < min(p["a"][2] - p["a"][1], p["b"][2] - p["b"][1])
     assert p["excludes_zero"] == (p["low"] > 0 or p["high"] < 0)
+    # the recipe's own interval is the one the error-bar section printed: one run, one interval
+    b = small["results"]["bootstrap"]
+    assert p["a"] == pytest.approx([b["loss"], b["low"], b["high"]], abs=1e-6)
 
 
 def test_the_text_figures_match_the_kernels_on_the_shipped_texts(small):
@@ -67,6 +71,8 @@ def test_the_text_figures_match_the_kernels_on_the_shipped_texts(small):
     lengths = [len(doc) + 1 for doc in ev.documents(text)]
     assert pack["padding_waste"] == ev.padding_waste(lengths, 128)
     assert 0 <= pack["packed_waste"] < 128 / sum(lengths) < pack["padding_waste"]
+    # "N characters on average, plus one separator each": the mean leaves the separator out
+    assert pack["mean_length"] == pytest.approx(np.mean([len(doc) for doc in ev.documents(text)]))
 
 
 def test_same_seed_same_numbers(small, run_json):
@@ -95,6 +101,7 @@ def test_block_effect_and_intervals():
     assert L.excludes_zero(0.1, 0.2) and L.excludes_zero(-0.2, -0.1)
     assert not L.excludes_zero(-0.1, 0.1)
     assert L.overlaps((0, 1), (0.5, 2)) and not L.overlaps((0, 1), (1.5, 2))
+    assert L.narrower(4.27) == "4.3× narrower" and L.narrower(0.9) == "no narrower"
 
 
 def leak(verdict: str, gap: float, fit_gap: float, spread: float = 0.1):
@@ -155,3 +162,10 @@ def _done(small) -> dict:
 )
 def test_bad_flags_end_in_one_line(usage_error, argv, says):
     assert says in usage_error(LESSON, *argv)
+
+
+# Last in this file: the tiny-value sweep of tests/test_bad_input.py for lesson 26, run
+# here so that it reuses the programs the tests above compiled.
+@pytest.mark.parametrize("action", tiny_sweep.flags("26_evaluation"), ids=tiny_sweep.flag_id)
+def test_26_tiny_values_are_refused_cleanly_or_run(action, capsys, request):
+    tiny_sweep.check_tiny("26_evaluation", action, capsys, request)

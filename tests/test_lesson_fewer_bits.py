@@ -7,8 +7,10 @@ import io
 import json
 import math
 
+import jax
 import numpy as np
 import pytest
+import tiny_sweep
 from conftest import TINY_GPT_FLAGS, load_lesson
 
 from trinity_foundations import quantize as qz
@@ -134,6 +136,45 @@ def test_rotation_verdict(lesson):
     assert "less than" in lesson.rotation_verdict(2.4, 2.4005)
 
 
+def test_outlier_sentence_follows_both_numbers(lesson):
+    """It says 'lowered' only when the largest entry fell and 'fell' only when the
+    error did; it never claims the weights are Gaussian or that steps got finer."""
+    down = lesson.outlier_sentence(7.63, 5.46, 0.104, 0.102)
+    assert "lowered the largest entry (7.63 → 5.46" in down and "error fell" in down
+    up = lesson.outlier_sentence(4.88, 6.36, 0.1013, 0.1028)
+    assert "did not lower" in up and "did not fall (10.13% → 10.28%)" in up
+    mixed = lesson.outlier_sentence(7.0, 5.0, 0.10, 0.11)
+    assert "lowered" in mixed and "did not fall" in mixed
+    for s in (down, up, mixed):
+        assert "normally distributed" not in s and "finer" not in s
+
+
+def test_float16_flushes_at_half_its_smallest_subnormal():
+    """What the flush sentence says: a float32 value becomes 0 in float16 exactly when
+    it is at most 2^-25, half the smallest subnormal; above that it rounds up to 2^-24."""
+    f16 = lambda v: float(np.float32(v).astype(np.float16))  # noqa: E731
+    assert f16(2.0**-25) == 0.0 and f16(2.0**-25 * 1.01) == 2.0**-24
+    assert f16(2.0**-24 * 0.9) == 2.0**-24  # below the subnormal, not flushed
+
+
+def test_exactness_is_claimed_where_float32_can_hold_it(lesson):
+    """The int8 matmul is checked against float32 at the smallest size only; the
+    sentence says so, and there every partial sum of ±127² products is below 2^24."""
+    assert lesson.MATMUL_MIN * 127**2 < 2**24
+
+
+def test_no_power_of_two_width_rotates_nothing(lesson):
+    """--d-model 48 (input widths 48 and 192): no Hadamard matrix fits; the lesson says
+    so instead of failing on an empty max()."""
+    assert lesson.orthogonality_error({}) == 0.0
+    h = qz.random_hadamard(jax.random.key(0), 8)  # (8, 8)
+    assert 0.0 <= lesson.orthogonality_error({"8": h}) < 1e-6
+    console = lesson.Console(file=io.StringIO(), width=80)
+    r = lesson.Rotation("int4 per channel", [], 0, 6, 0.0, 0.0, 4.0, 4.0, 0.1, 0.1, 2.5, 2.5)
+    lesson.say_rotation(r, console)
+    assert "nothing was rotated" in console.file.getvalue()
+
+
 def test_winner_needs_every_round(lesson):
     assert lesson.winner([2.0, 3.0, 1.2]) == "int8"
     assert lesson.winner([0.5, 0.8]) == "float32"
@@ -208,3 +249,10 @@ def test_open_checkpoint(lesson, tiny_checkpoint, tmp_path):
 )
 def test_bad_input_is_one_line(usage_error, argv, says):
     assert says in usage_error(STEM, *argv)
+
+
+# Last in this file: the tiny-value sweep of tests/test_bad_input.py for lesson 23, run
+# here so that it reuses the programs the tests above compiled.
+@pytest.mark.parametrize("action", tiny_sweep.flags("23_fewer_bits"), ids=tiny_sweep.flag_id)
+def test_23_tiny_values_are_refused_cleanly_or_run(action, capsys, request):
+    tiny_sweep.check_tiny("23_fewer_bits", action, capsys, request)

@@ -7,6 +7,7 @@ import io
 import json
 
 import pytest
+import tiny_sweep
 from conftest import load_lesson
 
 STEM = "24_kernels"
@@ -126,3 +127,21 @@ def test_the_gpu_sections_jax_nn_call_is_plain_attention(lesson):
     got = lesson.nn_attention(q, k, v)
     want = kernels.naive_attention_jit(q, k, v, causal=True)
     assert float(jnp.max(jnp.abs(got - want))) <= 1e-5
+
+
+def test_skipping_is_claimed_only_when_steps_are_skipped(lesson, env):
+    """'stops at the diagonal' and 'skips the tiles' only when the causal form takes
+    fewer steps; one query block as long as T (or one key tile) skips nothing."""
+    assert "36 of the 64 steps" in lesson.skip_sentence(36, 64)
+    assert "skips nothing" in lesson.skip_sentence(16, 16)
+    assert "36 of 64 steps, skipping" in lesson.flops_reason(36, 64)
+    assert "skips no tile" in lesson.flops_reason(4, 4)
+    sp = env["results"]["speed"]
+    assert (sp["causal_steps"], sp["full_steps"]) == (3, 4)  # T = 128 in blocks of 64
+
+
+# Last in this file: the tiny-value sweep of tests/test_bad_input.py for lesson 24, run
+# here so that it reuses the programs the tests above compiled.
+@pytest.mark.parametrize("action", tiny_sweep.flags("24_kernels"), ids=tiny_sweep.flag_id)
+def test_24_tiny_values_are_refused_cleanly_or_run(action, capsys, request):
+    tiny_sweep.check_tiny("24_kernels", action, capsys, request)

@@ -116,6 +116,10 @@ BESIDE: dict[str, str] = {
     "20_decoding": "test_lessons_lm.py",
     "21_training_dynamics": "test_lesson_dynamics.py",
     "22_memory_and_compute": "test_lesson_memory.py",
+    "23_fewer_bits": "test_lesson_fewer_bits.py",
+    "24_kernels": "test_lesson_kernels.py",
+    "25_adaptation": "test_lesson_adaptation.py",
+    "26_evaluation": "test_lesson_evaluation.py",
 }
 
 

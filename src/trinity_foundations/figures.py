@@ -701,10 +701,10 @@ def seed_spread(env: dict) -> Figure:
         for i in (i for i, v in enumerate(shares) if v == 0):
             right.annotate("0", (x[i] + (k - 0.5) * 0.4, 0.012), ha="center", fontsize=7)
     right.set_yscale("log")
-    right.set_ylim(0.01, 5000)
+    right.set_ylim(0.01, 300)  # room above the 100 % line for the labels
     right.set_xticks(x, ns)
     right.set(xlabel="n (characters)", ylabel="n-grams found again (%)")
-    right.set_title("n-grams shared with the training text")
+    right.set_title("n-grams of one text found again in another")
     right.legend(fontsize=7, loc="upper right")
     return fig
 
