@@ -1147,24 +1147,12 @@ DEFAULT_SECONDS = 30  # the default sweep on a busy 2-core CPU (4,096 steps took
 MAX_WORK_FACTOR = 4  # about two minutes there: past it a learner waits with no word
 
 
-def _multiple_of(step: int, lo: int, hi: int, what: str):
-    parse = cli.int_in(lo, hi, what)
-
-    def check(text: str) -> int:
-        value = parse(text)
-        if value % step:
-            raise argparse.ArgumentTypeError(f"must be a multiple of {step}, got {value:,}")
-        return value
-
-    return check
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=SEED)
     unit = math.lcm(EVALS, *ACCUMULATE)
     parser.add_argument(
         "--steps",
-        type=_multiple_of(unit, unit, MAX_STEPS, "a bound on time"),
+        type=cli.multiple_in(unit, unit, MAX_STEPS, "a bound on time"),
         default=STEPS,
         help=f"micro-batches per run, a multiple of {unit} (%(default)s)",
     )
@@ -1182,7 +1170,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--d-model",
-        type=_multiple_of(HEADS, 8, 256, "a bound on time"),
+        type=cli.multiple_in(HEADS, 8, 256, "a bound on time"),
         default=D_MODEL,
         help=f"width d, a multiple of the {HEADS} heads (%(default)s)",
     )

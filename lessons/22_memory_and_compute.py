@@ -1007,13 +1007,7 @@ def zero_or(lo: int, hi: int, why: str):
 def parse(argv: list[str] | None):
     p = cli.parser(__doc__, seed=0)
 
-    def flag(name, lo, hi, default, why, what):
-        p.add_argument(
-            name,
-            type=cli.int_in(lo, hi, why),
-            default=default,
-            help=f"{what}, {lo:,} to {hi:,} (default: %(default)s)",
-        )
+    flag = partial(cli.int_flag, p)
 
     flag("--layers", 1, 12, LAYERS, "compile time", "transformer blocks")
     flag("--d-model", 8, 1024, D_MODEL, "memory and time", "model width d")

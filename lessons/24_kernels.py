@@ -607,13 +607,7 @@ KERNELS = (
 def parse(argv: list[str] | None):
     p = cli.parser(__doc__, seed=0)
 
-    def flag(name, lo, hi, default, why, what):
-        p.add_argument(
-            name,
-            type=cli.int_in(lo, hi, why),
-            default=default,
-            help=f"{what}, {lo:,} to {hi:,} (default: %(default)s)",
-        )
+    flag = partial(cli.int_flag, p)
 
     flag("--length", 64, 4096, LENGTH, "memory: H·T² scores", "sequence length T checked and timed")
     flag("--block-q", 16, 256, BLOCK_Q, "a divisor of --length", "queries per block")

@@ -742,18 +742,6 @@ DEFAULT_SECONDS = 25  # the default runs on a quiet 2-core CPU
 MAX_WORK_FACTOR = 8  # a few minutes there: more needs a faster machine
 
 
-def multiple_of(step: int, lo: int, hi: int, why: str = ""):
-    parse = cli.int_in(lo, hi, why)
-
-    def check(text: str) -> int:
-        value = parse(text)
-        if value % step:
-            raise argparse.ArgumentTypeError(f"must be a multiple of {step}, got {value:,}")
-        return value
-
-    return check
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=SEED)
     add = parser.add_argument
@@ -765,7 +753,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     add(
         "--steps",
-        type=multiple_of(ACCUMULATE, ACCUMULATE, MAX_STEPS, "a bound on time"),
+        type=cli.multiple_in(ACCUMULATE, ACCUMULATE, MAX_STEPS, "a bound on time"),
         default=STEPS,
         help=f"micro-batches per run, a multiple of {ACCUMULATE} (%(default)s)",
     )
@@ -778,7 +766,7 @@ def main(argv: list[str] | None = None) -> None:
     add("--lr", type=cli.float_in(1e-5, 0.1), default=LR, help="AdamW's peak rate (%(default)s)")
     add(
         "--d-model",
-        type=multiple_of(HEADS, 8, 256, "a bound on time"),
+        type=cli.multiple_in(HEADS, 8, 256, "a bound on time"),
         default=D_MODEL,
         help=f"width d, a multiple of the {HEADS} heads (%(default)s)",
     )

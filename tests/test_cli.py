@@ -22,6 +22,7 @@ from trinity_foundations import catalogue, cli, signals
         (cli.seed_int, "0", 0),
         (cli.seed_int, str(2**32 - 1), 2**32 - 1),
         (cli.positive_float_at_most(100.0), "100", 100.0),
+        (cli.multiple_in(4, 4, 64), "12", 12),
     ],
 )
 def test_argument_types_accept(fn, text, value):
@@ -45,11 +46,22 @@ def test_argument_types_accept(fn, text, value):
         (cli.seed_int, str(10**30)),
         (cli.positive_float_at_most(100.0), "100.5"),
         (cli.positive_float_at_most(100.0), "0"),
+        (cli.multiple_in(4, 4, 64), "10"),
+        (cli.multiple_in(4, 4, 64), "68"),
     ],
 )
 def test_argument_types_reject(fn, text):
     with pytest.raises(argparse.ArgumentTypeError):
         fn(text)
+
+
+def test_an_int_flag_states_its_range_and_default_and_refuses_past_it():
+    parser = argparse.ArgumentParser()
+    cli.int_flag(parser, "--length", 64, 4096, 1024, "memory", "sequence length")
+    assert parser.parse_args([]).length == 1024
+    assert "sequence length, 64 to 4,096 (default: 1024)" in parser.format_help()
+    with pytest.raises(argparse.ArgumentTypeError, match="memory"):
+        parser._option_string_actions["--length"].type("8192")
 
 
 def test_bad_flag_is_a_one_line_usage_error(capsys):

@@ -99,6 +99,29 @@ def int_in(lo: int, hi: int, why: str = "") -> Callable[[str], int]:
     return parse
 
 
+def multiple_in(step: int, lo: int, hi: int, why: str = "") -> Callable[[str], int]:
+    """The type of a whole number from `lo` to `hi` that is a multiple of `step`."""
+    parse = int_in(lo, hi, why)
+
+    def check(text: str) -> int:
+        value = parse(text)
+        if value % step:
+            raise argparse.ArgumentTypeError(f"must be a multiple of {step}, got {value:,}")
+        return value
+
+    return check
+
+
+def int_flag(parser, name: str, lo: int, hi: int, default: int, why: str, what: str) -> None:
+    """Add a whole-number flag from `lo` to `hi`, its range and default in its help."""
+    parser.add_argument(
+        name,
+        type=int_in(lo, hi, why),
+        default=default,
+        help=f"{what}, {lo:,} to {hi:,} (default: %(default)s)",
+    )
+
+
 def float_in(lo: float, hi: float, why: str = "") -> Callable[[str], float]:
     """The type of a finite number from `lo` to `hi` (both included)."""
 
