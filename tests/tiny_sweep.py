@@ -21,9 +21,9 @@ ACCEPTED: dict[tuple[str, str], set[str]] = {
     ("14_mini_trinity", "--task"): {"-1"},  # a task's coordinates may be negative
 }
 
-# Flags that keep a tiny-value run short (the other flags at their defaults).
-# The language-model lessons run the suite's one tiny GPT (conftest.TINY_GPT_FLAGS), so
-# they reuse the programs other tests compiled; lesson 20 reads it from tiny_checkpoint.
+# Flags that keep a tiny-value run short (the other flags at their defaults): the sizes
+# each lesson's own test file runs, so that its tiny values reuse those programs (see
+# BESIDE); lessons 20 and 25 read the suite's tiny GPT from tiny_checkpoint.
 FAST: dict[str, list[str]] = {
     "19_language_model": [*TINY_19, "--steps", "2"],  # 2 evaluations; TINY_19's programs
     "20_decoding": TINY_20,
