@@ -48,7 +48,9 @@ def doubling(lo: int, hi: int) -> list[int]:
 
 def qkv(key, heads: int, t: int, d: int):
     """Queries, keys and values of one sequence, each (H, T, d), float32 normal draws."""
-    return tuple(jax.random.normal(k, (heads, t, d)) for k in jax.random.split(key, 3))
+    return tuple(
+        jax.random.normal(k, (heads, t, d), jnp.float32) for k in jax.random.split(key, 3)
+    )  # float32 also under JAX_ENABLE_X64: the tolerances and byte counts are float32's
 
 
 def agree_word(diff: float, tol: float) -> str:
@@ -74,7 +76,8 @@ class Softmax:
 
 
 def compute_softmax(done: dict, *, seed: int) -> Softmax:
-    x = SOFTMAX_SCALE * jax.random.normal(jax.random.key(seed), SOFTMAX_SHAPE)  # (rows, n)
+    x = jax.random.normal(jax.random.key(seed), SOFTMAX_SHAPE, jnp.float32)  # (rows, n)
+    x = SOFTMAX_SCALE * x  # (rows, n)
     want = jax.nn.softmax(x, axis=-1)  # (rows, n)
     methods = {
         "two_pass": jax.jit(kernels.softmax_two_pass),
@@ -124,7 +127,8 @@ def compute_pallas(done: dict, *, args) -> Pallas:
     interpret = jax.default_backend() != "gpu"
     k_x, k_y, k_att = jax.random.split(jax.random.key(args.seed + 1), 3)
     m, k, n = MATMUL_SHAPE
-    x, y = jax.random.normal(k_x, (m, k)), jax.random.normal(k_y, (k, n))  # (m, k), (k, n)
+    x = jax.random.normal(k_x, (m, k), jnp.float32)  # (m, k)
+    y = jax.random.normal(k_y, (k, n), jnp.float32)  # (k, n)
     b = PALLAS_BLOCK
     product = pk.matmul(x, y, bm=b, bn=b, bk=b, interpret=interpret)  # (m, n)
     want = jnp.dot(x, y, precision="highest")  # (m, n)
@@ -380,8 +384,8 @@ def compute_speed(done: dict, *, args) -> Speed:
         kernels.tiled_attention, causal=True, block_q=args.block_q, block_k=args.block_k
     )
     tiled = jax.jit(tiled_fn).lower(q, k, v).compile()
-    a = jax.random.normal(jax.random.key(args.seed + 4), (PEAK_N, PEAK_N))  # (n, n)
-    x = jnp.ones(COPY_SIZE)  # (n,)
+    a = jax.random.normal(jax.random.key(args.seed + 4), (PEAK_N, PEAK_N), jnp.float32)  # (n, n)
+    x = jnp.ones(COPY_SIZE, jnp.float32)  # (n,) 4 bytes each, as the bandwidth counts
     times = timing.time_side_by_side(
         {
             "naive": (naive, (q, k, v), True),

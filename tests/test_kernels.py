@@ -129,6 +129,16 @@ def test_pallas_flash_attention_matches_numpy(causal):
     np.testing.assert_allclose(got, np_attention(q, k, v, causal), atol=1e-5)
 
 
+def test_pallas_flash_attention_keeps_float64_in_float64():
+    """Its running max, sum and output take the inputs' dtype (they were float32 once,
+    and float64 inputs failed to trace)."""
+    with jax.enable_x64(True):
+        q, k, v = (x.astype(jnp.float64) for x in qkv(32))
+        got = pk.flash_attention(q, k, v, causal=True, block_q=16, block_k=16, interpret=True)
+        assert got.dtype == jnp.float64
+        np.testing.assert_allclose(got, np_attention(q, k, v, True), atol=1e-12)
+
+
 @pytest.fixture(scope="module")
 def temp_bytes_at_2048():
     """XLA's temporary bytes of naive and tiled causal attention at T = 2048 (compiled only)."""

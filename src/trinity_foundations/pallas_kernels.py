@@ -97,9 +97,9 @@ def flash_kernel(q_ref, k_ref, v_ref, o_ref, *, block_k: int, causal: bool):
         return kernels.attend_tile(carry, q, k, v, q_start=i * bq, k_start=k_start, causal=causal)
 
     start = (
-        jnp.full((bq,), -jnp.inf, jnp.float32),  # m: nothing seen yet
-        jnp.zeros((bq,), jnp.float32),  # s
-        jnp.zeros((bq, d), jnp.float32),  # acc
+        jnp.full((bq,), -jnp.inf, q.dtype),  # m: nothing seen yet
+        jnp.zeros((bq,), q.dtype),  # s
+        jnp.zeros((bq, d), q.dtype),  # acc
     )
     n = kernels.tiles_to_visit(i, bq, block_k, k_ref.shape[0], causal)
     m, s, acc = jax.lax.fori_loop(0, n, step, start)
