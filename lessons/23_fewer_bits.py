@@ -903,57 +903,38 @@ def main(argv: list[str] | None = None) -> None:
         "--checkpoint", default=str(CHECKPOINT),
         help="the model to quantize (%(default)s); none: the float32 model trained here",
     )  # fmt: skip
-    add = parser.add_argument
-    add(
-        "--d-model",
-        type=cli.int_in(8, 512),
-        default=D_MODEL,
-        help="width of the trained GPT (%(default)s)",
-    )
-    add("--layers", type=cli.int_in(1, 12), default=LAYERS, help="(%(default)s)")
-    add(
+    flag = partial(cli.int_flag, parser)
+    flag("--d-model", 8, 512, D_MODEL, "", "width of the trained GPT")
+    flag("--layers", 1, 12, LAYERS, "", "transformer blocks")
+    flag(
         "--heads",
-        type=cli.int_in(2, 64, "attention of several heads, as lesson 19 trains it"),
-        default=HEADS,
-        help="(%(default)s)",
+        2,
+        64,
+        HEADS,
+        "attention of several heads, as lesson 19 trains it",
+        "attention heads",
     )
-    add(
-        "--context",
-        type=cli.int_in(8, 512),
-        default=CONTEXT,
-        help="characters per window (%(default)s)",
-    )
-    add("--batch", type=cli.int_in(2, 1024), default=BATCH, help="windows per step (%(default)s)")
-    add(
-        "--steps",
-        type=cli.int_in(10, MAX_STEPS, "a bound on time"),
-        default=STEPS,
-        help="steps of each training run (%(default)s)",
-    )
-    add(
+    flag("--context", 8, 512, CONTEXT, "", "characters per window")
+    flag("--batch", 2, 1024, BATCH, "", "windows per step")
+    flag("--steps", 10, MAX_STEPS, STEPS, "a bound on time", "steps of each training run")
+    flag(
         "--bits",
-        type=cli.int_in(2, 8, "the integer codes are kept in int8"),
-        default=BITS,
-        help="bits of the narrow integer scheme (%(default)s)",
+        2,
+        8,
+        BITS,
+        "the integer codes are kept in int8",
+        "bits of the narrow integer scheme",
     )
-    add(
+    flag(
         "--block",
-        type=cli.int_in(2, 4096, "one scale per weight saves nothing"),
-        default=BLOCK,
-        help="input rows per scale of int-b and NF4 (%(default)s)",
+        2,
+        4096,
+        BLOCK,
+        "one scale per weight saves nothing",
+        "input rows per scale of int-b and NF4",
     )
-    add(
-        "--sum-count",
-        type=cli.int_in(100, 10**7, "a bound on time"),
-        default=SUM_COUNT,
-        help="numbers summed in bfloat16 (%(default)s)",
-    )
-    add(
-        "--matmul-max",
-        type=cli.int_in(MATMUL_MIN, 16_384),
-        default=MATMUL_MAX,
-        help="largest n of the timed matmuls (%(default)s)",
-    )
+    flag("--sum-count", 100, 10**7, SUM_COUNT, "a bound on time", "numbers summed in bfloat16")
+    flag("--matmul-max", MATMUL_MIN, 16_384, MATMUL_MAX, "", "largest n of the timed matmuls")
     args = parser.parse_args(argv)
     if args.d_model % args.heads:
         parser.error(f"--d-model {args.d_model} is not a multiple of --heads {args.heads}")

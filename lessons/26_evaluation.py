@@ -744,25 +744,15 @@ MAX_WORK_FACTOR = 8  # a few minutes there: more needs a faster machine
 
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=SEED)
-    add = parser.add_argument
-    add(
-        "--seeds",
-        type=cli.int_in(2, 16, "a bound on time"),
-        default=SEEDS,
-        help="seeds of each recipe (%(default)s)",
-    )
+    add, flag = parser.add_argument, partial(cli.int_flag, parser)
+    flag("--seeds", 2, 16, SEEDS, "a bound on time", "seeds of each recipe")
     add(
         "--steps",
         type=cli.multiple_in(ACCUMULATE, ACCUMULATE, MAX_STEPS, "a bound on time"),
         default=STEPS,
         help=f"micro-batches per run, a multiple of {ACCUMULATE} (%(default)s)",
     )
-    add(
-        "--batch",
-        type=cli.int_in(2, 64),
-        default=BATCH,
-        help="windows per micro-batch (%(default)s)",
-    )
+    flag("--batch", 2, 64, BATCH, "", "windows per micro-batch")
     add("--lr", type=cli.float_in(1e-5, 0.1), default=LR, help="AdamW's peak rate (%(default)s)")
     add(
         "--d-model",
@@ -770,31 +760,13 @@ def main(argv: list[str] | None = None) -> None:
         default=D_MODEL,
         help=f"width d, a multiple of the {HEADS} heads (%(default)s)",
     )
-    add("--layers", type=cli.int_in(1, 8, "a bound on time"), default=LAYERS, help="(%(default)s)")
-    add(
-        "--context",
-        type=cli.int_in(8, 256),
-        default=CONTEXT,
-        help="characters per window (%(default)s)",
+    flag("--layers", 1, 8, LAYERS, "a bound on time", "transformer blocks")
+    flag("--context", 8, 256, CONTEXT, "", "characters per window")
+    flag(
+        "--block", 1, 100_000, BLOCK, "", "characters per bootstrap block, a multiple of --context"
     )
-    add(
-        "--block",
-        type=cli.int_in(1, 100_000),
-        default=BLOCK,
-        help="characters per bootstrap block, a multiple of --context (%(default)s)",
-    )
-    add(
-        "--draws",
-        type=cli.int_in(100, MAX_DRAWS, "a bound on memory"),
-        default=DRAWS,
-        help="bootstrap resamples (%(default)s)",
-    )
-    add(
-        "--pack-context",
-        type=cli.int_in(8, 100_000),
-        default=PACK_CONTEXT,
-        help="row length of the packing comparison (%(default)s)",
-    )
+    flag("--draws", 100, MAX_DRAWS, DRAWS, "a bound on memory", "bootstrap resamples")
+    flag("--pack-context", 8, 100_000, PACK_CONTEXT, "", "row length of the packing comparison")
     args = parser.parse_args(argv)
     n = len((DATA / "macbeth.txt").read_bytes())
     val_chars = (n - int(n * 0.9) - 1) // args.context * args.context  # what is scored

@@ -798,7 +798,7 @@ def main(argv: list[str] | None = None) -> int:
             stems += notes_check.stems_of(notes_check.note_markers()[0])
         for stem in (s for s in catalogue.STEMS if s in stems):  # in the course's order
             print(notes_check.progress_line(stem), end="", file=sys.stderr, flush=True)
-            start = time.perf_counter()
+            start = time.perf_counter()  # run_lesson waits for its subprocess
             try:
                 notes_check.save_results(notes_check.run_lesson(stem), args.results)
             except RuntimeError as error:

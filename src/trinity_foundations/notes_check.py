@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = bool(problems)
     for stem in stems:
         mine = [m for m in markers if m.stem == stem]
-        start = time.perf_counter()
+        start = time.perf_counter()  # a lesson run in a subprocess: no JAX work here to wait on
         try:
             if args.saved:
                 results = load_results(stem, args.saved)["results"]
