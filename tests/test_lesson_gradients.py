@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 import pytest
+import tiny_sweep
 from conftest import load_lesson
 
 NAME = "04c_gradients"
@@ -237,3 +238,9 @@ def test_report_fits_the_terminal_without_cutting(envelope, run_report, columns)
     assert not cut, cut
     assert "What you saw" in out and "make practice LESSON=04c" in " ".join(out.split())
     assert "TypeError" in out and "FAILS" in out
+
+
+# Last in the file: the programs the tests above compiled are reused.
+@pytest.mark.parametrize("action", tiny_sweep.flags("04c_gradients"), ids=tiny_sweep.flag_id)
+def test_04c_tiny_values_are_refused_cleanly_or_run(action, capsys, request):
+    tiny_sweep.check_tiny("04c_gradients", action, capsys, request)

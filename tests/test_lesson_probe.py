@@ -6,6 +6,7 @@ import math
 import jax
 import numpy as np
 import pytest
+import tiny_sweep
 from conftest import load_lesson
 from rich.cells import cell_len
 
@@ -214,3 +215,9 @@ def test_sizes_are_checked_against_available_memory(usage_error, monkeypatch):
     monkeypatch.setattr(cli, "available_bytes", lambda: 2**20)
     line = usage_error(LESSON, "--epochs", "1000")
     assert "--epochs 1,000 with --val-size 500 needs about" in line
+
+
+# Last in the file: the programs the tests above compiled are reused.
+@pytest.mark.parametrize("action", tiny_sweep.flags("05_linear_probe"), ids=tiny_sweep.flag_id)
+def test_05_tiny_values_are_refused_cleanly_or_run(action, capsys, request):
+    tiny_sweep.check_tiny("05_linear_probe", action, capsys, request)

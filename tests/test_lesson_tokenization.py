@@ -7,6 +7,7 @@ import json
 import jax
 import numpy as np
 import pytest
+import tiny_sweep
 from conftest import ROOT, load_lesson
 
 from trinity_foundations import tokenizers as tk
@@ -249,3 +250,11 @@ def test_summary_and_original_section(lesson, run_report):
     hidden = run_report(NAME, "--merges", "0")
     assert "Doc 0022" not in hidden and "--original adds" in hidden
     assert hidden.index("Rows a batch does not use") < hidden.index("What you saw")
+
+
+# Last in the file: the programs the tests above compiled are reused.
+@pytest.mark.parametrize(
+    "action", tiny_sweep.flags("17_tokenization_embeddings"), ids=tiny_sweep.flag_id
+)
+def test_17_tiny_values_are_refused_cleanly_or_run(action, capsys, request):
+    tiny_sweep.check_tiny("17_tokenization_embeddings", action, capsys, request)

@@ -6,6 +6,7 @@ import math
 import jax
 import numpy as np
 import pytest
+import tiny_sweep
 from conftest import load_lesson
 
 from trinity_foundations import cli
@@ -288,3 +289,16 @@ def test_rosenbrock_es_rejects_bad_input(usage_error, argv, reason):
 def test_rosenbrock_es_refuses_histories_that_do_not_fit(usage_error, monkeypatch):
     monkeypatch.setattr(cli, "available_bytes", lambda: 2**20)  # 1 MiB
     assert "GiB available" in usage_error("11_rosenbrock_es", "--dim", "1000")
+
+
+# Last in the file: the programs the tests above compiled are reused.
+@pytest.mark.parametrize(
+    "action", tiny_sweep.flags("10_evolution_strategy"), ids=tiny_sweep.flag_id
+)
+def test_10_tiny_values_are_refused_cleanly_or_run(action, capsys, request):
+    tiny_sweep.check_tiny("10_evolution_strategy", action, capsys, request)
+
+
+@pytest.mark.parametrize("action", tiny_sweep.flags("11_rosenbrock_es"), ids=tiny_sweep.flag_id)
+def test_11_tiny_values_are_refused_cleanly_or_run(action, capsys, request):
+    tiny_sweep.check_tiny("11_rosenbrock_es", action, capsys, request)

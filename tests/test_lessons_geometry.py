@@ -4,6 +4,7 @@ forms and the facts of LESSONS.md, reports, determinism, bad input."""
 import math
 
 import pytest
+import tiny_sweep
 from conftest import load_lesson
 
 from trinity_foundations import display, pair_sampling
@@ -311,3 +312,16 @@ def test_hoeffding_useful_from_and_rare_sentences():
     assert "predicts 0.06 pairs" in said and "saw 0" in said and "about 167,785" in said
     assert lesson.rare_sentence(hoeffding_row(64, expected_count=2769.8), 4000) is None
     assert lesson.rare_sentence(hoeffding_row(10**7, expected_count=0.0), 10) is None
+
+
+# Last in the file: the programs the tests above compiled are reused.
+@pytest.mark.parametrize(
+    "action", tiny_sweep.flags("04a_quasi_orthogonality"), ids=tiny_sweep.flag_id
+)
+def test_04a_tiny_values_are_refused_cleanly_or_run(action, capsys, request):
+    tiny_sweep.check_tiny("04a_quasi_orthogonality", action, capsys, request)
+
+
+@pytest.mark.parametrize("action", tiny_sweep.flags("04b_hoeffding_bound"), ids=tiny_sweep.flag_id)
+def test_04b_tiny_values_are_refused_cleanly_or_run(action, capsys, request):
+    tiny_sweep.check_tiny("04b_hoeffding_bound", action, capsys, request)

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+import tiny_sweep
 from conftest import check_widths, load_lesson
 
 from trinity_foundations import cli, display, sections
@@ -562,3 +563,14 @@ def test_16_original_waits_for_its_flag_and_fits(run_report, r16):
     assert "Beside the original" in shown and "Doc 0023 says" in shown
     assert "--original adds" not in shown and "--original adds" in hidden
     assert "Beside the original" not in hidden and "What you saw" in hidden
+
+
+# Last in the file: the programs the tests above compiled are reused.
+@pytest.mark.parametrize("action", tiny_sweep.flags("15_autoregressive_lm"), ids=tiny_sweep.flag_id)
+def test_15_tiny_values_are_refused_cleanly_or_run(action, capsys, request):
+    tiny_sweep.check_tiny("15_autoregressive_lm", action, capsys, request)
+
+
+@pytest.mark.parametrize("action", tiny_sweep.flags("16_transformer_block"), ids=tiny_sweep.flag_id)
+def test_16_tiny_values_are_refused_cleanly_or_run(action, capsys, request):
+    tiny_sweep.check_tiny("16_transformer_block", action, capsys, request)

@@ -29,7 +29,10 @@ FAST: dict[str, list[str]] = {
     "20_decoding": TINY_20,
     # the sizes of tests/test_lesson_adaptation.py (with tiny_checkpoint): its programs
     "25_adaptation": "--steps 1 --rank 1 --dpo-steps 1 --alpha 1 --samples 64".split(),
-    "11_rosenbrock_es": ["--dim", "3", "--max-generations", "20", "--cma-max-generations", "20"],
+    "04a_quasi_orthogonality": "--dims 3 64 --pairs 4000".split(),  # test_lessons_geometry.py
+    "04b_hoeffding_bound": "--dims 3 64 --pairs 4000".split(),
+    "10_evolution_strategy": "--generations 60 --population 12 --mu 4".split(),  # its ES_SMALL
+    "11_rosenbrock_es": ["--dim", "2", "--max-generations", "20", "--cma-max-generations", "20"],
     "22_memory_and_compute": [
         *TINY_GPT_FLAGS,
         *"--batch 8 --matmul-max 64 --attention-max 64 --copy-size 65536".split(),
@@ -112,6 +115,15 @@ def exit_status(stem: str, argv: list[str], capsys) -> tuple[int, str, str]:
 # Lessons whose tiny-value rows run at the end of their own test file (test_bad_input.py
 # checks that each file does); every other lesson's run in test_bad_input.py.
 BESIDE: dict[str, str] = {
+    "04a_quasi_orthogonality": "test_lessons_geometry.py",
+    "04b_hoeffding_bound": "test_lessons_geometry.py",
+    "04c_gradients": "test_lesson_gradients.py",
+    "05_linear_probe": "test_lesson_probe.py",
+    "10_evolution_strategy": "test_lessons_evolution.py",
+    "11_rosenbrock_es": "test_lessons_evolution.py",
+    "15_autoregressive_lm": "test_lessons_transformer.py",
+    "16_transformer_block": "test_lessons_transformer.py",
+    "17_tokenization_embeddings": "test_lesson_tokenization.py",
     "19_language_model": "test_lessons_lm.py",
     "20_decoding": "test_lessons_lm.py",
     "21_training_dynamics": "test_lesson_dynamics.py",
