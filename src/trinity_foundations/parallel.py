@@ -95,14 +95,12 @@ def pmean_loss(loss_fn, axis: str = AXIS):
 def step_with_grads(state, batch, *, loss_fn):
     """`training.train_step`, and the gradient it applied: (state, aux, grads).
 
-    The gradient is asked for a second time, on the same inputs. On one
-    device XLA's common-subexpression pass computes it once (a test checks
-    the FLOPs); once the batch is sharded it does not, and the second
-    gradient brings all-reduces of its own, so communication is counted on
-    `training.train_step` alone (`data_parallel_check`).
+    Returning the gradient costs nothing more: the update needed it already
+    (summed over the devices, once the batch is sharded).
     """
-    new_state, aux = training.train_step(state, batch, loss_fn=loss_fn)
-    return new_state, aux, jax.grad(loss_fn)(state.params, batch)
+    loss, grads = jax.value_and_grad(loss_fn)(state.params, batch)
+    new_state, aux = training.apply_gradients(state, loss, grads)
+    return new_state, aux, grads
 
 
 def shard_map_step(train: TrainConfig, loss_fn, mesh: Mesh, axis: str = AXIS):
@@ -254,10 +252,8 @@ def data_parallel_check(spec: Spec, folder: Path) -> dict:
     devices = jax.devices()
     state, batch, step = read_inputs(folder, spec)
     mesh = data_mesh(devices)
-    dp_state, _, dp_grads = batch_sharded(step, mesh)(state, batch)
-    # The training step alone, as a trainer runs it: what it sends between devices.
-    train = functools.partial(training.train_step, loss_fn=LMLoss(spec.model))
-    compiled = batch_sharded(train, mesh).lower(state, batch).compile()
+    compiled = batch_sharded(step, mesh).lower(state, batch).compile()
+    dp_state, _, dp_grads = compiled(state, batch)
     sm_state, _, sm_grads, textbook = shard_map_step(spec.train, LMLoss(spec.model), mesh)(
         state, batch
     )

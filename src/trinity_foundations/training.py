@@ -229,16 +229,23 @@ def global_norm(tree: Any) -> jax.Array:
 def train_step(state: TrainState, batch: Any, *, loss_fn: Callable):
     """One micro-batch: loss and gradient of `loss_fn(params, batch)`, then the optimiser.
 
-    The optimiser clips, moves and decays the weights every `accumulate`-th
-    micro-batch, with the hyper-parameters the state carries; in between it
-    only adds the gradient to the mean it keeps.
-
     Args:
         state: the TrainState; batch: whatever `loss_fn` reads, e.g. (x, y) of (B, T).
     Returns:
         (new state, StepAux of the loss before the update, gradient norm and lr).
     """
     loss, grads = jax.value_and_grad(loss_fn)(state.params, batch)
+    return apply_gradients(state, loss, grads)
+
+
+def apply_gradients(state: TrainState, loss: jax.Array, grads: Any):
+    """The optimiser's half of `train_step`: (new state, StepAux), from one micro-batch's
+    () loss and its gradient (a pytree like the params).
+
+    The optimiser clips, moves and decays the weights every `accumulate`-th
+    micro-batch, with the hyper-parameters the state carries; in between it
+    only adds the gradient to the mean it keeps.
+    """
     aux = StepAux(loss, global_norm(grads), current_lr(state.opt_state))
     # optax (0.2.8) mixes int32 counters with float hyper-parameters, a
     # promotion JAX's strict mode refuses; the update stays in the params' dtype.
