@@ -106,9 +106,17 @@ def test_the_merged_checkpoint_loads_and_generates_in_lesson_20(runs, run_json, 
 
 
 def test_the_report_says_what_it_computed(runs, run_report, tiny_checkpoint):
-    out = run_report(STEM, "--checkpoint", str(tiny_checkpoint), *TINY_25)
-    assert "Hamlet uses '1' and '2'" in out and "What you saw" in out
-    assert "differ from the adapter forward by at most" in out
+    # Its sentences are the sentence functions (test_small_sentences) of the run's results
+    # (test_results_keep_the_contract: the merge's max difference); "What you saw" is
+    # printed by sections.run (tests/test_summaries.py, tests/test_sections.py).
+    r, lesson = runs[0]["results"], load_lesson(STEM)
+    assert list(r["replaced"]) == ["1", "2"]  # in this order, for the sentence below
+    total = len(lesson.HAMLET.read_text(encoding="ascii"))
+    said = lesson.digits_sentence(r["replaced"], total, lesson.STAND_IN)
+    assert said.startswith(
+        f"Hamlet uses '1' and '2', which Macbeth never does (48 of its {total:,}"
+    )
+    run_report(STEM, "--checkpoint", str(tiny_checkpoint), *TINY_25)  # it renders to the end
 
 
 def test_bad_input_is_one_line(usage_error, tiny_checkpoint, tmp_path):

@@ -2,6 +2,7 @@ import contextlib
 import io
 import json
 import math
+from dataclasses import fields
 
 import jax
 import numpy as np
@@ -180,7 +181,7 @@ def test_coverage_sentence_uses_the_computed_miss_rate():
     assert "less than the nominal 5 %" in inside and "contains it" in inside
 
 
-def test_report(run_report):
+def test_report(run_report, default_run):
     out = run_report(LESSON, "--show-code", columns=40)
     body = out.splitlines()[1:]  # the title rule may shorten the title
     assert out.splitlines()[1].count("Lesson 05") == 1
@@ -188,8 +189,14 @@ def test_report(run_report):
     text = " ".join(out.split())
     assert "def train_step" in text  # --show-code
     assert text.endswith("Next: make run LESSON=06")
-    # the first line of section 1: "Hyper-parameters: {hyper_parameters(training)}."
-    assert "Hyper-parameters: lr = 0.1, λ = 0.001, 100 epochs, 1,000 training points" in text
+    # the first line of section 1: "Hyper-parameters: {hyper_parameters(training)}.", here
+    # of the default run's results (hyper_parameters reads no other field)
+    lesson, r = load_lesson(LESSON), default_run["results"]
+    training = lesson.Training(**{f.name: r.get(f.name) for f in fields(lesson.Training)})
+    assert lesson.hyper_parameters(training) == (
+        "lr = 0.1, λ = 0.001, 100 epochs, 1,000 training points, 500 validation points, "
+        "float32; seeds 42 (training set), 999 (validation), 100 (initial weights)"
+    )
 
 
 @pytest.mark.parametrize(

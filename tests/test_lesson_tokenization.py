@@ -113,13 +113,14 @@ def test_bpe_part_matches_the_tokenizer_module(lesson):
     assert [m.pair for m in r.first_merges] == [m.pair for m in merges[:12]]
 
 
-def test_report_key_lines(run_report):
+def test_report_key_lines(run_report, lesson):
+    # Its word ids are test_default_run_meets_the_contract's, its Next line
+    # tests/test_catalogue.py's; here the BPE example it prints, and the merges it hides.
+    r = lesson.compute_bpe({}, merges=20)
+    assert r.example_ids == (258, 100, 258, 97, 99)
+    assert r.merges_done == 20 and len(r.first_merges) == 12
     out = run_report(NAME, "--merges", "20")
-    assert "→ [1, 2, 3, 4, 16, 5]" in out
-    assert "encodes to [258, 100, 258, 97, 99]" in out
-    assert "… 8 more" in out
-    following = (ROOT / "lessons" / "18_shape_literacy.py").exists()
-    assert ("Next: make run LESSON=18" in out) == following
+    assert "… 8 more" in out  # the table of 12 merges, then how many it left out
 
 
 @pytest.mark.parametrize("value", ["-1", "8193", "1e18", "abc"])
@@ -233,23 +234,33 @@ def test_rows_bullet(lesson):
     assert "up to 0.01" in other and "left them in place" in other and "3 of them" in other
 
 
-def test_summary_and_original_section(lesson, run_report):
-    import argparse
+def test_summary_and_original_section(lesson, monkeypatch):
+    from conftest import check_widths
 
     from trinity_foundations import sections
 
-    args = argparse.Namespace(merges=0, seed=0, original=False)
-    done = sections.compute_all(lesson.build(args))
+    parser = tiny_sweep.lesson_parser(NAME, monkeypatch)
+    done = sections.compute_all(lesson.build(parser.parse_args(["--merges", "0"])))
     bullets = lesson.summary(done)
     assert len(bullets) == 3 and "With no merges" in bullets[1]
-    assert done["original"].failed and "0.2312" in lesson.original_figure_sentence(
-        done["original"].figure, done["original"].positions_effect, done["original"].meaningful
+    r = done["original"]
+    assert r.failed and "0.2312" in lesson.original_figure_sentence(
+        r.figure, r.positions_effect, r.meaningful
     )
-    shown = run_report(NAME, "--merges", "0", "--original")
-    assert "Beside the original" in shown and "Doc 0022 says" in shown
-    hidden = run_report(NAME, "--merges", "0")
-    assert "Doc 0022" not in hidden and "--original adds" in hidden
-    assert hidden.index("Rows a batch does not use") < hidden.index("What you saw")
+    assert lesson.doc_0022_verdict({"held": list(r.held), "failed": list(r.failed)}) == (
+        "Doc 0022 says rows absent from the batch are not updated. It holds for plain SGD "
+        "(their gradient is exactly 0 with an untied output) and one Adam step without decay; "
+        "not with AdamW's weight decay, Adam's momentum from an earlier batch or a tied output "
+        "(every row gets a gradient)."
+    )
+    check_widths(lesson.say_original, r)  # the closing section, as --original prints it
+    # The flag picks what the last section says, and its title: sections.run prints each
+    # section's title as a rule, then "What you saw" (tests/test_sections.py).
+    for flag, say, title in ((["--original"], lesson.say_original, "Beside the original"),
+                             ([], lesson.say_original_hint, "")):  # fmt: skip
+        built = lesson.build(parser.parse_args(["--merges", "0", *flag]))
+        assert [s.name for s in built][-2:] == ["gradients", "original"]
+        assert (built[-1].say, built[-1].title) == (say, title)
 
 
 # Last in the file: the programs the tests above compiled are reused.

@@ -118,14 +118,18 @@ def test_self_attention_rejects_an_lr_that_overflows(usage_error):
 @pytest.mark.parametrize(
     "lr, verdict", [("1e-9", "unchanged in float32"), ("5", "NOT lower: the step overshot")]
 )
-def test_self_attention_verdict_matches_the_losses(capsys, monkeypatch, lr, verdict):
+def test_self_attention_verdict_matches_the_losses(run_json, lr, verdict):
     # a step too small to move any float32 weight leaves the loss equal, not higher:
-    # it must not be called an overshoot
-    monkeypatch.setenv("COLUMNS", "1000")
-    load_lesson("06_self_attention").main(["--lr", lr])
-    out = capsys.readouterr().out
-    assert verdict in out
-    assert ("overshot" in out) == (verdict.startswith("NOT"))
+    # it must not be called an overshoot (the report prints step_verdict and step_bullet)
+    lesson = load_lesson("06_self_attention")
+    r = run_json("06_self_attention", "--lr", lr)["results"]
+    before, after, dtype = r["loss_before"], r["loss_after"], r["dtype"]
+    assert (after == before) if lr == "1e-9" else (after > before)
+    assert lesson.step_verdict(before, after, dtype).startswith(verdict)
+    overshot = lesson.step_bullet(before, after, float(lr), dtype).endswith(
+        "it overshot; a smaller --lr goes downhill."
+    )
+    assert overshot == verdict.startswith("NOT")
 
 
 def test_self_attention_step_verdict():

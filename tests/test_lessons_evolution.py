@@ -242,9 +242,10 @@ def test_closer_mean_compares_means():
 
 
 def test_rosenbrock_es_report(run_report):
-    out = " ".join(run_report("11_rosenbrock_es", *ROSEN_SMALL).split())
-    assert "Like with like, mean against mean" in out and "Step size σ per generation" in out
-    assert "eq. (49)" in out and "on its way along the valley" not in out
+    # It renders to the end (and fits 40 columns: tests/conftest.py). What it says is the
+    # results' (test_rosenbrock_es_results: f and the distance at each mean, σ per
+    # generation, eq. (49)'s weights) through closer_mean and verdict, tested alone above.
+    run_report("11_rosenbrock_es", *ROSEN_SMALL)
 
 
 def test_rosenbrock_es_stopped_runs_say_last_and_lowest(run_json):

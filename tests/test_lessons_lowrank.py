@@ -5,6 +5,7 @@ import math
 import jax
 import numpy as np
 import pytest
+import tiny_sweep
 from conftest import load_lesson
 
 from trinity_foundations import cli, display
@@ -190,14 +191,26 @@ def test_long_run_reaching_the_floor_on_its_last_update(run_json):
     assert run["first_step_at_floor"] is None and run["final_at_floor"] is True
 
 
-def test_what_the_original_called_variance_explained_waits_for_the_flag(run_report, run_json):
+def test_what_the_original_called_variance_explained_waits_for_the_flag(
+    run_report, run_json, monkeypatch
+):
     plain = run_report("08_lora_and_svd", "--steps", "0")
     assert "variance explained" not in plain and "--original adds" in plain
     shown = run_report("08_lora_and_svd", "--steps", "0", "--original")
     r = run_json("08_lora_and_svd", "--steps", "0", "--original")
-    share = f"{r['results']['cumulative_share_of_sum'][1]:.2%}"
-    assert f'"variance explained": {share} for the first 2 values' in shown
     assert "--original adds" not in shown and "original" not in r["params"]
+    # what it prints: the original's "variance explained", the first 2 values' share of
+    # Σs, beside their share of Σs² (float64 NumPy)
+    m = load_lesson("08_lora_and_svd")
+    args = tiny_sweep.lesson_parser("08_lora_and_svd", monkeypatch).parse_args(["--original"])
+    section = next(s for s in m.build(args) if s.name == "original")
+    assert section.compute.keywords == {"shown": True}
+    original = section.compute({"svd": m.compute_svd({})})
+    s = np.linalg.svd(W_NOISY, compute_uv=False)
+    assert original.shown and original.truncation_rank == 2
+    assert original.share_of_sum == pytest.approx(s[:2].sum() / s.sum(), rel=1e-5)
+    assert original.energy_share == pytest.approx((s[:2] ** 2).sum() / (s**2).sum(), rel=1e-5)
+    assert original.share_of_sum == r["results"]["cumulative_share_of_sum"][1]
 
 
 @pytest.mark.parametrize(

@@ -50,11 +50,17 @@ def toy_logits(m, ids):
 
 
 @pytest.fixture(scope="module")
-def r15():
-    """The results at defaults, as --json gives them, computed section by section."""
+def done15():
+    """Every section's result at defaults, computed section by section."""
     m = load_lesson(L15)
     args = argparse.Namespace(seed=0, steps=3, temperature=1.0, top_k=0, original=False)
-    return cli.to_jsonable(m.results(sections.compute_all(m.build(args))))
+    return sections.compute_all(m.build(args))
+
+
+@pytest.fixture(scope="module")
+def r15(done15):
+    """The results at defaults, as --json gives them."""
+    return cli.to_jsonable(load_lesson(L15).results(done15))
 
 
 def test_15_keys_and_the_original_re_created(run_json):
@@ -237,12 +243,24 @@ def test_15_summary_bullets_and_judges():
     assert m.tops_text(tops) == "bites 61.1%, dog = friendly 5.5%"
 
 
-def test_15_original_waits_for_its_flag(run_report):
+def test_15_original_waits_for_its_flag(run_report, done15, r15, monkeypatch):
+    m = load_lesson(L15)
     plain = run_report(L15)
     assert "Beside the original" not in plain and "--original adds" in plain
-    assert "What you saw" in plain and "bit for bit unchanged" in plain
-    shown = run_report(L15, "--original")
-    assert "The original's sample_token is greedy" in shown and "√8" in shown
+    # "What you saw" is sections.run's (tests/test_summaries.py, tests/test_sections.py);
+    # its causality bullet is r15's causal_max_diff_before == 0.0 (test_15_beyond)
+    args = tiny_sweep.lesson_parser(L15, monkeypatch).parse_args(["--original"])
+    section = next(s for s in m.build(args) if s.name == "original")
+    assert section.compute.keywords == {"shown": True}
+    shown = m.compute_original(done15, shown=True)
+    check_widths(m.say_original, shown)  # the closing section, as --original prints it
+    # its sampler, recomputed in float64: the argmax after the final text, at every τ
+    last = r15["toy_steps"][-1]
+    greedy = int(np.argmax(toy_logits(m, [*last["ids"], last["chosen"]])[0][-1]))
+    assert shown.sample_ids == [greedy] * len(m.TEMPERATURES) and shown.sample_is_argmax
+    assert shown.temperatures == [0.5, 1.0, 2.0] and shown.width == 8  # its mask's √8
+    said = m.sample_sentence(shown.sample_tokens, shown.temperatures, shown.sample_is_argmax)
+    assert said.startswith("The original's sample_token is greedy")
 
 
 # --- 16: the transformer block ------------------------------------------------------------
@@ -483,13 +501,26 @@ def test_18_summary_bullets():
     )
 
 
-def test_18_original_waits_for_its_flag(run_report):
+def test_18_original_waits_for_its_flag(run_report, monkeypatch):
+    m = load_lesson(L18)
     plain = run_report(L18)
     assert "Doc 0020 says" not in plain and "--original adds" in plain
-    assert "What you saw" in plain and "All 13 shapes come out as expected" in plain
-    shown = run_report(L18, "--original")
-    assert "Doc 0020 says 32 × 268 MB = 8,576 MB ≈ 8.4 GB" in shown
-    assert "its 8.4 GB is neither: the product is 8.59 GB or 8.00 GiB" in shown
+    # "What you saw" is sections.run's (tests/test_summaries.py, tests/test_sections.py);
+    # all 13 shapes as expected: test_18_shapes_memory_and_counts, test_18_judges_each_choice_alone
+    args = tiny_sweep.lesson_parser(L18, monkeypatch).parse_args(["--original"])
+    section = next(s for s in m.build(args) if s.name == "original")
+    assert section.compute.keywords == {"shown": True}
+    done = sections.compute_all(m.build(args))
+    shown = done["original"]
+    check_widths(m.say_original, shown)  # the closing section, as --original prints it
+    # doc 0020's "32 × 268 MB = 8,576 MB ≈ 8.4 GB", against the bytes of 32 score matrices
+    doc, one = shown.doc, 8192 * 8192 * 4  # one (8,192, 8,192) float32 matrix
+    assert (doc.count, doc.mb_per_matrix, doc.total_mb, doc.total_gb) == (32, 268, 8576, 8.4)
+    assert doc.count * doc.mb_per_matrix == doc.total_mb and round(one / 1e6) == 268
+    assert shown.doc_count_bytes == 32 * one and shown.heads == 32
+    assert m.doc_verdict(doc.total_gb, shown.doc_count_bytes) == (
+        "neither: the product is 8.59 GB or 8.00 GiB"
+    )
 
 
 def test_16_identity_yardstick_and_doc_0023_verdict():
@@ -551,18 +582,20 @@ def test_16_growth_bullet_and_summary():
     assert len(bullets) == 3 and "identity" in bullets[0] and "Over 4 blocks" in bullets[2]
 
 
-def test_16_original_waits_for_its_flag_and_fits(run_report, r16):
+def test_16_original_waits_for_its_flag_and_fits(r16, monkeypatch):
     m = load_lesson(L16)
     pre, post = r16["residual_norms_prenorm"], r16["residual_norms_postnorm"]
     original = m.compute_original({"stack": m.Stack(pre, post, r16["sqrt_d"], 12)})
     assert original.norms_comment_formula == r16["norms_comment_formula"]
-    assert original.growth == "linear"
+    assert original.growth == "linear" and m.doc_0023_verdict(original.growth) == "agrees"
     check_widths(m.say_original, original)  # the closing section at 80 and 40 columns
-    small = ["--layers", "2", "--d-model", "8", "--tokens", "3", "--seed", "5"]
-    shown, hidden = run_report(L16, *small, "--original"), run_report(L16, *small)
-    assert "Beside the original" in shown and "Doc 0023 says" in shown
-    assert "--original adds" not in shown and "--original adds" in hidden
-    assert "Beside the original" not in hidden and "What you saw" in hidden
+    # The flag picks what the last section says, and its title: sections.run prints a
+    # section's title as a rule (tests/test_sections.py), and "What you saw" after it.
+    parser = tiny_sweep.lesson_parser(L16, monkeypatch)
+    for flag, say, title in ((["--original"], m.say_original, "Beside the original"),
+                             ([], m.say_original_hint, "")):  # fmt: skip
+        last = m.build(parser.parse_args(flag))[-1]
+        assert (last.name, last.say, last.title) == ("original", say, title)
 
 
 # Last in the file: the programs the tests above compiled are reused.
