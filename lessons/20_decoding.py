@@ -33,11 +33,9 @@ import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads
 # isort: split
 import functools
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -45,15 +43,12 @@ import numpy as np
 from rich.markup import escape
 from rich.table import Table
 
-from trinity_foundations import checkpoints, cli, display, macbeth, sections, timing
+from trinity_foundations import cli, display, macbeth, sections, timing
 from trinity_foundations import decoding as dec
 from trinity_foundations import language as lang
 from trinity_foundations import training as tr
 from trinity_foundations.transformer import GPTConfig, gpt_forward, init_gpt
 
-ROOT = Path(__file__).resolve().parents[1]
-CHECKPOINT = ROOT / "checkpoints" / "gpt_macbeth.npz"
-NO_CHECKPOINT = "none"  # --checkpoint none: train lesson 19's default model, as a fresh clone does
 SEED = 0
 LENGTH, TEMPERATURE, TOP_K, TOP_P, DRAWS = 200, 0.8, 10, 0.9, 20_000
 GUMBEL_KEYS, NGRAM, PROMPT = 1000, 4, "\n"
@@ -65,40 +60,23 @@ GROWS = 0.75  # time ∝ bytes^e with e at least this: the time follows the byte
 KV_BUDGET_MS, KV_ROUNDS = 60.0, 7  # each timed call's repeats, shared out over the rounds
 
 
-def checkpoint_problem(config: dict, vocab: lang.Vocab, digest: str) -> str | None:
-    """Why a checkpoint's configuration does not fit this data, or None when it does."""
-    if config.get("data_sha256") != digest:
-        return "it was trained on another text"
-    if config.get("vocab") != vocab.chars:
-        return "its vocabulary differs from this text's"
-    model = config.get("model", {})
-    if model.get("vocab_size") != vocab.size or not model.get("prenorm", True):
-        return "its model does not fit this vocabulary"
-    if model.get("context") == 1:
+def decoding_problem(model: GPTConfig) -> str | None:
+    """Why a checkpoint's model, trained on this text, cannot be decoded here, or None."""
+    if not model.prenorm:
+        return "it is post-norm: the KV cache here is written for pre-norm blocks"
+    if model.context == 1:
         return "its context is 1: the KV-cache check needs a prompt and a next token"
     return None
 
 
-def open_checkpoint(path: str, default: str = str(CHECKPOINT)):
-    """(params, GPTConfig) of the checkpoint at `path`, every leaf checked, or None
-    when `path` is the default and does not exist: lesson 19's default model is
-    then trained, as it is when `path` is "none". Any other checkpoint that cannot
-    be used is refused, ValueError with a one-line reason: a file the learner
-    names is never silently replaced."""
-    if path == NO_CHECKPOINT or (path == default and not os.path.lexists(path)):
-        return None
-    hint = " (run `make train` to write it again)" if path == default else ""
-    try:
-        params, config = checkpoints.read_checkpoint(path)
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}{hint}") from None
-    text = macbeth.read_text()
-    why = checkpoint_problem(config, lang.build_vocab(text), macbeth.data_digest(text))
-    if why is not None:
-        raise ValueError(f"{path}: {why}{hint}")
-    dtype = jnp.result_type(float)
-    params = jax.tree.map(lambda a: jnp.asarray(a, dtype), params)
-    return params, checkpoints.checkpoint_model(config)
+def open_checkpoint(path: str, default: str = str(macbeth.CHECKPOINT)):
+    """`macbeth.open_checkpoint` and `decoding_problem`: (params, GPTConfig), or None when
+    lesson 19's default model is to be trained; ValueError with a one-line reason."""
+    loaded = macbeth.open_checkpoint(path, default=default)
+    why = loaded and decoding_problem(loaded[1])
+    if why:
+        raise ValueError(f"{path}: {why}")
+    return loaded
 
 
 @functools.cache
@@ -112,7 +90,7 @@ def default_model(seed: int, show_progress: bool = False):
     if show_progress and err.is_terminal:
         err.print(
             f"Training lesson 19's default model first ({steps:,} steps). `make train` "
-            f"saves a better one to {CHECKPOINT}, which this lesson then reads instead.",
+            f"saves a better one to {macbeth.CHECKPOINT}, which this lesson then reads instead.",
             markup=False,
         )
     with display.steps_progress(steps, "training", enabled=show_progress) as advance:
@@ -137,7 +115,7 @@ def compute_source(done: dict, *, args, loaded) -> Source:
     """Decode from `loaded` (params, GPTConfig) of the checkpoint, or, when it is None,
     from lesson 19's default model trained first."""
     if loaded is None:
-        why = "none asked for" if args.checkpoint == NO_CHECKPOINT else "none exists"
+        why = "none asked for" if args.checkpoint == macbeth.NO_CHECKPOINT else "none exists"
         (params, model), source = default_model(args.seed, not args.json), "trained"
     else:
         (params, model), source, why = loaded, "checkpoint", None
@@ -708,7 +686,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=SEED)
     parser.add_argument(
         "--checkpoint",
-        default=str(CHECKPOINT),
+        default=str(macbeth.CHECKPOINT),
         help="the parameters to use (%(default)s); none: train lesson 19's default model",
     )
     parser.add_argument(

@@ -27,11 +27,9 @@ import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads
 
 # isort: split
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -39,15 +37,12 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from trinity_foundations import checkpoints, cli, display, macbeth, roofline, sections, timing
+from trinity_foundations import cli, display, macbeth, roofline, sections, timing
 from trinity_foundations import language as lang
 from trinity_foundations import quantize as qz
 from trinity_foundations import training as tr
 from trinity_foundations.transformer import GPTConfig, init_gpt
 
-ROOT = Path(__file__).resolve().parents[1]
-CHECKPOINT = ROOT / "checkpoints" / "gpt_macbeth.npz"
-NO_CHECKPOINT = "none"  # --checkpoint none: quantize the float32 model this lesson trains
 SEED = 0
 D_MODEL, LAYERS, HEADS, CONTEXT, BATCH, STEPS = 32, 2, 4, 32, 16, 250  # small: fits the budget
 LR, WARMUP, EVALS = 5e-3, 30, 10
@@ -332,23 +327,6 @@ def overflow_clause(r: Flush) -> str:
 
 # ----------------------------------------------------------------------------
 # 5. Quantizing the trained weights.
-
-
-def open_checkpoint(path: str):
-    """(params, GPTConfig) of the checkpoint at `path`, or None when it is "none" or
-    the default and absent; ValueError with a one-line reason for one that cannot
-    be used (another text, a damaged file)."""
-    if path == NO_CHECKPOINT or (path == str(CHECKPOINT) and not os.path.lexists(path)):
-        return None
-    try:
-        params, config = checkpoints.read_checkpoint(path)
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}") from None
-    vocab, text = _vocab_and_text()
-    if config.get("data_sha256") != macbeth.data_digest(text) or config.get("vocab") != vocab.chars:
-        raise ValueError(f"{path}: it was trained on another text")
-    params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
-    return params, checkpoints.checkpoint_model(config)
 
 
 def matrices(params: dict) -> dict[str, jax.Array]:
@@ -900,7 +878,7 @@ def summary(done: dict) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=SEED)
     parser.add_argument(
-        "--checkpoint", default=str(CHECKPOINT),
+        "--checkpoint", default=str(macbeth.CHECKPOINT),
         help="the model to quantize (%(default)s); none: the float32 model trained here",
     )  # fmt: skip
     flag = partial(cli.int_flag, parser)
@@ -939,7 +917,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.d_model % args.heads:
         parser.error(f"--d-model {args.d_model} is not a multiple of --heads {args.heads}")
     try:
-        loaded = open_checkpoint(args.checkpoint)
+        loaded = macbeth.open_checkpoint(args.checkpoint, dtype=jnp.float32)
     except ValueError as e:
         parser.error(f"argument --checkpoint: {e}")
     model = (

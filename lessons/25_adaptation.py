@@ -23,10 +23,8 @@ import trinity_foundations.signals  # noqa: F401  (first: Ctrl-C while JAX loads
 # isort: split
 import functools
 import math
-import os
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -41,10 +39,7 @@ from trinity_foundations import language as lang
 from trinity_foundations import training as tr
 from trinity_foundations.transformer import GPTConfig, gpt_forward, init_gpt, param_count
 
-ROOT = Path(__file__).resolve().parents[1]
-CHECKPOINT = ROOT / "checkpoints" / "gpt_macbeth.npz"
-HAMLET = ROOT / "data" / "hamlet.txt"
-NO_CHECKPOINT = "none"
+HAMLET = macbeth.DATA.parent / "hamlet.txt"
 SEED = 0
 # The Macbeth model trained when there is no checkpoint: small, so the lesson stays quick.
 BASE = macbeth.Defaults(d_model=48, context=48, batch=16, steps=240, lr=1e-2, warmup=20, evals=8)
@@ -61,23 +56,6 @@ METHODS = ("full", "lora", "scratch")
 
 # ----------------------------------------------------------------------------
 # 1. The base model and the second play.
-
-
-def open_checkpoint(path: str):
-    """(params, GPTConfig) of a Macbeth checkpoint, None when the default one does not
-    exist or `path` is "none"; ValueError with a one-line reason when it cannot be used."""
-    if path == NO_CHECKPOINT or (path == str(CHECKPOINT) and not os.path.lexists(path)):
-        return None
-    try:
-        params, config = checkpoints.read_checkpoint(path)
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}") from None
-    text = macbeth.read_text()
-    if config.get("vocab") != lang.build_vocab(text).chars:
-        raise ValueError(f"{path}: its vocabulary is not Macbeth's")
-    dtype = jnp.result_type(float)
-    params = jax.tree.map(lambda a: jnp.asarray(a, dtype), params)
-    return params, checkpoints.checkpoint_model(config)
 
 
 @functools.cache
@@ -612,7 +590,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = cli.parser(__doc__, seed=SEED)
     parser.add_argument(
         "--checkpoint",
-        default=str(CHECKPOINT),
+        default=str(macbeth.CHECKPOINT),
         help="the Macbeth model to adapt (%(default)s); none: train a small one first",
     )
     parser.add_argument(
@@ -650,7 +628,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.save is not None and (why := checkpoints.save_problem(args.save)):
         parser.error(f"argument --save: {why}")
     try:
-        loaded = open_checkpoint(args.checkpoint)
+        loaded = macbeth.open_checkpoint(args.checkpoint)
     except ValueError as e:
         parser.error(f"argument --checkpoint: {e}")
     width = loaded[1].d_model if loaded else BASE.d_model

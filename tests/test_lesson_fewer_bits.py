@@ -8,11 +8,13 @@ import json
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import tiny_sweep
 from conftest import TINY_GPT_FLAGS, load_lesson
 
+from trinity_foundations import macbeth
 from trinity_foundations import quantize as qz
 
 STEM = "23_fewer_bits"
@@ -226,14 +228,14 @@ def test_summary_bullets(lesson):
     assert "winner int8" in lines[2]
 
 
-def test_open_checkpoint(lesson, tiny_checkpoint, tmp_path):
-    assert lesson.open_checkpoint("none") is None
-    params, model = lesson.open_checkpoint(str(tiny_checkpoint))
+def test_open_checkpoint(tiny_checkpoint, tmp_path):
+    assert macbeth.open_checkpoint("none") is None
+    params, model = macbeth.open_checkpoint(str(tiny_checkpoint), dtype=jnp.float32)
     assert model.d_model == 16 and params["tok"].dtype == np.float32
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="bad.npz"):
-        lesson.open_checkpoint(str(bad))
+        macbeth.open_checkpoint(str(bad))
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from conftest import TINY_19, TINY_20, compilations, load_lesson
 
 from trinity_foundations import checkpoints, macbeth
 from trinity_foundations import language as lang
+from trinity_foundations.transformer import GPTConfig
 
 LM, DEC = "19_language_model", "20_decoding"
 TINY = TINY_19  # the suite's tiny GPT: programs shared with tests/test_bad_input.py
@@ -291,12 +292,16 @@ def test_20_reads_the_text_and_sizes_lesson_19_trains_on():
 def test_20_decisions():
     m = load_lesson(DEC)
     vocab = lang.build_vocab("abc")
-    good = {"data_sha256": "x", "vocab": "abc", "model": {"vocab_size": 3, "prenorm": True}}
-    assert m.checkpoint_problem(good, vocab, "x") is None
-    assert "another text" in m.checkpoint_problem(good, vocab, "y")
-    assert "vocabulary" in m.checkpoint_problem({**good, "vocab": "abd"}, vocab, "x")
-    one = {**good, "model": {"vocab_size": 3, "prenorm": True, "context": 1}}
-    assert "context is 1" in m.checkpoint_problem(one, vocab, "x")
+    good = {"data_sha256": "x", "vocab": "abc", "model": {"vocab_size": 3}}
+    assert macbeth.checkpoint_problem(good, vocab, "x") is None
+    assert "another text" in macbeth.checkpoint_problem(good, vocab, "y")
+    assert "vocabulary" in macbeth.checkpoint_problem({**good, "vocab": "abd"}, vocab, "x")
+    wider = {**good, "model": {"vocab_size": 4}}
+    assert "does not fit" in macbeth.checkpoint_problem(wider, vocab, "x")
+    model = GPTConfig(vocab_size=3, context=8, d_model=8, n_layers=1, n_heads=2, d_ff=16)
+    assert m.decoding_problem(model) is None
+    assert "context is 1" in m.decoding_problem(model._replace(context=1))
+    assert "post-norm" in m.decoding_problem(model._replace(prenorm=False))
     assert "consistent" in m.chi2_verdict(0.3) and "unlikely" in m.chi2_verdict(1e-4)
     for dof in (0, -1):  # said "consistent with the softmax, p = 1.000"
         assert "cannot be run" in m.chi2_sentence(0.0, dof, float("nan"), 100)

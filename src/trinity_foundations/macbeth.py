@@ -10,6 +10,7 @@ must equal lesson 19's (a test checks that they do).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -17,11 +18,14 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from trinity_foundations import checkpoints
 from trinity_foundations import language as lang
 from trinity_foundations import training as tr
 from trinity_foundations.transformer import GPTConfig, init_gpt
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "macbeth.txt"
+CHECKPOINT = DATA.parents[1] / "checkpoints" / "gpt_macbeth.npz"  # what `make train` writes
+NO_CHECKPOINT = "none"  # --checkpoint none: no checkpoint, even where one exists
 TRAIN_EVAL_WINDOWS = 64  # training windows scored after each chunk, as lesson 19 does
 
 
@@ -51,6 +55,38 @@ def read_text(path: Path = DATA) -> str:
 def data_digest(text: str) -> str:
     """sha256 of the training text: a checkpoint matches only the data it was trained on."""
     return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def checkpoint_problem(config: dict, vocab: lang.Vocab, digest: str) -> str | None:
+    """Why a checkpoint's configuration does not fit this text, or None when it does."""
+    if config.get("data_sha256") != digest:
+        return "it was trained on another text"
+    if config.get("vocab") != vocab.chars:
+        return "its vocabulary differs from this text's"
+    if config.get("model", {}).get("vocab_size") != vocab.size:
+        return "its model does not fit this vocabulary"
+    return None
+
+
+def open_checkpoint(path: str, *, default: str = str(CHECKPOINT), dtype=None):
+    """(params, GPTConfig) of a checkpoint trained on this text, its leaves in `dtype`
+    (JAX's default float unless given), or None when `path` is "none" or the default
+    and absent. Any other checkpoint that cannot be used raises ValueError with a
+    one-line reason: a file the learner names is never silently replaced."""
+    if path == NO_CHECKPOINT or (path == default and not os.path.lexists(path)):
+        return None
+    hint = " (run `make train` to write it again)" if path == default else ""
+    try:
+        params, config = checkpoints.read_checkpoint(path)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}{hint}") from None
+    text = read_text()
+    why = checkpoint_problem(config, lang.build_vocab(text), data_digest(text))
+    if why is not None:
+        raise ValueError(f"{path}: {why}{hint}")
+    dtype = dtype or jnp.result_type(float)
+    params = jax.tree.map(lambda a: jnp.asarray(a, dtype), params)
+    return params, checkpoints.checkpoint_model(config)
 
 
 def model_config(vocab_size: int, d_model: int, layers: int, heads: int, context: int):
