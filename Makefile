@@ -82,7 +82,7 @@ bench: $(STAMP)
 	@$(PLATFORM_ENV) $(PY) benchmarks/run.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis .cache
 
 # The declared floors, tested: the same suite in its own venv, every direct
 # dependency pinned to its lowest allowed version by constraints-oldest.txt.

@@ -25,25 +25,51 @@ from trinity_foundations.transformer import GPTConfig, init_gpt
 # process and every lesson it starts, never to the user's cache.
 os.environ["TRINITY_PROGRESS"] = str(Path(tempfile.mkdtemp(prefix="trinity-test-")) / "done.json")
 
-# One compilation cache for the whole run, made by the first process (pytest itself):
-# the xdist workers and every lesson a test starts as a subprocess inherit it through
-# the environment, so a program one process compiled is read back by the others
-# instead of compiled again (most of the suite's time is XLA compiling). The first
-# process removes it when the run ends.
+# One compilation cache for the suite, kept in the checkout between runs: a run is
+# mostly XLA compiling (about 3,000 programs), and a later run reads back every program
+# whose code, shapes, options and JAX version are unchanged (they make each entry's key),
+# so an edit recompiles only what it touched. The first process (pytest itself) sets it
+# up; the xdist workers and every lesson a test starts inherit it through the
+# environment, so within one run, too, a program is compiled once.
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / ".cache" / "jax-tests"  # ignored by git; `make clean` removes it
+CACHE_LIMIT = 512 * 2**20  # bytes: past this it starts afresh (a full run writes ~32 MB)
+UNFINISHED = "run-in-progress"  # a file in the cache while a run that writes to it goes on
+
+
+def prepare_cache(folder: Path, limit: int) -> None:
+    """Make `folder` ready for a run that writes to it, and mark the run as going on.
+
+    It starts afresh when the last run did not end (a process killed mid-write may
+    have left a partial entry) or has outgrown `limit` bytes; an empty entry (a lesson
+    a test interrupted between opening an entry and writing it) is removed, so that it
+    is written again instead of failing to load at every run.
+    """
+    entries = [f for f in folder.glob("*") if f.is_file()]
+    if (folder / UNFINISHED).exists() or sum(f.stat().st_size for f in entries) > limit:
+        shutil.rmtree(folder, ignore_errors=True)
+        entries = []
+    for f in entries:
+        if f.stat().st_size == 0:
+            f.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / UNFINISHED).touch()
+
+
 CACHE_OWNER = "TRINITY_TEST_JAX_CACHE" not in os.environ
 if CACHE_OWNER:
-    os.environ["TRINITY_TEST_JAX_CACHE"] = tempfile.mkdtemp(prefix="trinity-jax-cache-")
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ["TRINITY_TEST_JAX_CACHE"]
-    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.25"
+    prepare_cache(CACHE, CACHE_LIMIT)
+    os.environ["TRINITY_TEST_JAX_CACHE"] = str(CACHE)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(CACHE)
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
 jax.config.update("jax_compilation_cache_dir", os.environ["TRINITY_TEST_JAX_CACHE"])
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.25)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 # Silent rank promotion hides shape bugs ((N,) + (N, 1) is an (N, N) matrix).
 jax.config.update("jax_numpy_rank_promotion", "raise")
 # Implicit dtype promotion hides precision bugs (a float64 constant widening float32 work).
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 
-ROOT = Path(__file__).resolve().parents[1]
 LESSONS = ROOT / "lessons"
 
 
@@ -115,9 +141,11 @@ PROGRAM_EVENTS = (
 )
 
 
-def pytest_unconfigure(config):
-    if CACHE_OWNER:
-        shutil.rmtree(os.environ["TRINITY_TEST_JAX_CACHE"], ignore_errors=True)
+def pytest_sessionfinish(session, exitstatus):
+    """The run ended (its tests passed or failed, or there were none): every write is whole."""
+    ended = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
+    if CACHE_OWNER and exitstatus in ended:
+        (CACHE / UNFINISHED).unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
