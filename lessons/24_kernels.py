@@ -58,6 +58,11 @@ def agree_word(diff: float, tol: float) -> str:
     return "equal" if diff <= tol else "DIFFERENT"
 
 
+def matched(ok: bool) -> str:
+    """The summary's verb for a check within its tolerance, or one that failed."""
+    return "matched" if ok else "did NOT match"
+
+
 def check_lengths(length: int, block_q: int, block_k: int) -> list[int]:
     """T/4, T/2 and T, those that both block sizes divide (T itself always qualifies)."""
     return [t for t in (length // 4, length // 2, length) if t % block_q == 0 == t % block_k]
@@ -172,10 +177,11 @@ def interpret_sentence(interpret: bool, backend: str) -> str:
 def say_pallas(r: Pallas, console: Console) -> None:
     m, k, n = r.matmul_shape
     console.print(
-        f"Tiled matmul: ({m}, {k}) @ ({k}, {n}) in {r.block} × {r.block} blocks over a "
-        f"({m // r.block}, {n // r.block}, {k // r.block}) grid; largest |Δ| from jnp.dot "
-        f"{r.matmul_max_diff:.1e} ({agree_word(r.matmul_max_diff, r.tolerance * 10)} "
-        "within float32 rounding of a sum in another order)."
+        f"Tiled matmul: ({m}, {k}) @ ({k}, {n}) in {r.block} × {r.block} output blocks over a "
+        f"({m // r.block}, {n // r.block}) grid, each point walking k in {k // r.block} steps "
+        f"of {r.block}; largest |Δ| from jnp.dot "
+        f"{r.matmul_max_diff:.1e}: {agree_word(r.matmul_max_diff, r.tolerance * 10)} within "
+        f"{r.tolerance * 10:g} (a float32 sum taken in another order rounds differently)."
     )
     title = "FlashAttention's forward pass vs plain attention (max |Δ|)"
     table = Table(title=title, min_width=len(title))  # the title on one line
@@ -566,13 +572,17 @@ def summary(done: dict) -> list[str]:
     worst_flash = max(max(v.values()) for v in p.flash_max_diff.values())
     worst_tiled = max(max(v.values()) for v in t.max_diff.values())
     how = "interpreted on the CPU" if p.interpret else "compiled for the GPU"
+    pallas_ok = p.matmul_max_diff <= 10 * p.tolerance and worst_flash <= p.tolerance
     return [
-        f"Softmax in two passes, in one online pass and in tiles all matched jax.nn.softmax "
+        f"Softmax in two passes, in one online pass and in tiles all "
+        f"{matched(max(s.max_diff.values()) <= s.tolerance)} jax.nn.softmax "
         f"(largest |Δ| {max(s.max_diff.values()):.1e}): a running max and a rescaled sum "
         "are enough.",
-        f"The Pallas matmul and FlashAttention kernels ({how}) matched jnp.dot and plain "
+        f"The Pallas matmul and FlashAttention kernels ({how}) "
+        f"{matched(pallas_ok)} jnp.dot and plain "
         f"attention (|Δ| ≤ {max(p.matmul_max_diff, worst_flash):.1e}); the plain-JAX "
-        f"tiling matched naive attention up to T = {t.lengths[-1]:,} (|Δ| ≤ {worst_tiled:.1e}).",
+        f"tiling {matched(worst_tiled <= t.tolerance)} naive attention up to "
+        f"T = {t.lengths[-1]:,} (|Δ| ≤ {worst_tiled:.1e}).",
         f"At T = {m.pinned_t:,} naive attention's compiled program needed {m.factor:.1f}× "
         f"the tiled one's temporary memory; at T = {sp.length:,} on this machine "
         f"{speed_clause(sp.ratio, sp.spread)}.",

@@ -162,7 +162,7 @@ def test_the_tightest_memory_limit_counts(monkeypatch):
     assert cli._status_kib("VmSize:\t  1024 kB\nVmRSS: 5 kB\n", "VmSize") == 1024 * 1024
     assert cli._number_in("max\n") is None and cli._number_in("4096\n") == 4096
     monkeypatch.setattr(cli, "address_space_room", lambda: 3 * cli.GIB)
-    assert cli.available_bytes() <= 3 * cli.GIB
+    assert cli.host_bytes() <= 3 * cli.GIB
 
 
 def test_an_allocation_that_fails_is_recognised():

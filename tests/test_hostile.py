@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import jax
 import pytest
 from conftest import ROOT
 
@@ -80,6 +81,8 @@ def test_ctrl_c_while_jax_loads_is_one_line_and_exit_130():
 
 @pytest.mark.parametrize("platform", ["bogus", "cuda"])
 def test_a_missing_backend_is_one_line_with_the_fallback(platform):
+    if platform == "cuda" and jax.default_backend() == "gpu":
+        pytest.skip("CUDA starts on this machine")
     proc = start(QUICK, env={**ENV, "JAX_PLATFORMS": platform}, stdout=subprocess.PIPE)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 2 and out == ""

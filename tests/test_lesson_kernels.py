@@ -113,6 +113,19 @@ def test_summary_and_report_read_from_the_results(lesson, run):
     assert done["pallas"].interpret is env["results"]["interpret"]
 
 
+def test_a_failed_check_is_never_summarised_as_a_match(lesson, run):
+    """A Pallas matmul off by 26 (as a grid that added into one block from parallel
+    program instances once was on a GPU) is said to fail, in the section and the summary."""
+    import dataclasses
+
+    _, done = run
+    broken = dict(done, pallas=dataclasses.replace(done["pallas"], matmul_max_diff=26.0))
+    bullets = lesson.summary(broken)
+    assert "did NOT match jnp.dot" in bullets[1]
+    assert "did NOT match" not in lesson.summary(done)[1]
+    assert lesson.matched(True) == "matched" and lesson.matched(False) == "did NOT match"
+
+
 def test_the_gpu_sections_jax_nn_call_is_plain_attention(lesson):
     """The GPU path runs only on a GPU; its jax.nn call (heads moved) is checked here."""
     import jax

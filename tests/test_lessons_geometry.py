@@ -131,8 +131,9 @@ def test_hoeffding_tiny_epsilon_runs(run_json):
     (row,) = run_json("04b_hoeffding_bound", "--dims", "3", "--pairs", "10", "--epsilon", "1e-300")[
         "results"
     ]["dims"]
-    assert row["exact_pct"] == 100.0 and row["vacuous"]  # once a math domain error
-    assert row["z"] is None
+    # once a math domain error; a GPU's float64 betainc lands an ulp or so below 1 (z ≈ 0)
+    assert row["exact_pct"] == pytest.approx(100.0, rel=1e-12) and row["vacuous"]
+    assert row["z"] is None or abs(row["z"]) < 1e-3
 
 
 def hoeffding_row(dim: int, **kw):

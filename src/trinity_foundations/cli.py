@@ -326,6 +326,11 @@ def available_bytes() -> int:
     stats = jax.devices()[0].memory_stats() if jax.default_backend() != "cpu" else None
     if stats and "bytes_limit" in stats:
         return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    return host_bytes()
+
+
+def host_bytes() -> int:
+    """Memory this process can still allocate on the host (see available_bytes)."""
     free = _status_kib(_read("/proc/meminfo"), "MemAvailable")
     if free is None:
         free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")

@@ -33,23 +33,26 @@ from trinity_foundations import kernels
 # A tiled matmul.
 
 
-def matmul_kernel(x_ref, y_ref, o_ref):
-    """One (bm, bn) output block: add this grid point's (bm, bk) @ (bk, bn) product to it.
+def matmul_kernel(x_ref, y_ref, o_ref, *, bk: int):
+    """One (bm, bn) output block: the sum over k of (bm, bk) @ (bk, bn) products.
 
-    The grid's last axis walks k; the output block stays the same along it,
-    so it accumulates, starting from zero at the first k step.
+    x_ref: (bm, K) this grid point's rows of x; y_ref: (K, bn) its columns of
+    y. The point walks k one block at a time and keeps the running sum in
+    registers. It writes its output block once: on a GPU the grid points run
+    at the same time, so no two of them may add into the same block.
     """
 
-    @pl.when(pl.program_id(2) == 0)
-    def _():
-        o_ref[...] = jnp.zeros_like(o_ref)
+    def step(s, acc):
+        start = pl.multiple_of(s * bk, bk)
+        return acc + x_ref[:, pl.ds(start, bk)] @ y_ref[pl.ds(start, bk), :]  # (bm, bn)
 
-    o_ref[...] += x_ref[...] @ y_ref[...]  # (bm, bk) @ (bk, bn)
+    acc = jnp.zeros(o_ref.shape, jnp.promote_types(o_ref.dtype, jnp.float32))  # (bm, bn)
+    o_ref[...] = jax.lax.fori_loop(0, x_ref.shape[1] // bk, step, acc).astype(o_ref.dtype)
 
 
 @functools.partial(jax.jit, static_argnames=("bm", "bn", "bk", "interpret"))
 def matmul(x: jax.Array, y: jax.Array, *, bm: int, bn: int, bk: int, interpret: bool):
-    """x @ y in (bm, bn) output blocks over a (m/bm, n/bn, k/bk) grid.
+    """x @ y in (bm, bn) output blocks over a (m/bm, n/bn) grid, k walked in steps of bk.
 
     Args:
       x: (m, k), y: (k, n); bm, bn, bk divide m, n, k.
@@ -60,14 +63,14 @@ def matmul(x: jax.Array, y: jax.Array, *, bm: int, bn: int, bk: int, interpret: 
     m, k = x.shape
     n = y.shape[1]
     return pl.pallas_call(
-        matmul_kernel,
+        functools.partial(matmul_kernel, bk=bk),
         out_shape=jax.ShapeDtypeStruct((m, n), x.dtype),
-        grid=(m // bm, n // bn, k // bk),
+        grid=(m // bm, n // bn),
         in_specs=[
-            pl.BlockSpec((bm, bk), lambda i, j, s: (i, s)),  # row block i, k block s
-            pl.BlockSpec((bk, bn), lambda i, j, s: (s, j)),  # k block s, column block j
+            pl.BlockSpec((bm, k), lambda i, j: (i, 0)),  # row block i, all of k
+            pl.BlockSpec((k, bn), lambda i, j: (0, j)),  # all of k, column block j
         ],
-        out_specs=pl.BlockSpec((bm, bn), lambda i, j, s: (i, j)),
+        out_specs=pl.BlockSpec((bm, bn), lambda i, j: (i, j)),
         interpret=interpret,
     )(x, y)
 

@@ -261,7 +261,8 @@ def nf4_levels(offset: float = 0.9677083) -> jax.Array:
     positive = ppf(jnp.linspace(offset, 0.5, 9, dtype=jnp.float32)[:-1])  # (8,)
     negative = -ppf(jnp.linspace(offset, 0.5, 8, dtype=jnp.float32)[:-1])  # (7,)
     levels = jnp.sort(jnp.concatenate([positive, jnp.zeros(1), negative]))  # (16,)
-    return levels / levels[-1]
+    levels = levels / levels[-1]  # a GPU's division may miss -x/x = -1 by an ulp:
+    return levels.at[jnp.array([0, -1])].set(jnp.array([-1.0, 1.0]))  # the ends exactly
 
 
 def quantize_codebook(w: jax.Array, levels: jax.Array, block: int):

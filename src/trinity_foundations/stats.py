@@ -39,8 +39,10 @@ def wilson_interval(successes, n, z: float = Z_95) -> tuple:
     denom = 1.0 + z2 / n
     centre = (p + z2 / (2.0 * n)) / denom
     half = z * jnp.sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n)) / denom
-    # exactly, low = 0 at k = 0 and high = 1 at k = n; rounding may miss
-    return jnp.clip(centre - half, 0.0, 1.0), jnp.clip(centre + half, 0.0, 1.0)
+    # exactly, low = 0 at k = 0 and high = 1 at k = n; rounding may miss either way
+    low = jnp.where(k == 0, 0.0, jnp.clip(centre - half, 0.0, 1.0))
+    high = jnp.where(k == n, 1.0, jnp.clip(centre + half, 0.0, 1.0))
+    return low, high
 
 
 @partial(jax.jit, static_argnames="n")
