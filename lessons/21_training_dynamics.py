@@ -1030,9 +1030,16 @@ def say_accumulation(a: Accumulation, console: Console) -> None:
         f"by {a.loss_diff:.1e}, the gradients by at most {a.max_grad_diff:.1e} (the "
         f"largest gradient entry is {a.max_grad:.2g}), and after one AdamW step the "
         f"parameters differ by at most {a.params_max_diff:.1e}, against a step of "
-        f"up to {a.step_size:.1e}: rounding, not a different step. The mean of k means "
-        "of B is the mean of k·B, and the gradient is linear."
+        f"up to {a.step_size:.1e}: {step_verdict(a.params_max_diff, a.step_size)}. The mean "
+        "of k means of B is the mean of k·B, and the gradient is linear."
     )
+
+
+def step_verdict(diff: float, step: float) -> str:
+    """Rounding when the parameters differ by at most a hundredth of the step, else not."""
+    if diff <= step / 100:
+        return "rounding, not a different step"
+    return f"{diff / step:.0%} of a step, more than rounding: the two steps differ"
 
 
 # ----------------------------------------------------------------------------

@@ -63,6 +63,7 @@ MODEL_PARTS = ("train step", "prefill", "decode")
 AGREE = 1e-5  # largest |Δ| still called "the same step": float32 rounding of sums in another order
 FRESH_FAULTS = 100  # page faults per call from which fresh memory is named as a cost
 ABOVE_ROOF = 1.05  # a share of the roof past this is called above it
+OVERHEAD = 4.0  # kernels whose times are this close, for 100× the FLOPs, wait on the call
 
 
 def sci(x: float, digits: int = 3) -> str:
@@ -86,10 +87,22 @@ class Program(NamedTuple):
     args: tuple
 
 
-def compiled(fn, *args) -> Program:
-    """fn jitted and compiled at these arguments, with XLA's (flops, bytes)."""
+def compiled(fn, *args, formula: tuple[float, float] | None = None) -> Program:
+    """fn jitted and compiled at these arguments, with XLA's (flops, bytes).
+
+    XLA's cost model on a GPU reports -1 for some fusions (a matmul handed to a
+    generated kernel): then `formula`, where the kernel has one, is used instead.
+    """
     exe = jax.jit(fn).lower(*args).compile()
-    return Program(exe, *roofline.xla_cost(exe), args)
+    flops, nbytes = roofline.xla_cost(exe)
+    if formula is not None and min(flops, nbytes) < 0:
+        flops, nbytes = formula
+    return Program(exe, flops, nbytes, args)
+
+
+def matmul_counts(n: int, itemsize: int) -> tuple[float, float]:
+    """An (n, n) @ (n, n) product's FLOPs (2n³) and the bytes it must move (three n² arrays)."""
+    return 2.0 * n**3, 3.0 * n * n * itemsize
 
 
 @dataclass
@@ -341,6 +354,7 @@ class Roofline:
     points: tuple[Point, ...]
     spread: float  # rounds further apart than this factor are called noisy
     above_roof: float  # a share of the roof past this is called above it
+    uncounted: tuple[str, ...] = ()  # kernels XLA's cost model gave no count for: left off
 
 
 def doubling(lo: int, hi: int) -> list[int]:
@@ -376,7 +390,8 @@ def compile_kernels(args, rng: np.random.Generator, dtype) -> tuple[list, Callab
     parts = []
     for n in doubling(MATMUL_MIN, args.matmul_max):
         a, b = normal(n, n), normal(n, n)  # (n, n) each
-        parts.append((f"matmul {n}", "matmul", compiled(roofline.matmul, a, b)))
+        counts = matmul_counts(n, a.dtype.itemsize)
+        parts.append((f"matmul {n}", "matmul", compiled(roofline.matmul, a, b, formula=counts)))
     x, y = normal(args.copy_size), normal(args.copy_size)  # (n,) each
     parts.append(("2x + y", "element-wise", compiled(roofline.scale_add, x, y)))
     dh = args.d_model // args.heads
@@ -409,6 +424,8 @@ def place(name, kind, c: Program, t: timing.Timing, peak, bandwidth, peaks, band
 def compute_roofline(done: dict, *, bench: Bench, args) -> Roofline:
     parts, copy, moved = compile_kernels(args, np.random.default_rng(args.seed), bench.dtype)
     parts += [(name, name, bench.programs[name]) for name in MODEL_PARTS]
+    uncounted = tuple(name for name, _, c in parts if min(c.flops, c.bytes) < 0)
+    parts = [part for part in parts if part[0] not in uncounted]
     # The check processes end before anything is timed: nothing else this lesson
     # started competes for the machine. Every kernel is timed in the same
     # interleaved rounds, so a slow spell of the machine falls on all alike.
@@ -438,6 +455,7 @@ def compute_roofline(done: dict, *, bench: Bench, args) -> Roofline:
         points=points,
         spread=timing.SPREAD,
         above_roof=ABOVE_ROOF,
+        uncounted=uncounted,
     )
 
 
@@ -475,6 +493,39 @@ def above_roof(points, limit: float) -> str:
         "and a kernel can read faster than that copy did, for instance from a cache that "
         "holds its data; this run measures no cache level, so a roofline per level (and "
         "the reason here) is beyond it.\n"
+    )
+
+
+def overhead_bound(points) -> tuple[float, float] | None:
+    """(fastest, slowest) median ms of the kernels (the model's parts aside) when their
+    times are within OVERHEAD× of each other though their FLOPs span 100× or more: a
+    per-call cost, not the work, set them. None when the times spread with the work."""
+    kernels = [p for p in points if p.kind not in MODEL_PARTS]
+    ms, flops = [p.ms for p in kernels], [p.flops for p in kernels]
+    if not kernels or max(ms) > OVERHEAD * min(ms) or max(flops) < 100 * min(flops):
+        return None
+    return min(ms), max(ms)
+
+
+def overhead_sentence(points) -> str:
+    found = overhead_bound(points)
+    if found is None:
+        return ""
+    return (
+        f"Every kernel here took between {found[0]:.3g} and {found[1]:.3g} ms, though their "
+        "FLOPs span orders of magnitude: the cost of a call (launch and sync) set these "
+        "times, not the work, so the peak and bandwidth above are far below what this "
+        "machine can do. Larger --matmul-max, --copy-size and --attention-max would show "
+        "its roofs.\n"
+    )
+
+
+def uncounted_sentence(names) -> str:
+    if not names:
+        return ""
+    return (
+        f"Left off: {', '.join(names)}. XLA's cost model gave no count for "
+        f"{'its' if len(names) == 1 else 'their'} compiled program (it reports -1).\n"
     )
 
 
@@ -521,7 +572,11 @@ def say_roofline(r: Roofline, console: Console) -> None:
         )
     console.print(table)
     console.print(
-        noisy_rows(r.points, r.spread) + above_roof(r.points, r.above_roof) + roofline_chart(r)
+        noisy_rows(r.points, r.spread)
+        + above_roof(r.points, r.above_roof)
+        + overhead_sentence(r.points)
+        + uncounted_sentence(r.uncounted)
+        + roofline_chart(r)
     )
 
 
@@ -878,9 +933,12 @@ def roofline_bullet(r: Roofline, i: Inference) -> str:
         if slow
         else "no kernel was memory bound"
     )
+    overhead = (
+        " (every kernel's time was mostly the cost of a call)" if overhead_bound(r.points) else ""
+    )
     return (
         f"This machine peaked at {sci(r.peak_flops)} FLOP/s and copied {r.bandwidth / 1e9:.1f} "
-        f"GB/s, a ridge at {r.ridge:.1f} FLOP/byte; {under}. Decode did "
+        f"GB/s{overhead}, a ridge at {r.ridge:.1f} FLOP/byte; {under}. Decode did "
         f"{i.decode_intensity:.3g} FLOP/byte against prefill's {i.prefill_intensity:.3g}."
     )
 
@@ -889,7 +947,7 @@ def scale_out_bullet(r: ScaleOut) -> str:
     """Which scale-out checks ran, and whether they gave the single-device step."""
     ran, diffs, missing = [], [], []
     if r.dp.ok:
-        ran.append(f"{r.dp.devices} devices (jit with NamedSharding, and shard_map)")
+        ran.append(f"{r.dp.devices} {r.dp.backend} devices (jit with NamedSharding, and shard_map)")
         sm = r.shard_map
         diffs += [r.dp.params_max_diff, r.dp.grads_max_diff, sm.params_max_diff]
         diffs.append(sm.grads_max_diff)

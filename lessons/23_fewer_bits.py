@@ -306,14 +306,22 @@ def say_flush(r: Flush, console: Console) -> None:
     console.print(display.fit(table, console))
     console.print(
         "The backward pass starts at the logits: one gradient entry per token and "
-        "character, (softmax − one-hot) / (B·T). "
-        f"Without scaling {display.share(r.without, 3)} of the entries that are not zero "
-        "in float32 come out as exactly zero in float16: they were at most half its smallest "
-        f"subnormal (2^-25), so they rounded to 0, and everything computed from them is lost. "
+        f"character, (softmax − one-hot) / (B·T). {unscaled_clause(r.without)} "
         f"Scaling the loss by "
         f"2^{r.best_k} (and the gradients back by 2^-{r.best_k} in float32) leaves "
         f"{display.share(r.with_scaling, 3)}; {overflow_clause(r)} bfloat16 has float32's "
         "exponent range and needs no scaling.\n"
+    )
+
+
+def unscaled_clause(without: float) -> str:
+    """What float16 did to the unscaled gradient: some entries flushed to zero, or none."""
+    if without == 0:
+        return "Without scaling, no entry that is not zero in float32 came out as zero in float16."
+    return (
+        f"Without scaling {display.share(without, 3)} of the entries that are not zero in "
+        "float32 come out as exactly zero in float16: they were at most half its smallest "
+        "subnormal (2^-25), so they rounded to 0, and everything computed from them is lost."
     )
 
 
@@ -674,6 +682,26 @@ def winner(ratios: list[float], clear: float = CLEAR) -> str:
     return "neither"
 
 
+def bytes_clause(r: Matmuls, bytes_ratio: float) -> str:
+    """Whether the float32 product's time grew with its bytes over the last two sizes
+    (at least half as fast) or per-call overhead hid them; with one size, what should hold."""
+    if len(r.sizes) < 2:
+        return (
+            ", so it should be memory bound, its time following the bytes it moves, which "
+            f"int8 cuts {bytes_ratio:.1f}×"
+        )
+    time_growth = r.float32_ms[-1] / r.float32_ms[-2]
+    byte_growth = r.float32_bytes[-1] / r.float32_bytes[-2]
+    grew = f"from n = {r.sizes[-2]:,} its time grew {time_growth:.1f}×"
+    grew += f" for {byte_growth:.0f}× the bytes"
+    if time_growth >= byte_growth / 2:
+        return f", and {grew}: it is memory bound, and int8 cuts the bytes {bytes_ratio:.1f}×"
+    return (
+        f", yet {grew}: per-call overhead, not memory, sets its time here, though int8 cuts "
+        f"the bytes {bytes_ratio:.1f}×"
+    )
+
+
 def matmul_sentence(r: Matmuls) -> str:
     """Which wins at the largest size, and how that sits with the roofline."""
     ratios, n = r.ratio_rounds[-1], r.sizes[-1]
@@ -684,8 +712,8 @@ def matmul_sentence(r: Matmuls) -> str:
         f"At n = {n:,} the float32 product moves {r.float32_bytes[-1] / 1e6:.1f} MB (read and "
         f"written) at "
         f"{gbs:.1f} GB/s; its intensity is {r.flops[-1] / r.float32_bytes[-1]:.1f} FLOP/byte, "
-        "below a CPU's float32 ridge (lesson 22 measures it), so it is memory bound and its time "
-        f"follows the bytes it moves, which int8 cuts {bytes_ratio:.1f}×"
+        "below a CPU's or a GPU's float32 ridge (lesson 22 measures this machine's)"
+        f"{bytes_clause(r, bytes_ratio)}"
     )
     if w == "int8":
         return f"{where}: int8 wins, {lo:.1f}× to {hi:.1f}× faster over the rounds."

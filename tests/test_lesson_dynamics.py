@@ -73,6 +73,12 @@ def test_accumulation_is_exact_and_the_results_keys_are_there(small):
     assert r["batch_size"]["batches"] == [4, 16, 64] and r["batch_size"]["updates"] == [32, 8, 2]
 
 
+def test_accumulation_verdict_is_rounding_only_within_a_hundredth_of_a_step():
+    lesson = load_lesson(LESSON)
+    assert lesson.step_verdict(1e-9, 1e-3) == "rounding, not a different step"
+    assert lesson.step_verdict(8.3e-4, 1e-3).startswith("83% of a step, more than rounding")
+
+
 def test_same_seed_same_numbers(small, run_json):
     again = run_json(LESSON, *SMALL)["results"]
     first = small["results"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import math
@@ -192,6 +193,20 @@ def test_matmul_sentence_follows_the_winner(lesson):
     assert "int8 wins" in lesson.matmul_sentence(_matmuls(lesson, [2.5, 3.5]))
     assert "float32 wins" in lesson.matmul_sentence(_matmuls(lesson, [0.5, 0.6]))
     assert "supports no claim" in lesson.matmul_sentence(_matmuls(lesson, [0.7, 3.0]))
+
+
+def test_memory_bound_is_claimed_only_when_time_follows_the_bytes(lesson):
+    one = _matmuls(lesson, [2.5, 3.5])
+    assert "should be memory bound" in lesson.bytes_clause(one, 4.0)
+    grows = lesson.Matmuls(
+        8, [256, 4096], [0.1, 1.0], [0.2, 3.0], [[2.0], [3.0]],
+        [10**6, 16 * 10**6], [4 * 10**6, 64 * 10**6], [1, 1], True,
+    )  # fmt: skip
+    assert "grew 15.0× for 16× the bytes: it is memory bound" in lesson.bytes_clause(grows, 4.0)
+    flat = dataclasses.replace(grows, float32_ms=[0.068, 0.097])  # a GPU's launch cost
+    assert "per-call overhead, not memory" in lesson.bytes_clause(flat, 4.0)
+    assert "no entry" in lesson.unscaled_clause(0.0)
+    assert "rounded to 0" in lesson.unscaled_clause(0.25)
 
 
 def test_matmul_sizes(lesson):

@@ -96,6 +96,9 @@ def test_judges(lesson):
     assert "below the ridge" in lesson.side_of_ridge(1.0, 10.0)
     assert "above the ridge" in lesson.side_of_ridge(20.0, 10.0)
     assert lesson.check_lengths(1024, 128, 64) == [256, 512, 1024]
+    assert "same memory and caches here" in lesson.memory_gain("cpu")
+    assert "GPU's memory and back" in lesson.memory_gain("gpu")
+    assert "caches here" not in lesson.memory_gain("gpu")
     assert lesson.check_lengths(192, 64, 64) == [192]  # 48 and 96 are no multiples of 64
     assert lesson.doubling(64, 200) == [64, 128]
 

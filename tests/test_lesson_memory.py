@@ -292,6 +292,29 @@ def test_roofline_bullet_names_each_memory_bound_kind_once():
     assert "no kernel was memory bound" in lesson.roofline_bullet(roofline_of(point()), inference)
 
 
+def test_a_launch_bound_roofline_says_so_and_uncounted_kernels_are_named():
+    """On a GPU every small kernel took 0.07 to 0.13 ms for FLOPs over 500× apart, and
+    XLA counted one matmul as -1: the lesson says both instead of reading them as data."""
+    lesson = load_lesson(LESSON)
+    gpu = [point(ms=0.0692, flops=5.2e5), point(ms=0.131, flops=2.9e8, kind="attention"),
+           point(ms=1.22, flops=1.5e9, kind="train step")]  # fmt: skip
+    assert lesson.overhead_bound(gpu) == (0.0692, 0.131)  # the model's step aside
+    said = lesson.overhead_sentence(gpu)
+    assert "between 0.0692 and 0.131 ms" in said and "cost of a call" in said
+    cpu = [point(ms=0.01, flops=5.2e5), point(ms=30.0, flops=2.1e9)]
+    assert lesson.overhead_bound(cpu) is None and lesson.overhead_sentence(cpu) == ""
+    same_work = [point(ms=1.0, flops=1e6), point(ms=1.5, flops=2e6)]
+    assert lesson.overhead_bound(same_work) is None  # close times for close work
+    inference = lesson.Inference(1.61, 0.449, "memory", 0.5, 0.5, 1.05)
+    assert "mostly the cost of a call" in lesson.roofline_bullet(roofline_of(*gpu), inference)
+    assert "cost of a call" not in lesson.roofline_bullet(roofline_of(*cpu), inference)
+    assert lesson.uncounted_sentence(()) == ""
+    assert "Left off: matmul 1024. XLA's cost model gave no count for its" in (
+        lesson.uncounted_sentence(("matmul 1024",))
+    )
+    assert lesson.matmul_counts(4, 4) == (128.0, 192.0)
+
+
 def scale_out(dp_ok, mp_ok, diff=1e-8):
     lesson = load_lesson(LESSON)
     if dp_ok:
@@ -312,7 +335,7 @@ def test_scale_out_bullet_says_what_ran_and_whether_it_agreed():
     none = bullet(scale_out(False, False))
     assert none.startswith("No scale-out check ran here: the data-parallel step (skipped")
     both = bullet(scale_out(True, True))
-    assert "on 8 devices (jit with NamedSharding, and shard_map) and on 2 processes" in both
+    assert "on 8 cpu devices (jit with NamedSharding, and shard_map) and on 2 processes" in both
     assert "was equal to the single-device step (max |Δ| 1.0e-08)." in both
     one = bullet(scale_out(True, False))
     assert one.endswith("; not run: the two-process step (skipped (--processes 0)).")

@@ -175,7 +175,10 @@ def logit_grads(params: dict, batch: tuple, scale: jax.Array, *, model: GPTConfi
     def loss(out):
         return cross_entropy(out.astype(jnp.float32), y) * scale
 
-    return jax.grad(loss)(logits).astype(jnp.float32) / scale  # (B, T, V)
+    grads = jax.grad(loss)(logits)  # (B, T, V) in dtype
+    # The barrier keeps the round trip through dtype: XLA on a GPU may otherwise
+    # drop a convert to float16 and straight back (it allows excess precision).
+    return jax.lax.optimization_barrier(grads).astype(jnp.float32) / scale  # (B, T, V)
 
 
 def flushed_share(reference: Any, low: Any) -> float:
