@@ -87,22 +87,11 @@ class Program(NamedTuple):
     args: tuple
 
 
-def compiled(fn, *args, formula: tuple[float, float] | None = None) -> Program:
-    """fn jitted and compiled at these arguments, with XLA's (flops, bytes).
-
-    XLA's cost model on a GPU reports -1 for some fusions (a matmul handed to a
-    generated kernel): then `formula`, where the kernel has one, is used instead.
-    """
+def compiled(fn, *args) -> Program:
+    """fn jitted and compiled at these arguments, with XLA's (flops, bytes) by the CPU's
+    cost model (roofline.counted: a GPU's leaves out library matmuls)."""
     exe = jax.jit(fn).lower(*args).compile()
-    flops, nbytes = roofline.xla_cost(exe)
-    if formula is not None and min(flops, nbytes) < 0:
-        flops, nbytes = formula
-    return Program(exe, flops, nbytes, args)
-
-
-def matmul_counts(n: int, itemsize: int) -> tuple[float, float]:
-    """An (n, n) @ (n, n) product's FLOPs (2n³) and the bytes it must move (three n² arrays)."""
-    return 2.0 * n**3, 3.0 * n * n * itemsize
+    return Program(exe, *roofline.counted(exe, fn, *args), args)
 
 
 @dataclass
@@ -311,8 +300,8 @@ def say_flops(r: Flops, console: Console) -> None:
         f"{f.tokens_per_step:,} tokens.\n"
         f"XLA's cost model counts a loop's body once, and the {x.layers} layers are one "
         "lax.scan, so here the step is compiled with its layers unrolled (the same "
-        f"arithmetic): XLA counts {sci(x.per_step)}. The formula is {ratio:.3f}× that "
-        f"count: {formula_clause(ratio)}.\n"
+        f"arithmetic): XLA counts {sci(x.per_step)}{roofline.count_note()}. The formula is "
+        f"{ratio:.3f}× that count: {formula_clause(ratio)}.\n"
         f"Bytes accessed, by the same count: {sci(x.bytes)}; arithmetic intensity "
         f"{x.intensity:.1f} FLOP/byte."
     )
@@ -390,8 +379,7 @@ def compile_kernels(args, rng: np.random.Generator, dtype) -> tuple[list, Callab
     parts = []
     for n in doubling(MATMUL_MIN, args.matmul_max):
         a, b = normal(n, n), normal(n, n)  # (n, n) each
-        counts = matmul_counts(n, a.dtype.itemsize)
-        parts.append((f"matmul {n}", "matmul", compiled(roofline.matmul, a, b, formula=counts)))
+        parts.append((f"matmul {n}", "matmul", compiled(roofline.matmul, a, b)))
     x, y = normal(args.copy_size), normal(args.copy_size)  # (n,) each
     parts.append(("2x + y", "element-wise", compiled(roofline.scale_add, x, y)))
     dh = args.d_model // args.heads
@@ -551,7 +539,8 @@ def say_roofline(r: Roofline, console: Console) -> None:
         f"{r.bandwidth / 1e9:.1f} GB/s, a copy in memory (bytes read plus bytes written). "
         f"Ridge: {r.ridge:.1f} FLOP/byte{spread_note(r.ridge_rounds, '.1f', r.spread)}; below "
         "it a kernel is memory bound. FLOPs and bytes of each kernel are XLA's count of its "
-        f"compiled program; times are medians of {r.repeats_min} to {r.repeats_max} synced "
+        f"compiled program{roofline.count_note()}; times are "
+        f"medians of {r.repeats_min} to {r.repeats_max} synced "
         f"calls after a warm-up, every kernel timed in the same {r.rounds} interleaved rounds.\n"
     )
     table = Table(show_header=True, padding=(0, 1), box=box.SIMPLE_HEAD, pad_edge=False)

@@ -290,7 +290,7 @@ class Memory:
 def compiled_costs(fn, *shapes) -> tuple[int, float, float]:
     """(temp bytes, FLOPs, bytes accessed) of fn compiled at these shapes, without running it."""
     exe = jax.jit(fn).lower(*shapes).compile()
-    flops, nbytes = roofline.xla_cost(exe)
+    flops, nbytes = roofline.counted(exe, fn, *shapes)
     return exe.memory_analysis().temp_size_in_bytes, flops, nbytes
 
 
@@ -386,7 +386,8 @@ def chained_copy(x: jax.Array):
 def compute_speed(done: dict, *, args) -> Speed:
     t, mem = args.length, done["memory"]
     q, k, v = qkv(jax.random.key(args.seed + 3), args.heads, t, args.head_dim)  # (H, T, d)
-    naive = jax.jit(partial(kernels.naive_attention, causal=True)).lower(q, k, v).compile()
+    naive_fn = partial(kernels.naive_attention, causal=True)
+    naive = jax.jit(naive_fn).lower(q, k, v).compile()
     tiled_fn = partial(
         kernels.tiled_attention, causal=True, block_q=args.block_q, block_k=args.block_k
     )
@@ -404,7 +405,7 @@ def compute_speed(done: dict, *, args) -> Speed:
     )
     peak = roofline.matmul_flops(PEAK_N, PEAK_N, PEAK_N) / (times["matmul"].median_ms / 1e3)
     bandwidth = 2 * COPY_SIZE * 4 / (times["copy"].median_ms / 1e3)
-    n_f, n_b = roofline.xla_cost(naive)
+    n_f, n_b = roofline.counted(naive, naive_fn, q, k, v)
     n = kernels.steps(t, args.block_q, args.block_k, True)
     flops = {"naive": n_f, "tiled": n * mem.step_flops}
     nbytes = {"naive": n_b, "tiled": n * mem.step_bytes}

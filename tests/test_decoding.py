@@ -132,11 +132,14 @@ def test_cached_logits_equal_full_recompute(params):
         rows.append(step)
     cached = jnp.concatenate(rows, axis=1)  # (2, 12, V)
     assert int(cache.length) == 12
-    assert float(jnp.max(jnp.abs(cached - full))) <= 1e-5
+    # a GPU sums a one-token step's matmuls in another order than the full pass's
+    # (measured on an H200: 5.7e-5); on the CPU the two agree to 1e-5
+    tol = 1e-5 if jax.default_backend() == "cpu" else 1e-4
+    assert float(jnp.max(jnp.abs(cached - full))) <= tol
     last = dec.recompute_logits(
         params, jnp.pad(ids, ((0, 0), (0, 4))), jnp.asarray(12), config=MODEL
     )
-    assert float(jnp.max(jnp.abs(last - full[:, -1]))) <= 1e-5
+    assert float(jnp.max(jnp.abs(last - full[:, -1]))) <= tol
 
 
 def test_cached_and_windowed_greedy_generation_agree(params):

@@ -129,3 +129,23 @@ def test_loglog_scatter_draws_points_roof_and_legend():
     assert "●" in chart and "● a" in lines[-2] and "· roof" in lines[-1]
     assert "○" not in "\n".join(lines[1:-3])  # b's points are not positive: not drawn
     assert display.loglog_scatter({"x": [(0, 0)]}) == "(nothing to plot)"
+
+
+def test_counts_come_from_the_cpu_cost_model_on_every_backend():
+    a = jnp.ones((64, 64), jnp.float32)  # (n, n)
+    exe = jax.jit(roofline.matmul).lower(a, a).compile()
+    flops, nbytes = roofline.counted(exe, roofline.matmul, a, a)
+    assert flops == 2 * 64**3 and nbytes == 3 * 64 * 64 * 4  # every dot counted
+    assert roofline.count_note("cpu") == ""
+    assert "CPU cost model" in roofline.count_note("gpu")
+
+
+def test_off_the_cpu_a_train_step_is_counted_by_compiling_it_for_the_cpu(monkeypatch):
+    """The path a GPU takes, run here: the state's pytree of shapes recompiled for the CPU."""
+    params = jax.eval_shape(lambda: init_gpt(jax.random.key(0), TINY))
+    state = jax.eval_shape(lambda p: training.init_state(p, training.hyper_of(TRAIN)), params)
+    ids = jax.ShapeDtypeStruct((TRAIN.batch, TRAIN.context), jnp.int32)
+    step = functools.partial(training.train_step, loss_fn=LMLoss(TINY))
+    exe = jax.jit(step).lower(state, (ids, ids)).compile()
+    monkeypatch.setattr(roofline.jax, "default_backend", lambda: "gpu")
+    assert roofline.counted(exe, step, state, (ids, ids)) == roofline.xla_cost(exe)
