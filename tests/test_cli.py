@@ -1,6 +1,9 @@
 import argparse
 import ast
 import json
+import os
+import subprocess
+import sys
 import types
 
 import jax.numpy as jnp
@@ -211,3 +214,26 @@ def test_a_ctrl_c_swallowed_by_a_callback_is_delivered_again():
         signals.deliver_again(swallowed)
         for _ in range(10**7):  # the main thread meets the pending Ctrl-C at once
             pass
+
+
+def _defaults(env: dict, first: str = "trinity_foundations") -> list[str]:
+    """The matmul precision and XLA_FLAGS a fresh process sees after importing the package."""
+    code = (
+        f"import {first}, jax, trinity_foundations, os; "
+        "print(jax.config.jax_default_matmul_precision); print(os.environ['XLA_FLAGS'])"
+    )
+    env = {k: v for k, v in {**os.environ, **env}.items() if v is not None}  # None: unset
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    return out.stdout.splitlines()
+
+
+def test_float32_matmuls_and_deterministic_kernels_unless_the_user_says_otherwise():
+    """A GPU's TF32 moved float32 results by 1e-3 and its atomics changed a seed's last
+    digits; the package's defaults are set before JAX starts, and a user's value wins."""
+    plain = {"JAX_PLATFORMS": "cpu", "JAX_DEFAULT_MATMUL_PRECISION": None, "XLA_FLAGS": None}
+    assert _defaults(plain) == ["highest", "--xla_gpu_deterministic_ops=true"]
+    assert _defaults(plain, first="jax")[0] == "highest"  # JAX imported before the package
+    mine = {**plain, "JAX_DEFAULT_MATMUL_PRECISION": "tensorfloat32"}
+    assert _defaults(mine)[0] == "tensorfloat32"
+    flags = {**plain, "XLA_FLAGS": "--xla_gpu_deterministic_ops=false"}
+    assert _defaults(flags)[1] == "--xla_gpu_deterministic_ops=false"
