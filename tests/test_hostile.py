@@ -79,6 +79,15 @@ def test_ctrl_c_while_jax_loads_is_one_line_and_exit_130():
     assert proc.returncode == 130 and one_line(err) == "interrupted" and out == ""
 
 
+def test_a_value_the_lesson_checks_itself_ends_before_the_title():
+    """--d-model 30 parses, then lesson 16 refuses it (not a multiple of 4 heads): the
+    usage error comes alone, not under the lesson's title and introduction."""
+    proc = start("lessons/16_transformer_block.py", "--d-model", "30", stdout=subprocess.PIPE)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and out == ""
+    assert err.strip().splitlines()[-1].endswith("must be a multiple of 4, got 30")
+
+
 @pytest.mark.parametrize("platform", ["bogus", "cuda"])
 def test_a_missing_backend_is_one_line_with_the_fallback(platform):
     if platform == "cuda" and jax.default_backend() == "gpu":

@@ -60,6 +60,15 @@ def test_sections_say_each_result_before_the_next_computes(capsys, monkeypatch, 
     assert out.index("the intro.") < out.index("First") < out.index("n = 2") < out.index("b was 20")
 
 
+def test_mine_is_named_under_the_intro_and_kept_out_of_the_params(capsys, tmp_path):
+    args = argparse.Namespace(json=False, show_code=False, mine=True, swapped=["softmax"])
+    sections.run(args, str(tmp_path / "x.py"), DOC, lesson([]), summary=lambda d: [])
+    out = capsys.readouterr().out
+    assert out.index("the intro.") < out.index("--mine: your softmax from practice/x.py")
+    assert out.index("--mine: your softmax") < out.index("First")
+    assert cli.run_params(args) == {"mine": True}
+
+
 def test_json_is_one_object_of_the_same_results(capsys, tmp_path):
     args = argparse.Namespace(json=True, show_code=False, size=3)
     sections.run(args, str(tmp_path / "x.py"), DOC, lesson([]), summary=lambda d: [])

@@ -148,11 +148,11 @@ def seed_int(text: str) -> int:
 
 
 class LessonParser(argparse.ArgumentParser):
-    """argparse's parser, which also opens the lesson once the flags are read.
+    """argparse's parser, which also swaps in the learner's kernels under --mine.
 
-    As soon as the flags parse (and not under --json), the lesson's title and
-    the first paragraph of its docstring are printed, so the learner reads
-    what the lesson will show while it computes, instead of a blank screen.
+    The lesson's title and introduction are printed by sections.run, after the
+    lesson's own checks of its flags: a bad value ends in argparse's one line
+    alone, not under a title.
     """
 
     lesson = ""  # the stem of the lesson that built the parser
@@ -160,15 +160,7 @@ class LessonParser(argparse.ArgumentParser):
 
     def parse_args(self, args=None, namespace=None):
         parsed = super().parse_args(args, namespace)
-        swapped = self.use_mine() if getattr(parsed, "mine", False) else []
-        if not getattr(parsed, "json", True) and self.description:
-            begin(self.description, self.lesson)
-            parsed.opened = True  # cli.finish and sections.run print no second title
-            if swapped:
-                display.console().print(
-                    f"[bold]--mine:[/] your {', '.join(swapped)} from "
-                    f"practice/{self.lesson}.py run in this lesson, in place of the package's.\n"
-                )
+        parsed.swapped = self.use_mine() if getattr(parsed, "mine", False) else []
         return parsed
 
     def use_mine(self) -> list[str]:
@@ -193,12 +185,17 @@ def intro(doc: str | None) -> str:
     return " ".join(paragraphs[1].split()) if len(paragraphs) > 1 else ""
 
 
-def begin(doc: str, lesson: str) -> None:
-    """Print a lesson's title line and its introduction."""
+def begin(doc: str, lesson: str, swapped: Sequence[str] = ()) -> None:
+    """Print a lesson's title line, its introduction and the kernels --mine swapped in."""
     console = display.console()
     header(console, title_line(doc, lesson))
     if intro(doc):
         console.print(intro(doc) + "\n")
+    if swapped:
+        console.print(
+            f"[bold]--mine:[/] your {', '.join(swapped)} from practice/{lesson}.py run in "
+            "this lesson, in place of the package's.\n"
+        )
 
 
 def parser(doc: str | None, *, seed: int | None, original: bool = False) -> argparse.ArgumentParser:
@@ -386,7 +383,7 @@ def to_jsonable(x: Any) -> Any:
 def run_params(args: argparse.Namespace) -> dict:
     """The flags that shaped a run's numbers: not how it was shown (--json, --show-code,
     --original), and --mine only when it was given (it swaps in the learner's code)."""
-    shown = ("json", "show_code", "original", "opened")
+    shown = ("json", "show_code", "original", "swapped")
     return {k: v for k, v in vars(args).items() if k not in shown and (k != "mine" or v)}
 
 
@@ -498,8 +495,7 @@ def finish(
         print(json.dumps(envelope(lesson, run_params(args), results), allow_nan=False))
         return
     console = display.console()
-    if not getattr(args, "opened", False):
-        header(console, title_line(title, lesson))
+    header(console, title_line(title, lesson))
     report(results, console)
     if original is not None and getattr(args, "original", False):
         original(results, console)

@@ -75,8 +75,7 @@ def run(
         print(json.dumps(cli.envelope(lesson, cli.run_params(args), shown), allow_nan=False))
         return done
     console = display.console()
-    if not getattr(args, "opened", False):  # cli.parser has not printed the opening yet
-        cli.begin(doc or lesson, lesson)
+    cli.begin(doc or lesson, lesson, getattr(args, "swapped", ()))
     done: dict[str, Any] = {}
     for section in sections:
         with cli.working(args, section.doing):
