@@ -74,6 +74,7 @@ class Steps:
     list_repeats: int | None
     faults_per_call: dict[str, float]  # step -> minor page faults per timed call
     result_pages: int  # memory pages one float32 result fills
+    backend: str = "cpu"  # where JAX's results live
 
 
 def compute_steps(done: dict, *, size: int, skip_list: bool) -> Steps:
@@ -108,6 +109,7 @@ def compute_steps(done: dict, *, size: int, skip_list: bool) -> Steps:
         # minor page faults per timed call: fresh memory touched for the first time
         faults_per_call={name: t.faults_per_call for name, t in timed.items()},
         result_pages=-(-4 * size // resource.getpagesize()),  # pages of one float32 result
+        backend=jax.default_backend(),
     )
 
 
@@ -116,13 +118,20 @@ def _count(x: float) -> str:
     return f"{x:,.0f}" if x >= 10 or x == 0 else f"{x:.2g}"
 
 
-def page_faults(faults: dict, pages: int) -> str:
+def page_faults(faults: dict, pages: int, backend: str = "cpu") -> str:
     """What the page-fault column says: which calls paid for fresh memory.
 
     A call whose result lands in freshly mapped memory faults once per page
     of it; one that reuses memory already mapped, hardly at all. The mean
     per call over the repeats therefore tells the share of fresh results.
+    Page faults count the host's memory: off the CPU, JAX's results are out of sight.
     """
+    if backend != "cpu":
+        return (
+            f"Page faults count the host's memory only: NumPy faulted "
+            f"{_count(faults['numpy'])} times per call, and JAX's results live on the "
+            f"{backend}, where the count does not see them."
+        )
     names = {"numpy": "NumPy", "eager": "eager jnp.multiply", "jit_cached": "the cached jit call"}
     fresh = [
         f"{names[k]} {_count(faults[k])} ({min(1, faults[k] / pages):.0%})"
@@ -225,7 +234,7 @@ def say_steps(r: Steps, console: Console) -> None:
         "leaves the compiler nothing to fuse: both are a single pass over the arrays. "
         "jit pays off when several operations fuse into one pass (lesson 03)."
     )
-    console.print(page_faults(r.faults_per_call, r.result_pages))
+    console.print(page_faults(r.faults_per_call, r.result_pages, r.backend))
     console.print(
         f"Compile: the first jit call took {r.jit_first_ms:.1f} ms, "
         f"{r.jit_first_ms / r.jit_cached_ms:.0f}× the cached call. JAX keeps the "

@@ -195,6 +195,8 @@ def test_tensor_math_reads_the_page_faults(jit_faults, says):
     text = load_lesson("02_tensor_math").page_faults(faults, 977)
     assert text.startswith("Page faults: one result fills 977 pages of memory.")
     assert says in text and "NumPy" not in text and "eager" not in text
+    gpu = load_lesson("02_tensor_math").page_faults(faults, 977, "gpu")
+    assert "NumPy faulted 38 times per call" in gpu and "live on the gpu" in gpu
 
 
 def test_tensor_math_skip_list(run_json):
