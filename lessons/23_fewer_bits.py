@@ -684,7 +684,7 @@ def winner(ratios: list[float], clear: float = CLEAR) -> str:
 
 def bytes_clause(r: Matmuls, bytes_ratio: float) -> str:
     """Whether the float32 product's time grew with its bytes over the last two sizes
-    (at least half as fast) or per-call overhead hid them; with one size, what should hold."""
+    (at least half as fast) or something else set it; with one size, what should hold."""
     if len(r.sizes) < 2:
         return (
             ", so it should be memory bound, its time following the bytes it moves, which "
@@ -697,8 +697,8 @@ def bytes_clause(r: Matmuls, bytes_ratio: float) -> str:
     if time_growth >= byte_growth / 2:
         return f", and {grew}: it is memory bound, and int8 cuts the bytes {bytes_ratio:.1f}×"
     return (
-        f", yet {grew}: per-call overhead, not memory, sets its time here, though int8 cuts "
-        f"the bytes {bytes_ratio:.1f}×"
+        f", yet {grew}: not the bytes but something else (a call's fixed cost, or a cache "
+        f"that holds both sizes) sets its time here, though int8 cuts the bytes {bytes_ratio:.1f}×"
     )
 
 
