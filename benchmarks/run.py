@@ -202,10 +202,20 @@ def report_environment(env: dict, console) -> None:
     )
 
 
-def report_ratios(values: dict, console) -> None:
+def targets_caption(backend: str) -> str | None:
+    """Off the CPU, a word that the targets are the 2-core CPU's, not this machine's."""
+    if backend == "cpu":
+        return None
+    return f"The targets were set for a 2-core CPU; on this {backend} they judge nothing."
+
+
+def report_ratios(values: dict, console, backend: str = "cpu") -> None:
     from rich.table import Table
 
-    table = Table(title="Headline ratios (multiply; ES and probe as above)")
+    table = Table(
+        title="Headline ratios (multiply; ES and probe as above)",
+        caption=targets_caption(backend),
+    )
     for col in ("ratio", "value", "target", "met"):
         table.add_column(col, justify="left" if col == "ratio" else "right")
     for name, value in values.items():
@@ -224,7 +234,7 @@ def report(results: dict, env: dict, console, png: Path | None) -> None:
     elementwise.report(results, console, png)
     loops.report_probe(results["probe"], console)
     loops.report_es(results["es"], console)
-    report_ratios(results["ratios"], console)
+    report_ratios(results["ratios"], console, env["backend"])
 
 
 # ----------------------------------------------------------------------------

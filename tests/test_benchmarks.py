@@ -207,6 +207,12 @@ def test_target_met_reads_the_direction_of_each_bound(name, value, met):
     assert bench.target_met(name, value) is met
 
 
+def test_the_cpu_targets_are_said_to_judge_nothing_on_a_gpu():
+    """On an H200 the 10⁷ copy was a call's fixed cost, and 1.44 'met' >= 0.5."""
+    assert bench.targets_caption("cpu") is None
+    assert "2-core CPU; on this gpu they judge nothing" in bench.targets_caption("gpu")
+
+
 def test_default_copy_is_past_the_cache_and_no_shorter_than_any_size():
     assert bench.default_copy_size([100, 1000]) == elementwise.MIN_COPY_SIZE
     assert bench.default_copy_size([100, 3 * 10**7]) == 3 * 10**7
