@@ -3,13 +3,21 @@
 # build of JAX and the project's dependencies (no venv, no network):
 #   make train, make bench, every lesson at its defaults, then the test suite.
 # Each stage's output goes to $OUT/<stage>.log; $OUT/summary.txt gets one line
-# per stage (exit status, seconds) and one per lesson.
+# per stage (exit status, seconds) and one per lesson. On an H200 the first
+# three took about 7 minutes and the suite 3, so in calls of 10 minutes at most:
 #
-#   OUT=/tmp/gpu TEST_WORKERS=8 TOTAL_S=540 bash benchmarks/gpu_checks.sh
+#   OUT=/tmp/gpu bash benchmarks/gpu_checks.sh train bench lessons
+#   OUT=/tmp/gpu TEST_WORKERS=8 bash benchmarks/gpu_checks.sh tests
 set -u
+for name in "$@"; do
+    case $name in
+    train | bench | lessons | tests) ;;
+    *) echo "unknown stage: $name (train, bench, lessons, tests)" >&2 && exit 2 ;;
+    esac
+done
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-checks}
-TOTAL_S=${TOTAL_S:-560}  # the tests get what the other stages leave of this
+TOTAL_S=${TOTAL_S:-560}  # the tests get what the stages before them leave of this
 mkdir -p "$OUT"
 export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 # Several processes share the GPU (the tests' workers): none takes 75 % up front.
@@ -45,10 +53,17 @@ lessons() {  # every lesson at its defaults, each timed
 } >"$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
 
-stage train 150 "${MAKE[@]}" train
-stage bench 120 "${MAKE[@]}" bench ARGS="--json $OUT/bench.json --out /tmp/bench-png"
 export -f lessons
-stage lessons 300 bash -c lessons
-left=$((TOTAL_S - SECONDS))
-stage tests $((left > 30 ? left : 30)) python3 -m pytest -n "${TEST_WORKERS:-8}" --dist loadfile -rfE
-tail -n 40 "$OUT/tests.log"
+for name in ${@:-train bench lessons tests}; do
+    case $name in
+    train) stage train 150 "${MAKE[@]}" train ;;
+    bench) stage bench 120 "${MAKE[@]}" bench ARGS="--json $OUT/bench.json --out /tmp/bench-png" ;;
+    lessons) stage lessons 420 bash -c lessons ;;
+    tests)
+        left=$((TOTAL_S - SECONDS))
+        stage tests $((left > 30 ? left : 30)) python3 -m pytest -n "${TEST_WORKERS:-8}" \
+            --dist loadfile -rfE
+        tail -n 40 "$OUT/tests.log"
+        ;;
+    esac
+done
