@@ -503,8 +503,8 @@ def overhead_sentence(points) -> str:
         f"Every kernel here took between {found[0]:.3g} and {found[1]:.3g} ms, though their "
         "FLOPs span orders of magnitude: the cost of a call (launch and sync) set these "
         "times, not the work, so the peak and bandwidth above are far below what this "
-        "machine can do. Larger --matmul-max, --copy-size and --attention-max would show "
-        "its roofs.\n"
+        "machine can do. Larger --matmul-max, --copy-size and --attention-max bring the "
+        "measurements closer to its roofs.\n"
     )
 
 
