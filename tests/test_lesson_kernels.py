@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 
@@ -119,8 +120,6 @@ def test_summary_and_report_read_from_the_results(lesson, run):
 def test_a_failed_check_is_never_summarised_as_a_match(lesson, run):
     """A Pallas matmul off by 26 (as a grid that added into one block from parallel
     program instances once was on a GPU) is said to fail, in the section and the summary."""
-    import dataclasses
-
     _, done = run
     broken = dict(done, pallas=dataclasses.replace(done["pallas"], matmul_max_diff=26.0))
     bullets = lesson.summary(broken)

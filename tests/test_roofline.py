@@ -62,9 +62,7 @@ def step_costs(model: GPTConfig, with_grads: bool, unrolled: bool = False):
     step = functools.partial(fn, loss_fn=loss)
     # XLA's cost model differs per backend (a GPU counts fusions its own way): the
     # bounds below are the CPU's, so the program is compiled for the CPU wherever it runs
-    on_cpu = jax.sharding.SingleDeviceSharding(jax.devices("cpu")[0])
-    compiled = jax.jit(step, in_shardings=on_cpu).lower(state, (ids, ids)).compile()
-    return roofline.xla_cost(compiled)
+    return roofline.xla_cost(roofline.compiled_for_cpu(step, state, (ids, ids)))
 
 
 def test_unrolled_forward_is_gpt_forward():

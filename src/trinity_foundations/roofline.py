@@ -141,6 +141,14 @@ def count_note(backend: str | None = None) -> str:
     return " (by XLA's CPU cost model: a GPU's leaves out the matmuls it hands to a library)"
 
 
+def compiled_for_cpu(fn: Callable, *args) -> Any:
+    """fn compiled for the CPU at the shapes of these arguments (arrays or shapes),
+    whatever the default device; raises RuntimeError when JAX_PLATFORMS has no CPU."""
+    cpu = jax.sharding.SingleDeviceSharding(jax.devices("cpu")[0])
+    shapes = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=cpu), args)
+    return jax.jit(fn).lower(*shapes).compile()
+
+
 def counted(compiled: Any, fn: Callable, *args) -> tuple[float, float]:
     """XLA's (flops, bytes accessed) of fn at these arguments, by the CPU's cost model.
 
@@ -152,11 +160,9 @@ def counted(compiled: Any, fn: Callable, *args) -> tuple[float, float]:
     if jax.default_backend() == "cpu":
         return xla_cost(compiled)
     try:
-        cpu = jax.sharding.SingleDeviceSharding(jax.devices("cpu")[0])
+        return xla_cost(compiled_for_cpu(fn, *args))
     except RuntimeError:  # JAX_PLATFORMS names no CPU: the device's own count
         return xla_cost(compiled)
-    shapes = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=cpu), args)
-    return xla_cost(jax.jit(fn).lower(*shapes).compile())
 
 
 def unrolled_forward(params: dict, ids: jax.Array, *, config: GPTConfig) -> jax.Array:
