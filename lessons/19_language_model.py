@@ -746,6 +746,7 @@ def main(argv: list[str] | None = None) -> None:
     cli.require_memory(parser, need * itemsize / 4, "--d-model, --layers, --context, --batch")
     if not args.json:
         warn_if_long(args.steps, args.batch, args.d_model, args.layers, args.heads, args.context)
+    sections.open_lesson(args, __file__, __doc__)  # build() loads the text and the model
     sections.run(
         args,
         __file__,

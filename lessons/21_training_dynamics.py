@@ -1210,6 +1210,7 @@ def main(argv: list[str] | None = None) -> None:
     need = memory_needed(runs, args.d_model, args.layers, args.context, args.batch)
     itemsize = 8 if jax.config.jax_enable_x64 else 4
     cli.require_memory(parser, need * itemsize / 4, "--d-model, --layers, --context, --batch")
+    sections.open_lesson(args, __file__, __doc__)  # build() sets up the model and the data
     sections.run(args, __file__, __doc__, build(args), summary=summary, results=results,
                  kernels=KERNELS)  # fmt: skip
 

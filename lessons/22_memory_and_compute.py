@@ -1116,6 +1116,7 @@ def parse(argv: list[str] | None):
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
+    sections.open_lesson(args, __file__, __doc__)  # before the seconds of setting up
     with tempfile.TemporaryDirectory(prefix="lesson22-") as tmp:
         with cli.working(args, "building the model, starting the check processes"):
             bench = set_up(args, Path(tmp))

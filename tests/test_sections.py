@@ -69,6 +69,16 @@ def test_mine_is_named_under_the_intro_and_kept_out_of_the_params(capsys, tmp_pa
     assert cli.run_params(args) == {"mine": True}
 
 
+def test_a_lesson_may_open_before_setting_up_and_is_opened_once(capsys, tmp_path):
+    args = argparse.Namespace(json=False, show_code=False)
+    sections.open_lesson(args, str(tmp_path / "x.py"), DOC)
+    assert "the intro." in capsys.readouterr().out  # at once, before any set-up
+    sections.run(args, str(tmp_path / "x.py"), DOC, lesson([]), summary=lambda d: [])
+    out = capsys.readouterr().out
+    assert "the intro." not in out and "First" in out
+    assert "opened" not in cli.run_params(args)
+
+
 def test_json_is_one_object_of_the_same_results(capsys, tmp_path):
     args = argparse.Namespace(json=True, show_code=False, size=3)
     sections.run(args, str(tmp_path / "x.py"), DOC, lesson([]), summary=lambda d: [])

@@ -383,7 +383,7 @@ def to_jsonable(x: Any) -> Any:
 def run_params(args: argparse.Namespace) -> dict:
     """The flags that shaped a run's numbers: not how it was shown (--json, --show-code,
     --original), and --mine only when it was given (it swaps in the learner's code)."""
-    shown = ("json", "show_code", "original", "swapped")
+    shown = ("json", "show_code", "original", "swapped", "opened")
     return {k: v for k, v in vars(args).items() if k not in shown and (k != "mine" or v)}
 
 

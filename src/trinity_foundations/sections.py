@@ -45,6 +45,20 @@ def compute_all(sections: Sequence[Section]) -> dict:
     return done
 
 
+def open_lesson(args: argparse.Namespace, lesson_file: str, doc: str | None) -> None:
+    """Print the lesson's title, introduction and --mine line, once and not under --json.
+
+    sections.run calls it; a lesson that sets up for seconds before its sections
+    (a model, check processes) calls it first, right after its own checks of its
+    flags, so the learner reads the opening while it works.
+    """
+    if args.json or getattr(args, "opened", False):
+        return
+    lesson = Path(lesson_file).stem
+    cli.begin(doc or lesson, lesson, getattr(args, "swapped", ()))
+    args.opened = True
+
+
 def run(
     args: argparse.Namespace,
     lesson_file: str,
@@ -75,7 +89,7 @@ def run(
         print(json.dumps(cli.envelope(lesson, cli.run_params(args), shown), allow_nan=False))
         return done
     console = display.console()
-    cli.begin(doc or lesson, lesson, getattr(args, "swapped", ()))
+    open_lesson(args, lesson_file, doc)
     done: dict[str, Any] = {}
     for section in sections:
         with cli.working(args, section.doing):
