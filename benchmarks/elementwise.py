@@ -378,9 +378,10 @@ def report(results: dict, console, png: Path | None) -> None:
     dtype = records[0]["dtype"] if records else "float32"
     console.print(
         f"GB/s counts {BYTES_PER_ELEMENT} bytes per element (two {dtype} read, one "
-        "written); 'of copy' divides it by the copy bandwidth above, so arrays that "
-        "fit in cache can exceed 100 %. faults/call: minor page faults, one per "
-        "fresh page touched."
+        "written); 'of copy' divides it by the copy bandwidth above, which reads as many "
+        "bytes as it writes. It can exceed 100 % where the arrays fit in a cache, or where "
+        "the memory serves two reads per write faster than a copy's one. faults/call: "
+        "minor page faults, one per fresh page touched."
     )
     if results["list_skipped"]:
         skipped = ", ".join(size_label(s) for s in results["list_skipped"])

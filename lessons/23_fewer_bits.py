@@ -687,18 +687,19 @@ def bytes_clause(r: Matmuls, bytes_ratio: float) -> str:
     (at least half as fast) or something else set it; with one size, what should hold."""
     if len(r.sizes) < 2:
         return (
-            ", so it should be memory bound, its time following the bytes it moves, which "
-            f"int8 cuts {bytes_ratio:.1f}×"
+            "So it should be memory bound, its time following the bytes it moves, which "
+            f"int8 cuts {bytes_ratio:.1f}×."
         )
     time_growth = r.float32_ms[-1] / r.float32_ms[-2]
     byte_growth = r.float32_bytes[-1] / r.float32_bytes[-2]
-    grew = f"from n = {r.sizes[-2]:,} its time grew {time_growth:.1f}×"
+    grew = f"From n = {r.sizes[-2]:,} its time grew {time_growth:.1f}×"
     grew += f" for {byte_growth:.0f}× the bytes"
     if time_growth >= byte_growth / 2:
-        return f", and {grew}: it is memory bound, and int8 cuts the bytes {bytes_ratio:.1f}×"
+        return f"{grew}: it is memory bound, and int8 cuts the bytes {bytes_ratio:.1f}×."
     return (
-        f", yet {grew}: not the bytes but something else (a call's fixed cost, or a cache "
-        f"that holds both sizes) sets its time here, though int8 cuts the bytes {bytes_ratio:.1f}×"
+        f"{grew}: not the bytes but something else (a call's fixed cost, or a cache that "
+        f"holds both sizes) sets its time here, so int8's {bytes_ratio:.1f}× fewer bytes "
+        "need not save time."
     )
 
 
@@ -710,20 +711,19 @@ def matmul_sentence(r: Matmuls) -> str:
     lo, hi = min(ratios), max(ratios)
     where = (
         f"At n = {n:,} the float32 product moves {r.float32_bytes[-1] / 1e6:.1f} MB (read and "
-        f"written) at "
-        f"{gbs:.1f} GB/s; its intensity is {r.flops[-1] / r.float32_bytes[-1]:.1f} FLOP/byte, "
-        "below a CPU's or a GPU's float32 ridge (lesson 22 measures this machine's)"
-        f"{bytes_clause(r, bytes_ratio)}"
+        f"written) at {gbs:.1f} GB/s; its intensity is "
+        f"{r.flops[-1] / r.float32_bytes[-1]:.1f} FLOP/byte, below a CPU's or a GPU's float32 "
+        f"ridge (lesson 22 measures this machine's). {bytes_clause(r, bytes_ratio)}"
     )
     if w == "int8":
-        return f"{where}: int8 wins, {lo:.1f}× to {hi:.1f}× faster over the rounds."
+        return f"{where} Here int8 wins, {lo:.1f}× to {hi:.1f}× faster over the rounds."
     if w == "float32":
         return (
-            f"{where}, yet float32 wins ({1 / hi:.1f}× to {1 / lo:.1f}× faster): this "
-            "backend's int8 kernel does not turn the saved bytes into time here."
+            f"{where} Here float32 wins ({1 / hi:.1f}× to {1 / lo:.1f}× faster): this "
+            "backend's int8 kernel does not turn the saved bytes into time."
         )
     return (
-        f"{where}; the rounds disagree (int8 {lo:.2f}× to {hi:.2f}× as fast), so this busy "
+        f"{where} The rounds disagree (int8 {lo:.2f}× to {hi:.2f}× as fast), so this busy "
         "machine supports no claim of a winner."
     )
 

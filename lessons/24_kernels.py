@@ -344,6 +344,35 @@ def say_memory(r: Memory, console: Console) -> None:
         f"put in place). At T = {t:,} the naive program needs "
         f"{r.factor:.1f}× the tiled one's temporary memory "
         f"({mib(r.naive_temp_bytes[t])} MiB against {mib(r.tiled_temp_bytes[t])} MiB)."
+        f"{fixed_sentence(r, jax.default_backend())}"
+    )
+
+
+def fixed_part(r: Memory) -> float | None:
+    """The tiled program's temporaries that do not grow with T: its bytes at the two
+    smallest T, extended back along their line to T = 0 (None with one T)."""
+    if len(r.lengths) < 2:
+        return None
+    t0, t1 = r.lengths[:2]
+    b0, b1 = r.tiled_temp_bytes[t0], r.tiled_temp_bytes[t1]
+    return b0 - (b1 - b0) * t0 / (t1 - t0)
+
+
+def fixed_sentence(r: Memory, backend: str) -> str:
+    """Said only when most of the tiled program's temporaries at the pinned T are fixed."""
+    fixed, t = fixed_part(r), r.pinned_t
+    if fixed is None or fixed < r.tiled_temp_bytes[t] / 2:
+        return ""
+    why = (
+        " On a GPU that is mostly the scratch space XLA sets aside for the matmul library "
+        "(32 MiB on a Hopper chip)."
+        if backend == "gpu"
+        else ""
+    )
+    return (
+        f" Most of the tiled program's {mib(r.tiled_temp_bytes[t])} MiB do not grow with T: "
+        f"the line through its two smallest T meets T = 0 at {mib(fixed)} MiB, and that "
+        f"fixed part keeps the factor small until the naive scores outgrow it.{why}"
     )
 
 
@@ -517,20 +546,50 @@ def nn_attention(q, k, v):
     return out.swapaxes(0, 1)  # (H, T, d)
 
 
+def under_precision(fn, precision: str):
+    """fn called under jax.default_matmul_precision(precision): its own compiled program."""
+
+    def call(*args):
+        with jax.default_matmul_precision(precision):
+            return fn(*args)
+
+    return call
+
+
 def compute_gpu(done: dict, *, args) -> Gpu:
     if jax.default_backend() != "gpu":
         return Gpu(False, args.length, {}, {})
     q, k, v = qkv(jax.random.key(args.seed + 5), args.heads, args.length, args.head_dim)
     bq, bk = args.block_q, args.block_k
+    pallas = partial(pk.flash_attention, causal=True, block_q=bq, block_k=bk, interpret=False)
     calls = {
-        "pallas": partial(pk.flash_attention, causal=True, block_q=bq, block_k=bk, interpret=False),
+        "pallas": under_precision(pallas, "highest"),  # float32 dots, whatever the default
+        "pallas (TF32)": under_precision(pallas, "tensorfloat32"),
         "xla naive": partial(kernels.naive_attention_jit, causal=True),
         "jax.nn": nn_attention,
     }
     ref = calls["xla naive"](q, k, v)  # (H, T, d)
-    diffs = {n: float(jnp.max(jnp.abs(calls[n](q, k, v) - ref))) for n in ("pallas", "jax.nn")}
+    diffs = {n: float(jnp.max(jnp.abs(calls[n](q, k, v) - ref))) for n in calls if n != "xla naive"}
     times = timing.time_side_by_side({n: (f, (q, k, v), True) for n, f in calls.items()}, 50.0)
     return Gpu(True, args.length, {n: t.median_ms for n, t in times.items()}, diffs)
+
+
+def precision_sentence(ms: dict[str, float], tf32_diff: float, precision: str) -> str:
+    """What TF32 inputs did to the Pallas kernel's time and output."""
+    ratio = ms["pallas"] / ms["pallas (TF32)"]
+    if ratio > 2:
+        cost = (
+            f"took {ratio:.1f}× its time with TF32 inputs: Triton computes a float32 dot "
+            "without the tensor cores, which take TF32 inputs and keep float32 sums"
+        )
+    else:
+        cost = f"took {ratio:.2f}× its time with TF32 inputs: no clear cost on this GPU"
+    return (
+        f"With float32 dots the Pallas kernel {cost}. TF32 keeps 10 bits of mantissa and "
+        f"moved its output by up to {tf32_diff:.1e}. This run's other matmuls use "
+        f"JAX_DEFAULT_MATMUL_PRECISION={precision} (this package sets highest, float32, "
+        "unless you set it); tensorfloat32 makes that trade for every matmul."
+    )
 
 
 def say_gpu(r: Gpu, console: Console) -> None:
@@ -542,10 +601,12 @@ def say_gpu(r: Gpu, console: Console) -> None:
         )
         return
     said = ", ".join(f"{name} {ms:.3f} ms" for name, ms in r.ms.items())
-    worst = max(r.max_diff.values())
+    worst = max(r.max_diff["pallas"], r.max_diff["jax.nn"])
+    precision = jax.config.jax_default_matmul_precision
     console.print(
         f"Causal attention at T = {r.length:,} on the GPU, compiled, timed side by side: "
-        f"{said}. Pallas and jax.nn differ from XLA's naive attention by at most {worst:.1e}."
+        f"{said}. Pallas and jax.nn differ from XLA's naive attention by at most "
+        f"{worst:.1e}. {precision_sentence(r.ms, r.max_diff['pallas (TF32)'], precision)}"
     )
 
 

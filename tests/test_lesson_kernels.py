@@ -141,6 +141,32 @@ def test_the_gpu_sections_jax_nn_call_is_plain_attention(lesson):
     assert float(jnp.max(jnp.abs(got - want))) <= 1e-5
 
 
+def test_a_fixed_part_is_named_only_when_it_is_most_of_the_tiled_temporaries(lesson, run):
+    """The H200's tiled temporaries (MiB) were 32.8, 33.0, 33.5, 34.5 at T = 256 … 2,048:
+    32.6 that do not grow with T. This CPU's start near 0.9 and grow as T."""
+    mib = 2**20
+    gpu = dataclasses.replace(
+        run[1]["memory"], lengths=[256, 512, 1024, 2048], pinned_t=2048,
+        tiled_temp_bytes={256: 32.8 * mib, 512: 33.0 * mib, 1024: 33.5 * mib, 2048: 34.5 * mib},
+    )  # fmt: skip
+    assert lesson.fixed_part(gpu) == pytest.approx(32.6 * mib)
+    assert "32 MiB on a Hopper chip" in lesson.fixed_sentence(gpu, "gpu")
+    on_cpu = lesson.fixed_sentence(gpu, "cpu")
+    assert on_cpu and "Hopper" not in on_cpu
+    grows = dataclasses.replace(gpu, tiled_temp_bytes={256: 1, 512: 2, 1024: 4, 2048: 8})
+    assert lesson.fixed_part(grows) == 0.0 and lesson.fixed_sentence(grows, "gpu") == ""
+    assert lesson.fixed_sentence(run[1]["memory"], "cpu") == ""  # this run's, on a CPU
+    one = dataclasses.replace(gpu, lengths=[2048])
+    assert lesson.fixed_part(one) is None and lesson.fixed_sentence(one, "gpu") == ""
+
+
+def test_tf32_is_credited_with_speed_only_when_it_is_clearly_faster(lesson):
+    slow = {"pallas": 6.88, "pallas (TF32)": 0.167}  # an H200's, T = 1,024
+    assert "41.2× its time" in lesson.precision_sentence(slow, 1e-3, "highest")
+    even = {"pallas": 0.2, "pallas (TF32)": 0.15}
+    assert "no clear cost" in lesson.precision_sentence(even, 1e-3, "highest")
+
+
 def test_skipping_is_claimed_only_when_steps_are_skipped(lesson, env):
     """'stops at the diagonal' and 'skips the tiles' only when the causal form takes
     fewer steps; one query block as long as T (or one key tile) skips nothing."""
