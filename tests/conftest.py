@@ -62,6 +62,15 @@ if CACHE_OWNER:
     os.environ["TRINITY_TEST_JAX_CACHE"] = str(CACHE)
     os.environ["JAX_COMPILATION_CACHE_DIR"] = str(CACHE)
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+# On the CPU, LLVM compiles the suite's programs without optimising them: the suite is
+# mostly compiling tiny programs that then run once, and this cuts a cold `make test`
+# on 2 cores from 423 s to 273 s. It changes how fast the code runs, not what XLA
+# computes; float32 sums may round differently in the last bits. A user's own
+# setting wins, and a GPU's programs are left as they are.
+OPT_FLAG = "--xla_backend_optimization_level=0"
+if CACHE_OWNER and os.environ.get("JAX_PLATFORMS") == "cpu":
+    if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {OPT_FLAG}".strip()
 jax.config.update("jax_compilation_cache_dir", os.environ["TRINITY_TEST_JAX_CACHE"])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 

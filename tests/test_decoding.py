@@ -113,6 +113,10 @@ def test_repeated_ngram_share():
 
 
 MODEL = GPTConfig(vocab_size=11, context=16, d_model=16, n_layers=2, n_heads=4, d_ff=32)
+# Cached against full-pass logits (about 2 in size): float32 sums taken in another order,
+# amplified by the weights scaled up below. Measured: 6.2e-6 on a CPU at XLA's default
+# optimisation, 2.0e-5 with LLVM's turned off (as the suite runs), 5.7e-5 on an H200.
+CACHE_TOL = 1e-4
 
 
 @pytest.fixture(scope="module")
@@ -132,14 +136,11 @@ def test_cached_logits_equal_full_recompute(params):
         rows.append(step)
     cached = jnp.concatenate(rows, axis=1)  # (2, 12, V)
     assert int(cache.length) == 12
-    # a GPU sums a one-token step's matmuls in another order than the full pass's
-    # (measured on an H200: 5.7e-5); on the CPU the two agree to 1e-5
-    tol = 1e-5 if jax.default_backend() == "cpu" else 1e-4
-    assert float(jnp.max(jnp.abs(cached - full))) <= tol
+    assert float(jnp.max(jnp.abs(cached - full))) <= CACHE_TOL
     last = dec.recompute_logits(
         params, jnp.pad(ids, ((0, 0), (0, 4))), jnp.asarray(12), config=MODEL
     )
-    assert float(jnp.max(jnp.abs(last - full[:, -1]))) <= tol
+    assert float(jnp.max(jnp.abs(last - full[:, -1]))) <= CACHE_TOL
 
 
 def test_cached_and_windowed_greedy_generation_agree(params):
@@ -153,7 +154,7 @@ def test_cached_and_windowed_greedy_generation_agree(params):
     np.testing.assert_array_equal(tokens[0], window)
     assert float(jnp.max(ents)) == 0.0 and seen.shape == (1, 13, MODEL.vocab_size)
     full = gpt_forward(params, jnp.concatenate([prompt[None], tokens], 1), config=MODEL)
-    assert float(jnp.max(jnp.abs(seen - full[:, 2:15]))) <= 1e-5
+    assert float(jnp.max(jnp.abs(seen - full[:, 2:15]))) <= CACHE_TOL
 
 
 def test_window_generation_runs_past_the_context_and_sampling_depends_on_the_key(params):
