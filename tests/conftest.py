@@ -62,11 +62,11 @@ if CACHE_OWNER:
     os.environ["TRINITY_TEST_JAX_CACHE"] = str(CACHE)
     os.environ["JAX_COMPILATION_CACHE_DIR"] = str(CACHE)
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
-# On the CPU, LLVM compiles the suite's programs without optimising them: the suite is
-# mostly compiling tiny programs that then run once, and this cuts a cold `make test`
-# on 2 cores from 423 s to 273 s. It changes how fast the code runs, not what XLA
-# computes; float32 sums may round differently in the last bits. A user's own
-# setting wins, and a GPU's programs are left as they are.
+# On the CPU, LLVM compiles the suite's programs without optimising them: the suite
+# is mostly compiling small programs that then run once, and this cut a cold
+# `make test` on a 2-core CPU from 383 s to 243 s of pytest. It changes how fast the
+# code runs, not what XLA computes; float32 sums may round differently in the last
+# bits. A user's own setting wins, and a GPU's programs are left as they are.
 OPT_FLAG = "--xla_backend_optimization_level=0"
 if CACHE_OWNER and os.environ.get("JAX_PLATFORMS") == "cpu":
     if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
