@@ -1,8 +1,10 @@
-"""The suite's compilation cache, kept between runs: when it starts afresh, and what it keeps."""
+"""The suite's compilation cache, kept between runs: when it starts afresh, and what it
+keeps; and the XLA flags that make its CPU compiles quick."""
 
 from __future__ import annotations
 
-from conftest import UNFINISHED, prepare_cache
+import conftest
+from conftest import QUICK_COMPILE, UNFINISHED, prepare_cache, quick_compile_flags
 
 
 def entries(folder):
@@ -43,3 +45,17 @@ def test_an_empty_entry_is_removed_so_it_is_written_again(tmp_path):
 def test_a_missing_folder_is_made(tmp_path):
     prepare_cache(tmp_path / "new" / "cache", limit=100)
     assert entries(tmp_path / "new" / "cache") == [UNFINISHED]
+
+
+def test_quick_compile_flags_add_what_xla_accepts_unless_the_user_chose(monkeypatch):
+    optimise, emitters = QUICK_COMPILE
+    mine = "--xla_backend_optimization_level=2"
+    assert quick_compile_flags(mine) == mine  # the user's choice: nothing added
+    monkeypatch.setattr(conftest, "xla_accepts", lambda flags: True)
+    assert quick_compile_flags("--a") == f"--a {optimise} {emitters}"
+    monkeypatch.setattr(conftest, "xla_accepts", lambda flags: False)  # an XLA without it
+    assert quick_compile_flags("") == optimise
+
+
+def test_an_unknown_flag_is_refused_by_the_probe():
+    assert not conftest.xla_accepts("--xla_no_such_flag_anywhere=true")
