@@ -534,8 +534,9 @@ def say_speed(r: Speed, console: Console) -> None:
 class Gpu:
     ran: bool  # False on a CPU: nothing here ran
     length: int
-    ms: dict[str, float]  # pallas / xla naive / jax.nn -> median ms
-    max_diff: dict[str, float]  # pallas / jax.nn -> |Δ| from XLA's naive attention
+    ms: dict[str, float]  # pallas / pallas (TF32) / xla naive / jax.nn -> median ms
+    max_diff: dict[str, float]  # the others -> |Δ| from XLA's naive attention
+    precision: str = ""  # JAX_DEFAULT_MATMUL_PRECISION of the run's other matmuls
 
 
 @jax.jit
@@ -571,7 +572,8 @@ def compute_gpu(done: dict, *, args) -> Gpu:
     ref = calls["xla naive"](q, k, v)  # (H, T, d)
     diffs = {n: float(jnp.max(jnp.abs(calls[n](q, k, v) - ref))) for n in calls if n != "xla naive"}
     times = timing.time_side_by_side({n: (f, (q, k, v), True) for n, f in calls.items()}, 50.0)
-    return Gpu(True, args.length, {n: t.median_ms for n, t in times.items()}, diffs)
+    ms = {n: t.median_ms for n, t in times.items()}
+    return Gpu(True, args.length, ms, diffs, jax.config.jax_default_matmul_precision)
 
 
 def precision_sentence(ms: dict[str, float], tf32_diff: float, precision: str) -> str:
@@ -602,11 +604,10 @@ def say_gpu(r: Gpu, console: Console) -> None:
         return
     said = ", ".join(f"{name} {ms:.3f} ms" for name, ms in r.ms.items())
     worst = max(r.max_diff["pallas"], r.max_diff["jax.nn"])
-    precision = jax.config.jax_default_matmul_precision
     console.print(
         f"Causal attention at T = {r.length:,} on the GPU, compiled, timed side by side: "
         f"{said}. Pallas and jax.nn differ from XLA's naive attention by at most "
-        f"{worst:.1e}. {precision_sentence(r.ms, r.max_diff['pallas (TF32)'], precision)}"
+        f"{worst:.1e}. {precision_sentence(r.ms, r.max_diff['pallas (TF32)'], r.precision)}"
     )
 
 

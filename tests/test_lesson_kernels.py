@@ -167,6 +167,19 @@ def test_tf32_is_credited_with_speed_only_when_it_is_clearly_faster(lesson):
     assert "no clear cost" in lesson.precision_sentence(even, 1e-3, "highest")
 
 
+def test_the_gpu_section_reads_its_figures_from_the_results(lesson):
+    """Its say path runs only on a GPU: rendered here from an H200's figures."""
+    import io
+
+    from rich.console import Console
+
+    ms = {"pallas": 6.67, "pallas (TF32)": 0.238, "xla naive": 0.166, "jax.nn": 0.19}
+    diffs = {"pallas": 5e-7, "pallas (TF32)": 1.6e-3, "jax.nn": 4e-7}
+    out = io.StringIO()
+    lesson.say_gpu(lesson.Gpu(True, 1024, ms, diffs, "highest"), Console(file=out, width=1000))
+    assert lesson.precision_sentence(ms, 1.6e-3, "highest") in out.getvalue()
+
+
 def test_skipping_is_claimed_only_when_steps_are_skipped(lesson, env):
     """'stops at the diagonal' and 'skips the tiles' only when the causal form takes
     fewer steps; one query block as long as T (or one key tile) skips nothing."""
